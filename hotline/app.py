@@ -1,0 +1,135 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from hotline import redaction
+from hotline.clock import Clock, SystemClock
+from hotline.config import Settings, load_settings
+from hotline.db import Database
+from hotline.identity import IdentityKeyring, development_identity_key
+from hotline.services import Hotline
+from hotline.telephony.ports import Telephony
+
+if TYPE_CHECKING:
+    from hotline.telephony.simulated import SimulatedPhoneNetwork
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    telephony: Telephony | None = None,
+    instance_path: Path | None = None,
+) -> Flask:
+    """Build the hotline. With no arguments, configuration comes from the environment.
+
+    Tests pass ``settings`` (or ``environ``), a manual ``clock`` and, where the phone network is
+    not under test, a recording fake ``telephony``.
+    """
+    if settings is None:
+        settings = load_settings(environ, instance_path=instance_path)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    redaction.install()
+
+    app = Flask(
+        "hotline",
+        instance_path=str(settings.instance_path.resolve()),
+        instance_relative_config=True,
+    )
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=16 * 1024 * 1024)
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+
+    identity_key = settings.identity_key or development_identity_key(settings.instance_path)
+    keyring = IdentityKeyring(identity_key, settings.previous_identity_keys)
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+
+    network, simulator, webhook_token = _phone_network(settings, clock, telephony)
+    services = Hotline(
+        settings=settings,
+        db=db,
+        clock=clock,
+        keyring=keyring,
+        telephony=network,
+        simulator=simulator,
+        webhook_auth_token=webhook_token,
+    )
+    app.extensions["hotline"] = services
+
+    from hotline import health, twilio_routes
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(twilio_routes.bp)
+
+    from hotline.celery_app import celery_init_app
+
+    celery_init_app(app)
+
+    from hotline.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _simulator_token(settings: Settings) -> str:
+    """The simulated network signs its webhooks with a token kept under instance/, so the web
+    process and a separate worker process of a training install agree on it."""
+    path = settings.instance_path / "simulator-auth-token"
+    if path.exists():
+        return path.read_text().strip()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    try:
+        with path.open("x") as fh:
+            fh.write(token)
+    except FileExistsError:
+        return path.read_text().strip()
+    path.chmod(0o600)
+    return token
+
+
+def _phone_network(
+    settings: Settings, clock: Clock, given: Telephony | None
+) -> tuple[Telephony, SimulatedPhoneNetwork | None, str]:
+    """(the telephony port, the simulator if it is one, the token webhooks are signed with)."""
+    if given is not None:
+        return given, None, settings.twilio_auth_token or _simulator_token(settings)
+    if settings.uses_twilio:
+        from hotline.telephony.twilio_adapter import TwilioTelephony
+
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        adapter = TwilioTelephony(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            api_base_url=settings.twilio_api_base_url,
+        )
+        return adapter, None, settings.twilio_auth_token
+
+    from hotline.telephony.simulated import HttpWebhookTransport, SimulatedPhoneNetwork
+
+    token = _simulator_token(settings)
+    base = settings.public_base_url
+    simulator = SimulatedPhoneNetwork(
+        account_sid="AC" + "5" * 32,
+        auth_token=token,
+        hotline_number=settings.hotline_number,
+        voice_url=f"{base}/twilio/voice",
+        voice_status_url=f"{base}/twilio/voice/status",
+        sms_url=f"{base}/twilio/sms",
+        clock=clock,
+        transport=HttpWebhookTransport(),
+    )
+    return simulator, simulator, token

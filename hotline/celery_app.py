@@ -1,0 +1,114 @@
+"""Celery, wired the way Flask's documentation does it (``celery_init_app``).
+
+Tasks are thin: they take ids and call services. Two heartbeats prove the background is alive:
+the worker writes one from a timer inside the worker process (a bootstep), beat writes its own
+from its scheduler loop, so /healthz can tell which of the two has stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Celery, Task, bootsteps
+from celery.beat import PersistentScheduler
+from flask import Flask
+
+from hotline import heartbeat
+from hotline.services import hotline
+
+log = logging.getLogger(__name__)
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    settings = hotline(app).settings
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=settings.redis_url or "memory://",
+        # Results are not used: the database is the source of truth for every outcome.
+        task_ignore_result=True,
+        # A task is acknowledged after it ran, so a worker killed mid-task gives it back.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        # Enqueueing never blocks a web request for long: the sweep re-drives what failed.
+        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        beat_scheduler="hotline.celery_app:HeartbeatScheduler",
+        beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
+        beat_schedule={},
+        timezone="UTC",
+    )
+    # Kept in the configuration so the bootstep and the scheduler, which Celery builds itself,
+    # can reach the Flask app's services.
+    celery_app.conf["hotline_flask_app"] = app
+    celery_app.steps["worker"].add(WorkerHeartbeat)
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    _register_tasks(celery_app)
+    return celery_app
+
+
+def _register_tasks(celery_app: Celery) -> None:
+    @celery_app.task(name="hotline.ping")  # type: ignore[untyped-decorator]
+    def ping() -> str:
+        """Proves a round trip through the broker (used by tests and operators)."""
+        services = hotline()
+        with services.db.session() as session:
+            heartbeat.record_heartbeat(session, heartbeat.WORKER, services.clock.now(), "ping")
+        return "pong"
+
+
+def _write_heartbeat(app: Flask, name: str, detail: str) -> None:
+    try:
+        services = hotline(app)
+        with services.db.session() as session:
+            heartbeat.record_heartbeat(session, name, services.clock.now(), detail)
+    except Exception:
+        log.exception("could not write the %s heartbeat", name)
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        self.tref = worker.timer.call_repeatedly(
+            heartbeat.INTERVAL_SECONDS, self._beat, (worker,), priority=10
+        )
+        self._beat(worker)
+
+    def _beat(self, worker: Any) -> None:
+        _write_heartbeat(_flask_app_of(worker.app), heartbeat.WORKER, f"celery {worker.hostname}")
+
+    def stop(self, worker: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+
+class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery beat's scheduler, writing the beat heartbeat as it ticks."""
+
+    _last_beat = 0.0
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        now = time.monotonic()
+        if now - self._last_beat >= heartbeat.INTERVAL_SECONDS:
+            self._last_beat = now
+            _write_heartbeat(_flask_app_of(self.app), heartbeat.BEAT, "celery beat")
+        delay: float = super().tick(*args, **kwargs)
+        return min(delay, heartbeat.INTERVAL_SECONDS)
+
+
+def _flask_app_of(celery_app: Celery) -> Flask:
+    app: Flask = celery_app.conf["hotline_flask_app"]
+    return app

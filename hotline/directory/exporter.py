@@ -1,0 +1,86 @@
+"""Directory export: the active directory as a CSV in exactly the import format.
+
+What comes out goes back in unchanged: importing an export is a no-op, and exporting twice gives
+the same bytes. So the rows are sorted on everything that identifies them (never on database ids
+alone), numbers are written in E.164 and both optional columns are always present.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline.directory.importer import COLUMNS, name_key, role_order
+from hotline.models import Contact, District, PhoneNumber, School
+
+
+def directory_rows(session: Session) -> Iterator[dict[str, str]]:
+    """Every active contact of an active district (and active school, for school rows)."""
+    rows = session.execute(
+        select(Contact, District, School, PhoneNumber)
+        .join(District, Contact.district_id == District.id)
+        .outerjoin(School, Contact.school_id == School.id)
+        .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
+        .where(Contact.active.is_(True), District.active.is_(True))
+    ).all()
+    selected = [
+        (contact, district, school, phone)
+        for contact, district, school, phone in rows
+        if school is None or school.active
+    ]
+    # District-wide rows first, then schools by code; within them the escalation order
+    # (role, priority) and finally fields that tell two contacts apart, id last as a tie-break
+    # only for rows the importer would refuse anyway.
+    selected.sort(
+        key=lambda r: (
+            r[1].code,
+            r[2] is not None,
+            r[2].code if r[2] is not None else "",
+            role_order(r[0].role),
+            r[0].priority,
+            name_key(r[0].name),
+            r[0].name,
+            r[3].e164,
+            r[0].extension or "",
+            r[0].id,
+        )
+    )
+    for contact, district, school, phone in selected:
+        yield {
+            "district_code": district.code,
+            "district_name": district.name,
+            "district_timezone": district.timezone,
+            "school_code": school.code if school is not None else "",
+            "school_name": school.name if school is not None else "",
+            "role": contact.role.value,
+            "priority": str(contact.priority),
+            "name": contact.name,
+            "phone": phone.e164,
+            "sms": "yes" if contact.sms else "no",
+            "email": contact.email or "",
+            "district_holidays": district.holiday_region,
+            "extension": contact.extension or "",
+        }
+
+
+def write_directory(session: Session, out: TextIO) -> int:
+    """Write the CSV to ``out`` (opened with ``newline=""`` when it is a file); returns the number
+    of contact rows."""
+    # Read everything before writing anything: a failed query leaves no half-written CSV on
+    # standard output for a pipe to pick up.
+    rows = list(directory_rows(session))
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return len(rows)
+
+
+def export_directory(session: Session) -> str:
+    buffer = io.StringIO()
+    write_directory(session, buffer)
+    return buffer.getvalue()

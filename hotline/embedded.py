@@ -1,0 +1,70 @@
+"""The embedded worker: the development default's stand-in for Celery worker and beat.
+
+One daemon thread in the web process does what beat and the worker do in production (periodic
+work, heartbeats) and moves the simulated phone network's timers along, so a newcomer needs no
+Redis and no second terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+
+from hotline import heartbeat
+from hotline.services import hotline
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedWorker:
+    def __init__(self, app: Flask, *, tick_seconds: float = 0.25) -> None:
+        self.app = app
+        self.tick_seconds = tick_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._periodic: list[tuple[float, Callable[[], None]]] = []
+        self._last_heartbeat = -1e9
+
+    def every(self, seconds: float, job: Callable[[], None]) -> None:
+        self._periodic.append((seconds, job))
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name="hotline-embedded-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self, monotonic_now: float) -> None:
+        """One round of work; public so tests can drive it without a thread."""
+        services = hotline(self.app)
+        if monotonic_now - self._last_heartbeat >= heartbeat.INTERVAL_SECONDS:
+            self._last_heartbeat = monotonic_now
+            with services.db.session() as session:
+                now = services.clock.now()
+                heartbeat.record_heartbeat(session, heartbeat.WORKER, now, "embedded")
+                heartbeat.record_heartbeat(session, heartbeat.BEAT, now, "embedded")
+        if services.simulator is not None:
+            services.simulator.tick()
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            try:
+                with self.app.app_context():
+                    self.run_once(time.monotonic())
+            except Exception:
+                # Keep going: a hiccup (a locked SQLite file) must not stop the background.
+                log.exception("embedded worker round failed")
+            self._stop.wait(self.tick_seconds)

@@ -1,0 +1,394 @@
+"""The hotline's data, as SQLAlchemy 2 typed models.
+
+Conventions:
+- Every time is a timezone-aware UTC ``datetime`` (:class:`UTCDateTime`), on SQLite too, and comes
+  from the injected clock: there are no database-side ``now()`` defaults.
+- A phone number is its own row (:class:`PhoneNumber`): a PSAP line serves many schools, and
+  opt-out, bad-number and last-called state belong to the number, not to whoever uses it.
+- A reporter's number is never stored in clear (:class:`Reporter`).
+- The timeline (:class:`TipEvent`) is append-only; the migration adds triggers that refuse
+  UPDATE and DELETE on it.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from hotline.clock import ensure_utc
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend. Naive values are refused on the way in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = ensure_utc(value)
+        if dialect.name == "sqlite":
+            # SQLite keeps text; store it naive in UTC so it sorts and compares correctly.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            from datetime import UTC
+
+            return value.replace(tzinfo=UTC)
+        return ensure_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as the value strings, checked by a constraint, so SQLite and PostgreSQL agree and a
+    # new member needs only a migration of the check constraint.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+# Directory ------------------------------------------------------------------------------------
+
+
+class EscalationStyle(enum.StrEnum):
+    PARALLEL = "parallel"
+    SEQUENTIAL = "sequential"
+
+
+class ContactRole(enum.StrEnum):
+    SCHOOL_CONTACT = "school_contact"
+    DISTRICT_CONTACT = "district_contact"
+    PSAP = "psap"
+    LAW_ENFORCEMENT = "law_enforcement"
+    PIO = "pio"
+
+
+#: Weekly business hours when a district sets none: Monday to Friday, 07:00 to 17:00 local time.
+DEFAULT_BUSINESS_HOURS: dict[str, list[list[str]]] = {
+    day: [["07:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
+}
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    #: A ``holidays`` country or country-subdivision code: ``US`` or ``US-IL``.
+    holiday_region: Mapped[str] = mapped_column(String(16))
+    #: Weekly hours in local time: {"mon": [["07:00", "17:00"]], ...}; a missing day is closed.
+    business_hours: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=lambda: {k: [list(v) for v in vs] for k, vs in DEFAULT_BUSINESS_HOURS.items()}
+    )
+    school_day_start: Mapped[time] = mapped_column(default=time(7, 30))
+    school_day_end: Mapped[time] = mapped_column(default=time(15, 30))
+    escalation_style: Mapped[EscalationStyle] = mapped_column(
+        _enum(EscalationStyle, "escalation_style"), default=EscalationStyle.SEQUENTIAL
+    )
+    #: Sequential style: how long one contact has to confirm before the next is called. Three
+    #: minutes lets primary, secondary, tertiary and two district contacts all be tried inside the
+    #: 20-minute Critical deadline.
+    sequential_wait_seconds: Mapped[int] = mapped_column(default=180)
+    #: Seconds an alert call rings before it is given up (Twilio accepts 5 to 600).
+    ring_timeout_seconds: Mapped[int] = mapped_column(default=30)
+    #: Ring too briefly for most voicemail systems to answer (the district prefers a retry to a
+    #: voicemail). Off by default: a voicemail still tells a principal something happened.
+    hang_up_before_voicemail: Mapped[bool] = mapped_column(default=False)
+    #: Standard and Other tips wait this long for an agent to review before going out anyway.
+    review_hold_seconds: Mapped[int] = mapped_column(default=15 * 60)
+    #: Include a short summary of the reporter's words in e-mails (off: the tip is read behind a
+    #: login).
+    email_summary: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    schools: Mapped[list[School]] = relationship(back_populates="district")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="district")
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    #: What callers key in; unique across all districts.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    district: Mapped[District] = relationship(back_populates="schools")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="school")
+
+
+class PhoneNumber(Base):
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    #: The number texted STOP: no SMS may go to it (Twilio answers 21610).
+    sms_opted_out: Mapped[bool] = mapped_column(default=False)
+    sms_opted_out_at: Mapped[datetime | None]
+    #: The provider said this number cannot be reached (invalid, unreachable, landline for SMS).
+    bad_for_calls: Mapped[bool] = mapped_column(default=False)
+    bad_for_sms: Mapped[bool] = mapped_column(default=False)
+    bad_reason: Mapped[str | None] = mapped_column(String(200))
+    bad_since: Mapped[datetime | None]
+    last_called_at: Mapped[datetime | None]
+    last_texted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="phone_number")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    #: None for district-wide rows (district contacts, a PSAP or police serving every school).
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
+    role: Mapped[ContactRole] = mapped_column(_enum(ContactRole, "contact_role"))
+    #: 1 = primary, 2 = secondary, ...
+    priority: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id"), index=True)
+    #: Digits to send once the line answers (a desk extension).
+    extension: Mapped[str | None] = mapped_column(String(16))
+    #: The contact asked for texts as well as calls.
+    sms: Mapped[bool] = mapped_column(default=False)
+    email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(default=True)
+    deactivated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    district: Mapped[District] = relationship(back_populates="contacts")
+    school: Mapped[School | None] = relationship(back_populates="contacts")
+    phone_number: Mapped[PhoneNumber] = relationship(back_populates="contacts")
+
+
+# Tips -----------------------------------------------------------------------------------------
+
+
+class Channel(enum.StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+    WEB = "web"
+
+
+class TipLevel(enum.StrEnum):
+    CRITICAL = "critical"
+    STANDARD = "standard"
+    OTHER = "other"
+
+
+class TipStatus(enum.StrEnum):
+    #: The reporter is still giving it (a call in progress, an SMS intake under way).
+    INTAKE = "intake"
+    #: The reporter hung up or went silent before finishing; what was gathered is kept.
+    INCOMPLETE = "incomplete"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ActorType(enum.StrEnum):
+    SYSTEM = "system"
+    REPORTER = "reporter"
+    CONTACT = "contact"
+    AGENT = "agent"
+
+
+class Reporter(Base):
+    """Someone who called or texted. Found again by a keyed hash; texted back through an
+    encrypted copy of the number that only the sending code opens."""
+
+    __tablename__ = "reporters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    number_encrypted: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    sms_opted_out: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class Tip(Base):
+    __tablename__ = "tips"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Public, random, 6 to 8 digits: what the reporter quotes to follow up.
+    report_number: Mapped[str] = mapped_column(String(8), unique=True)
+    pin_hash: Mapped[str] = mapped_column(String(64))
+    pin_key_id: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    #: BCP 47 tag of the language the reporter used (en, es, ...).
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    category: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[TipLevel] = mapped_column(_enum(TipLevel, "tip_level"))
+    type: Mapped[str | None] = mapped_column(String(64))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporters.id"), index=True)
+    status: Mapped[TipStatus] = mapped_column(_enum(TipStatus, "tip_status"), index=True)
+    #: When the tip reached the hotline: every deadline runs from here.
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+    school: Mapped[School | None] = relationship()
+    reporter: Mapped[Reporter | None] = relationship()
+    events: Mapped[list[TipEvent]] = relationship(order_by="TipEvent.id", viewonly=True)
+    recordings: Mapped[list[Recording]] = relationship(back_populates="tip")
+
+
+class TipEvent(Base):
+    """One line of a tip's timeline. Append-only: never updated, never deleted."""
+
+    __tablename__ = "tip_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(64))
+    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType, "actor_type"))
+    #: Who, within the actor type: an agent's user id, a contact id; None for the system and the
+    #: (anonymous) reporter.
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    tip: Mapped[Tip] = relationship()
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[CallDirection] = mapped_column(_enum(CallDirection, "call_direction"))
+    tip_id: Mapped[int | None] = mapped_column(ForeignKey("tips.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporters.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    phone_number_id: Mapped[int | None] = mapped_column(ForeignKey("phone_numbers.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    #: Highest SequenceNumber applied: older or repeated status callbacks change nothing.
+    last_sequence_number: Mapped[int] = mapped_column(default=-1)
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    duration_seconds: Mapped[int | None]
+    #: Where the caller is in the voice menu (ivr_flows state), as JSON.
+    flow_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    tip: Mapped[Tip | None] = relationship()
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    tip_id: Mapped[int | None] = mapped_column(ForeignKey("tips.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(32))
+    duration_seconds: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    #: The audio, once fetched from the provider (which then deletes its copy).
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    tip: Mapped[Tip | None] = relationship(back_populates="recordings")
+
+
+# Plumbing -------------------------------------------------------------------------------------
+
+
+class WebhookReceipt(Base):
+    """One row per webhook delivery the app has acted on, so a retry changes nothing twice.
+
+    The key is Twilio's ``I-Twilio-Idempotency-Token`` when sent, otherwise the route, the URL
+    (flows put a step counter in it) and a digest of the parameters. The response is kept so a
+    retry gets the same answer.
+    """
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Heartbeat(Base):
+    """Last sign of life of a background process (``worker``, ``beat``), for /healthz."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime]
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _timeline_is_append_only(session: Session, flush_context: Any, instances: Any) -> None:
+    # The database triggers are the real guard; this fails earlier, with a clear message.
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TipEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise AppendOnlyError("the tip timeline is append-only")

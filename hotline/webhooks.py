@@ -1,0 +1,141 @@
+"""Everything that arrives from the phone network comes through :func:`twilio_webhook`.
+
+It checks ``X-Twilio-Signature`` against the URL Twilio used (rebuilt from PUBLIC_BASE_URL, since
+behind a TLS proxy the app sees another scheme and host), drops caller-location fields, and makes
+Twilio's retries harmless: the first delivery's response is stored with the work it did, in one
+transaction, and a retry gets the stored response and changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+from hotline.models import WebhookReceipt
+from hotline.redaction import drop_caller_location
+from hotline.services import Hotline, hotline
+
+log = logging.getLogger(__name__)
+
+#: Webhook parameters can be large (a long SMS body is 1600 characters); anything beyond this is
+#: not something Twilio sends.
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class TwilioRequest:
+    """A verified webhook: its parameters (caller location removed) and where it came in."""
+
+    endpoint: str
+    url: str
+    params: dict[str, str]
+    idempotency_token: str | None
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.params.get(name, default)
+
+
+WebhookView = Callable[[TwilioRequest, Session], Response]
+
+
+def public_url_of_request(base_url: str) -> str:
+    """The URL as Twilio requested it: PUBLIC_BASE_URL + path + query string, byte for byte."""
+    query = request.query_string.decode("latin-1")
+    return f"{base_url}{request.path}" + (f"?{query}" if query else "")
+
+
+def signature_is_valid(services: Hotline, url: str) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not services.webhook_auth_token:
+        return False
+    validator = RequestValidator(services.webhook_auth_token)
+    # request.form itself, not to_dict(): repeated keys must all be signed.
+    return bool(validator.validate(url, request.form, signature))
+
+
+def receipt_key(endpoint: str, url: str, params: dict[str, str], token: str | None) -> str:
+    if token:
+        material = f"token\n{endpoint}\n{token}"
+    else:
+        # Without a token a retry is recognised by identical content. Flows put a step counter in
+        # their action URLs, so two genuine, identical keypresses at different steps differ.
+        material = f"content\n{endpoint}\n{url}\n" + "\n".join(
+            f"{k}={v}" for k, v in sorted(params.items())
+        )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _stored_response(receipt: WebhookReceipt) -> Response:
+    return Response(receipt.body, status=receipt.status_code, content_type=receipt.content_type)
+
+
+def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Response]]:
+    """Turn ``view(twilio_request, session) -> Response`` into a verified, idempotent route.
+
+    The view does its database work in the session it is given; it is committed together with
+    the receipt of this delivery, so a crash between "did the work" and "noted the delivery"
+    cannot happen.
+    """
+
+    def decorate(view: WebhookView) -> Callable[[], Response]:
+        @functools.wraps(view)
+        def handle() -> Response:
+            services = hotline()
+            if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+                return Response("request too large", status=413, content_type="text/plain")
+            url = public_url_of_request(services.settings.public_base_url)
+            if not signature_is_valid(services, url):
+                # Nothing of the body is logged: it may hold a reporter's number and words.
+                log.warning(
+                    "rejected webhook with a missing or invalid signature on %s", request.path
+                )
+                return Response("invalid signature", status=403, content_type="text/plain")
+
+            params = drop_caller_location(request.form.to_dict(flat=True))
+            token = request.headers.get("I-Twilio-Idempotency-Token") or None
+            twilio_request = TwilioRequest(endpoint, url, params, token)
+            key = receipt_key(endpoint, url, params, token)
+
+            with services.db.sessionmaker() as session:
+                earlier = session.scalar(select(WebhookReceipt).where(WebhookReceipt.key == key))
+                if earlier is not None:
+                    log.info("repeated delivery on %s answered from its receipt", endpoint)
+                    return _stored_response(earlier)
+                response = view(twilio_request, session)
+                body = response.get_data(as_text=True)
+                session.add(
+                    WebhookReceipt(
+                        key=key,
+                        endpoint=endpoint,
+                        status_code=response.status_code,
+                        content_type=response.content_type or "text/plain",
+                        body=body,
+                        received_at=services.clock.now(),
+                    )
+                )
+                try:
+                    session.commit()
+                except IntegrityError:
+                    # The same delivery raced us and committed first: its work stands, ours is
+                    # rolled back, and both answers are the same.
+                    session.rollback()
+                    earlier = session.scalar(
+                        select(WebhookReceipt).where(WebhookReceipt.key == key)
+                    )
+                    if earlier is None:
+                        raise
+                    return _stored_response(earlier)
+                return response
+
+        return handle
+
+    return decorate

@@ -1,0 +1,608 @@
+"""A local fake of Twilio's REST API (2010-04-01): a real HTTP server on 127.0.0.1.
+
+Why a real server rather than a mocked ``requests``: the adapter's job is mostly about the
+transport (timeouts, connections that fail before or after sending, the base-URL rewrite), which
+only a socket can exercise honestly.
+
+It serves what the hotline uses: Calls create/fetch/update, Messages create, Recordings
+fetch/delete, recording audio and MMS pictures (outside the OpenAPI document, which models only the
+``.json`` resources), Media delete. Every request is recorded first (so a test can see that a
+request *arrived* even when the client gave up), then checked: basic auth, then the OpenAPI
+contract (see :mod:`contract`), then any failure the test asked for, then the magic-number table.
+Problems (contract violations, requests the fake cannot serve, invalid answers of its own) are
+collected in :attr:`TwilioFake.problems`; the pytest fixture fails the test on any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from .contract import Contract
+
+API = "/2010-04-01"
+HEX32 = "[0-9a-fA-F]{32}"
+
+#: Twilio's test magic numbers (NOTES.md "Test magic numbers"): (channel, To) → error code.
+DEFAULT_NUMBER_ERRORS: dict[tuple[str, str], int] = {
+    ("sms", "+15005550001"): 21211,
+    ("sms", "+15005550002"): 21612,
+    ("sms", "+15005550004"): 21610,
+    ("sms", "+15005550009"): 21614,
+    ("call", "+15005550001"): 21217,
+    ("call", "+15005550002"): 21214,
+}
+
+#: Error texts shaped like Twilio's; like Twilio's, some quote the number (the adapter must not
+#: let it through to logs).
+ERROR_MESSAGES: dict[int, str] = {
+    20001: "Invalid parameter: {detail}",
+    20003: "Authenticate",
+    20404: "The requested resource {path} was not found",
+    20429: "Too Many Requests",
+    20500: "An internal server error has occurred",
+    20503: "Service is unavailable. Please try again",
+    21211: "The 'To' number {to} is not a valid phone number.",
+    21214: "'To' phone number cannot be reached",
+    21217: "Phone number does not appear to be valid",
+    21220: "Call is not in-progress. Cannot redirect.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21612: "The 'To' phone number: {to}, is not currently reachable using the 'From' phone "
+    "number: {from_} via SMS.",
+    21614: "'To' number {to} is not a valid mobile number",
+}
+STATUS_CODES = {429: 20429, 500: 20500, 503: 20503}
+
+FINAL_CALL_STATES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+#: A tiny but well-formed WAV (44-byte header + 8 samples of silence).
+WAV_BYTES = (
+    b"RIFF" + (36 + 8).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+    + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
+    + b"data" + (8).to_bytes(4, "little") + b"\x80" * 8
+)  # fmt: skip
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    #: In order, repeated names kept (StatusCallbackEvent, MediaUrl repeat).
+    form: list[tuple[str, str]]
+    headers: dict[str, str]
+    #: The basic-auth credentials matched the fake's account.
+    authorized: bool
+    #: operationId in the OpenAPI document, or a name for the media routes outside it.
+    operation: str | None
+
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for name, value in self.form:
+            grouped.setdefault(name, []).append(value)
+        return grouped
+
+    def field(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Fault:
+    """One injected failure, used up by the next matching request."""
+
+    kind: str  # "status" | "hang" | "drop"
+    status: int = 500
+    code: int | None = None
+    #: Carry the request out before failing (the call exists although the client saw an error).
+    process: bool = False
+    seconds: float = 0.0
+    method: str | None = None
+    path_contains: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path_contains is None or self.path_contains in path
+        )
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # one line per request is noise in test output; the fake records requests itself
+
+
+class TwilioFake:
+    """``with TwilioFake(contract=...) as fake:``, then point the adapter at ``fake.base_url``."""
+
+    def __init__(
+        self,
+        *,
+        contract: Contract | None,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        number_errors: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
+        self.contract = contract
+        self.account_sid = account_sid or new_sid("AC")
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.number_errors: dict[tuple[str, str], int] = dict(
+            DEFAULT_NUMBER_ERRORS if number_errors is None else number_errors
+        )
+        self.requests: list[RecordedRequest] = []
+        self.problems: list[str] = []
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.recordings: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self._cdn: dict[str, tuple[bytes, str]] = {}
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> TwilioFake:
+        self._server = make_server(
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()  # wake handlers that are hanging on purpose
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> TwilioFake:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the fake is not running"
+        return int(self._server.server_port)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- what tests tell it ------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        code: int | None = None,
+        process: bool = False,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` matching requests with ``status`` and a Twilio error body
+        (code 20429 for 429, 20500/20503 for 500/503 unless ``code`` says otherwise)."""
+        with self._lock:
+            self._faults.extend(
+                Fault("status", status, code, process, 0.0, method, path_contains)
+                for _ in range(count)
+            )
+
+    def hang_next(
+        self,
+        count: int = 1,
+        *,
+        seconds: float = 5.0,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """Carry out the next request(s), then answer only after ``seconds`` (or at stop)."""
+        with self._lock:
+            self._faults.extend(
+                Fault("hang", 200, None, True, seconds, method, path_contains) for _ in range(count)
+            )
+
+    def drop_next(
+        self, count: int = 1, *, method: str | None = None, path_contains: str | None = None
+    ) -> None:
+        """Carry out the next request(s), then close the connection without answering."""
+        with self._lock:
+            self._faults.extend(
+                Fault("drop", 0, None, True, 0.0, method, path_contains) for _ in range(count)
+            )
+
+    def fail_number(self, number: str, code: int, *, channel: str = "both") -> None:
+        """Refuse calls and/or messages to ``number`` with Twilio error ``code``."""
+        for ch in ("call", "sms") if channel == "both" else (channel,):
+            self.number_errors[(ch, number)] = code
+
+    def add_recording(
+        self, content: bytes = WAV_BYTES, *, call_sid: str | None = None
+    ) -> tuple[str, str]:
+        """A recording as Twilio would hold it; returns (sid, the URL a webhook would carry)."""
+        sid = new_sid("RE")
+        with self._lock:
+            self.recordings[sid] = {"content": content, "call_sid": call_sid or new_sid("CA")}
+        return sid, f"https://api.twilio.com{API}/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    def add_mms_media(
+        self, content: bytes, content_type: str = "image/jpeg", *, message_sid: str | None = None
+    ) -> tuple[str, str]:
+        """An MMS picture; returns (sid, its MediaUrl as an incoming-SMS webhook carries it)."""
+        sid = new_sid("ME")
+        message = message_sid or new_sid("MM")
+        with self._lock:
+            self.media[sid] = {"content": content, "type": content_type, "message": message}
+        url = f"https://api.twilio.com{API}/Accounts/{self.account_sid}/Messages/{message}/Media/{sid}"
+        return sid, url
+
+    def set_call_status(self, call_sid: str, status: str) -> None:
+        with self._lock:
+            self.calls[call_sid]["status"] = status
+
+    def requests_to(self, operation: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.operation == operation]
+
+    def take_problems(self) -> list[str]:
+        """Hand over the problems seen so far (for tests that provoke them on purpose)."""
+        with self._lock:
+            problems, self.problems = self.problems, []
+        return problems
+
+    # -- the HTTP side -----------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        try:
+            answer = self._handle(request, environ)
+        except Exception as exc:  # a bug in the fake must fail the test, not hang it
+            with self._lock:
+                self.problems.append(f"fake crashed on {request.method} {request.path}: {exc!r}")
+            answer = self._error(500, 20500, path=request.path)
+        response = Response(answer.body, status=answer.status, headers=answer.headers)
+        if answer.content_type is None:
+            response.headers.pop("Content-Type", None)
+        else:
+            response.content_type = answer.content_type
+        return response(environ, start_response)
+
+    def _handle(self, request: Request, environ: Mapping[str, Any]) -> _Answer:
+        method, path = request.method, request.path
+        form = list(request.form.items(multi=True))
+        query = list(request.args.items(multi=True))
+        auth = request.authorization
+        authorized = (
+            auth is not None
+            and auth.type == "basic"
+            and auth.username == self.account_sid
+            and auth.password == self.auth_token
+        )
+
+        if (cdn := re.fullmatch(r"/cdn/(\w+)", path)) and method == "GET":
+            # A signed CDN URL: no Twilio credentials needed (and none should be sent).
+            self._record(request, query, form, authorized, "MediaCdn")
+            if cdn[1] not in self._cdn:
+                return self._error(404, 20404, path=path)
+            content, content_type = self._cdn[cdn[1]]
+            return _Answer(200, content, content_type)
+
+        found = self.contract.find(method, path) if self.contract else None
+        op = found[0] if found else None
+        route = op.operation_id if op else _media_route(method, path)
+        self._record(request, query, form, authorized, route)
+
+        if not authorized:
+            return self._error(401, 20003)
+        if route is None:
+            known = self.contract is not None and self.contract.knows_path(path)
+            self._problem(f"no {method} operation for {path} in the spec or the fake")
+            return self._error(405 if known else 404, 20404, path=path)
+        if op is not None and self.contract is not None:
+            violations = self.contract.check_request(
+                op, found[1] if found else {}, query, form, request.content_type
+            )
+            if violations:
+                for violation in violations:
+                    self._problem(f"contract violation: {violation}")
+                return self._error(400, 20001, detail="; ".join(violations))
+
+        params = found[1] if found else {}
+        if params.get("AccountSid", self.account_sid) != self.account_sid or (
+            op is None and f"/Accounts/{self.account_sid}/" not in path
+        ):
+            return self._error(404, 20404, path=path)
+
+        fault = self._take_fault(method, path)
+        if fault is not None and fault.kind == "status" and not fault.process:
+            return self._error(fault.status, fault.code or STATUS_CODES.get(fault.status, 20500))
+
+        answer = self._serve(route, params, path, form)
+        if op is not None and self.contract is not None:
+            for problem in self.contract.check_response(op, answer.status, answer.body):
+                self._problem(f"the fake's own answer breaks the spec: {problem}")
+
+        if fault is not None:
+            if fault.kind == "status":
+                return self._error(
+                    fault.status, fault.code or STATUS_CODES.get(fault.status, 20500)
+                )
+            if fault.kind == "hang":
+                self._release.wait(fault.seconds)
+            elif fault.kind == "drop":
+                sock: socket.socket = environ["werkzeug.socket"]
+                sock.shutdown(socket.SHUT_RDWR)  # the client sees the connection close, no answer
+        return answer
+
+    def _serve(
+        self, route: str, params: Mapping[str, str], path: str, form: Sequence[tuple[str, str]]
+    ) -> _Answer:
+        fields: dict[str, list[str]] = {}
+        for name, value in form:
+            fields.setdefault(name, []).append(value)
+        one = {name: values[0] for name, values in fields.items()}
+        with self._lock:
+            if route == "CreateCall":
+                if code := self.number_errors.get(("call", one.get("To", ""))):
+                    return self._error(400, code, to=one.get("To"), from_=one.get("From"))
+                sid = new_sid("CA")
+                self.calls[sid] = {"to": one["To"], "from": one["From"], "status": "queued",
+                                   "fields": fields}  # fmt: skip
+                return _json(201, self._call_json(sid))
+            if route in ("FetchCall", "UpdateCall"):
+                call = self.calls.get(params["Sid"])
+                if call is None:
+                    return self._error(404, 20404, path=path)
+                if route == "UpdateCall":
+                    if "Status" in one:
+                        if call["status"] not in FINAL_CALL_STATES:
+                            call["status"] = one["Status"]
+                    elif call["status"] in FINAL_CALL_STATES:
+                        return self._error(400, 21220)
+                    call.setdefault("updates", []).append(fields)
+                return _json(200, self._call_json(params["Sid"]))
+            if route == "CreateMessage":
+                if code := self.number_errors.get(("sms", one.get("To", ""))):
+                    return self._error(400, code, to=one.get("To"), from_=one.get("From"))
+                sid = new_sid("MM" if "MediaUrl" in fields else "SM")
+                self.messages[sid] = {"fields": fields, "status": "queued"}
+                return _json(201, self._message_json(sid))
+            if route in ("DeleteRecording", "FetchRecording"):
+                if params["Sid"] not in self.recordings:
+                    return self._error(404, 20404, path=path)
+                if route == "DeleteRecording":
+                    del self.recordings[params["Sid"]]
+                    return _Answer(204, content_type=None)
+                return _json(200, self._recording_json(params["Sid"]))
+            if route == "DeleteMedia":
+                item = self.media.get(params["Sid"])
+                if item is None or item["message"] != params["MessageSid"]:
+                    return self._error(404, 20404, path=path)
+                del self.media[params["Sid"]]
+                return _Answer(204, content_type=None)
+            if route == "RecordingAudio":
+                sid = path.rsplit("/", 1)[1].split(".")[0]
+                if sid not in self.recordings:
+                    return self._error(404, 20404, path=path)
+                mp3 = path.endswith(".mp3")
+                return _Answer(
+                    200, self.recordings[sid]["content"], "audio/mpeg" if mp3 else "audio/x-wav"
+                )
+            if route == "MediaContent":
+                sid = path.rsplit("/", 1)[1]
+                if sid not in self.media:
+                    return self._error(404, 20404, path=path)
+                # Twilio redirects to a signed CDN URL on another host: "localhost" is another
+                # host name than 127.0.0.1 to the client, so it must not send credentials there.
+                token = secrets.token_hex(8)
+                self._cdn[token] = (self.media[sid]["content"], self.media[sid]["type"])
+                location = f"http://localhost:{self.port}/cdn/{token}"
+                return _Answer(307, b"", None, {"Location": location})
+        self._problem(f"the fake does not implement {route}")
+        return self._error(501, 20500)
+
+    # -- bodies ------------------------------------------------------------------------------
+
+    def _call_json(self, sid: str) -> dict[str, Any]:
+        call = self.calls[sid]
+        now = _rfc2822()
+        base = f"{API}/Accounts/{self.account_sid}/Calls/{sid}"
+        return {
+            "sid": sid,
+            "date_created": now,
+            "date_updated": now,
+            "parent_call_sid": None,
+            "account_sid": self.account_sid,
+            "to": call["to"],
+            "to_formatted": call["to"],
+            "from": call["from"],
+            "from_formatted": call["from"],
+            "phone_number_sid": None,
+            "status": call["status"],
+            "start_time": None,
+            "end_time": None,
+            "duration": None,
+            "price": None,
+            "price_unit": "USD",
+            "direction": "outbound-api",
+            "answered_by": None,
+            "api_version": "2010-04-01",
+            "forwarded_from": None,
+            "group_sid": None,
+            "caller_name": None,
+            "queue_time": "0",
+            "trunk_sid": None,
+            "uri": f"{base}.json",
+            "subresource_uris": {
+                "notifications": f"{base}/Notifications.json",
+                "recordings": f"{base}/Recordings.json",
+                "events": f"{base}/Events.json",
+            },
+        }
+
+    def _message_json(self, sid: str) -> dict[str, Any]:
+        message = self.messages[sid]
+        fields = message["fields"]
+        now = _rfc2822()
+        base = f"{API}/Accounts/{self.account_sid}/Messages/{sid}"
+        return {
+            "body": fields.get("Body", [""])[0],
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "from": fields.get("From", [None])[0],
+            "to": fields["To"][0],
+            "date_updated": now,
+            "price": None,
+            "error_message": None,
+            "uri": f"{base}.json",
+            "account_sid": self.account_sid,
+            "num_media": str(len(fields.get("MediaUrl", []))),
+            "status": message["status"],
+            "messaging_service_sid": None,
+            "sid": sid,
+            "date_sent": None,
+            "date_created": now,
+            "error_code": None,
+            "price_unit": "USD",
+            "api_version": "2010-04-01",
+            "subresource_uris": {
+                "media": f"{base}/Media.json",
+                "feedback": f"{base}/Feedback.json",
+            },
+        }
+
+    def _recording_json(self, sid: str) -> dict[str, Any]:
+        now = _rfc2822()
+        base = f"{API}/Accounts/{self.account_sid}/Recordings/{sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid": self.recordings[sid]["call_sid"],
+            "conference_sid": None,
+            "date_created": now,
+            "date_updated": now,
+            "start_time": now,
+            "duration": "1",
+            "sid": sid,
+            "price": None,
+            "price_unit": "USD",
+            "status": "completed",
+            "channels": 1,
+            "source": "RecordVerb",
+            "error_code": None,
+            "uri": f"{base}.json",
+            "encryption_details": None,
+            "subresource_uris": {"transcriptions": f"{base}/Transcriptions.json"},
+            "media_url": f"https://api.twilio.com{base}",
+        }
+
+    def _error(self, status: int, code: int, **details: Any) -> _Answer:
+        template = ERROR_MESSAGES.get(code, "Error {code}")
+        values = {"path": "", "to": "", "from_": "", "detail": "", "code": code, **details}
+        body = {
+            "code": code,
+            "message": template.format(**values),
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+        answer = _json(status, body)
+        if self.contract is not None:
+            for problem in self.contract.check_error_body(answer.body, f"error {code}"):
+                self._problem(f"the fake's own error body is wrong: {problem}")
+        return answer
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _record(
+        self,
+        request: Request,
+        query: list[tuple[str, str]],
+        form: list[tuple[str, str]],
+        authorized: bool,
+        operation: str | None,
+    ) -> None:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=query,
+            form=form,
+            headers=dict(request.headers.items()),
+            authorized=authorized,
+            operation=operation,
+        )
+        with self._lock:
+            self.requests.append(recorded)
+
+    def _problem(self, text: str) -> None:
+        with self._lock:
+            self.problems.append(text)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    self._faults.remove(fault)
+                    return fault
+        return None
+
+    def __iter__(self) -> Iterator[RecordedRequest]:
+        return iter(list(self.requests))
+
+
+def _media_route(method: str, path: str) -> str | None:
+    """The media routes Twilio serves outside its OpenAPI document (binary, no ``.json``)."""
+    if method != "GET":
+        return None
+    if re.fullmatch(rf"{API}/Accounts/AC{HEX32}/Recordings/RE{HEX32}(\.wav|\.mp3)?", path):
+        return "RecordingAudio"
+    if re.fullmatch(rf"{API}/Accounts/AC{HEX32}/Messages/(SM|MM){HEX32}/Media/ME{HEX32}", path):
+        return "MediaContent"
+    return None
+
+
+def _json(status: int, payload: Mapping[str, Any]) -> _Answer:
+    return _Answer(status, json.dumps(payload).encode())
+
+
+def _rfc2822() -> str:
+    return format_datetime(datetime.now(UTC))
