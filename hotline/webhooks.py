@@ -105,36 +105,39 @@ def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Respon
             twilio_request = TwilioRequest(endpoint, url, params, token)
             key = receipt_key(endpoint, url, params, token)
 
-            with services.db.sessionmaker() as session:
-                earlier = session.scalar(select(WebhookReceipt).where(WebhookReceipt.key == key))
-                if earlier is not None:
-                    log.info("repeated delivery on %s answered from its receipt", endpoint)
-                    return _stored_response(earlier)
-                response = view(twilio_request, session)
-                body = response.get_data(as_text=True)
-                session.add(
-                    WebhookReceipt(
-                        key=key,
-                        endpoint=endpoint,
-                        status_code=response.status_code,
-                        content_type=response.content_type or "text/plain",
-                        body=body,
-                        received_at=services.clock.now(),
-                    )
-                )
-                try:
-                    session.commit()
-                except IntegrityError:
-                    # The same delivery raced us and committed first: its work stands, ours is
-                    # rolled back, and both answers are the same.
-                    session.rollback()
+            for attempt in (1, 2):
+                with services.db.sessionmaker() as session:
                     earlier = session.scalar(
                         select(WebhookReceipt).where(WebhookReceipt.key == key)
                     )
-                    if earlier is None:
-                        raise
-                    return _stored_response(earlier)
-                return response
+                    if earlier is not None:
+                        log.info("repeated delivery on %s answered from its receipt", endpoint)
+                        return _stored_response(earlier)
+                    try:
+                        response = view(twilio_request, session)
+                        session.add(
+                            WebhookReceipt(
+                                key=key,
+                                endpoint=endpoint,
+                                status_code=response.status_code,
+                                content_type=response.content_type or "text/plain",
+                                body=response.get_data(as_text=True),
+                                received_at=services.clock.now(),
+                            )
+                        )
+                        session.commit()
+                        return response
+                    except IntegrityError:
+                        session.rollback()
+                        # Either this same delivery raced us and committed first (the next
+                        # round answers from its receipt), or a concurrent webhook created the
+                        # same row (two first callbacks of one call): do the work once more on
+                        # top of what the other committed. Status callbacks are not retried by
+                        # Twilio, so giving up here would lose them.
+                        if attempt == 2:
+                            raise
+                        log.info("conflict on %s; applying the delivery again", endpoint)
+            raise AssertionError("unreachable")
 
         return handle
 

@@ -231,3 +231,40 @@ def test_every_twilio_route_refuses_unsigned_requests(app: Flask) -> None:
         r = client.post(path, data={"CallSid": CALL, "CallStatus": "completed"})
         assert r.status_code == 403, rule.rule
     assert count(app, WebhookReceipt) == 0 and count(app, Call) == 0
+
+
+def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
+    app: Flask, twilio: TwilioDriver
+) -> None:
+    """Two status callbacks of a new call arrive at once; both create the Call row, one loses
+    the race on the unique sid. The loser applies its status again rather than failing."""
+    from sqlalchemy import event
+
+    from hotline.calls import CallStatusUpdate, apply_call_status
+    from hotline.models import CallDirection
+
+    db = hotline(app).db
+    raced: list[bool] = []
+
+    def other_request_commits_first(session, flush_context, instances):  # type: ignore[no-untyped-def]
+        # Between this request's "no such call yet" and its INSERT, the other one commits.
+        if raced or not any(isinstance(o, Call) for o in session.new):
+            return
+        raced.append(True)
+        with db.session() as other:
+            apply_call_status(
+                other,
+                CallStatusUpdate(CALL, "ringing", 1, direction=CallDirection.INBOUND),
+                hotline(app).clock.now(),
+            )
+
+    event.listen(db.sessionmaker, "before_flush", other_request_commits_first)
+    try:
+        r = twilio.post("/twilio/voice/status", status(2, "in-progress"))
+    finally:
+        event.remove(db.sessionmaker, "before_flush", other_request_commits_first)
+    assert r.status_code == 200 and raced
+    with db.sessionmaker() as s:
+        call = s.scalars(select(Call)).one()
+        assert (call.status, call.last_sequence_number) == ("in-progress", 2)
+    assert count(app, WebhookReceipt) == 1
