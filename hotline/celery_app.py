@@ -17,6 +17,7 @@ from flask import Flask
 
 from hotline import heartbeat
 from hotline.services import hotline
+from hotline.webhooks import purge_receipts
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,12 @@ def celery_init_app(app: Flask) -> Celery:
         broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
         beat_scheduler="hotline.celery_app:HeartbeatScheduler",
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
-        beat_schedule={},
+        beat_schedule={
+            "purge-webhook-receipts": {
+                "task": "hotline.purge_webhook_receipts",
+                "schedule": 3600.0,
+            },
+        },
         timezone="UTC",
     )
     # Kept in the configuration so the bootstep and the scheduler, which Celery builds itself,
@@ -63,6 +69,13 @@ def _register_tasks(celery_app: Celery) -> None:
         with services.db.session() as session:
             heartbeat.record_heartbeat(session, heartbeat.WORKER, services.clock.now(), "ping")
         return "pong"
+
+
+    @celery_app.task(name="hotline.purge_webhook_receipts")  # type: ignore[untyped-decorator]
+    def purge_webhook_receipts() -> int:
+        services = hotline()
+        with services.db.session() as session:
+            return purge_receipts(session, services.clock.now())
 
 
 def _write_heartbeat(app: Flask, name: str, detail: str) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 from flask import Flask
 
 from hotline import heartbeat
 from hotline.services import hotline
+from hotline.webhooks import purge_receipts
+
+#: As often as Celery beat runs the same job in production.
+PURGE_INTERVAL_SECONDS = 3600.0
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +28,8 @@ class EmbeddedWorker:
         self.tick_seconds = tick_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._periodic: list[tuple[float, Callable[[], None]]] = []
         self._last_heartbeat = -1e9
-
-    def every(self, seconds: float, job: Callable[[], None]) -> None:
-        self._periodic.append((seconds, job))
+        self._last_purge = -1e9
 
     def start(self) -> None:
         if self._thread is not None:
@@ -54,17 +54,22 @@ class EmbeddedWorker:
                 now = services.clock.now()
                 heartbeat.record_heartbeat(session, heartbeat.WORKER, now, "embedded")
                 heartbeat.record_heartbeat(session, heartbeat.BEAT, now, "embedded")
+        if monotonic_now - self._last_purge >= PURGE_INTERVAL_SECONDS:
+            self._last_purge = monotonic_now
+            with services.db.session() as session:
+                purge_receipts(session, services.clock.now())
         if services.simulator is not None:
             services.simulator.tick()
 
     def _run(self) -> None:
         import time
 
-        while not self._stop.is_set():
+        while True:
             try:
                 with self.app.app_context():
                     self.run_once(time.monotonic())
             except Exception:
                 # Keep going: a hiccup (a locked SQLite file) must not stop the background.
                 log.exception("embedded worker round failed")
-            self._stop.wait(self.tick_seconds)
+            if self._stop.wait(self.tick_seconds):
+                return

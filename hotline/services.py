@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
@@ -28,7 +28,6 @@ class Hotline:
     simulator: SimulatedPhoneNetwork | None = None
     #: Auth token webhooks are signed with: Twilio's, or the simulated network's.
     webhook_auth_token: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def hotline(app: Flask | None = None) -> Hotline:

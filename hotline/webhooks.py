@@ -13,9 +13,10 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import Response, request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
@@ -25,6 +26,10 @@ from hotline.redaction import drop_caller_location
 from hotline.services import Hotline, hotline
 
 log = logging.getLogger(__name__)
+
+#: How long a delivery's receipt is kept. Twilio retries within seconds to minutes; a week
+#: covers any replay worth recognising and keeps the table small.
+RECEIPT_RETENTION = timedelta(days=7)
 
 #: Webhook parameters can be large (a long SMS body is 1600 characters); anything beyond this is
 #: not something Twilio sends.
@@ -142,3 +147,11 @@ def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Respon
         return handle
 
     return decorate
+
+
+def purge_receipts(session: Session, now: datetime) -> int:
+    """Forget receipts older than RECEIPT_RETENTION. Returns how many were removed."""
+    result = session.execute(
+        delete(WebhookReceipt).where(WebhookReceipt.received_at < now - RECEIPT_RETENTION)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from hotline.clock import ManualClock
 from hotline.models import Call, Recording, WebhookReceipt
 from hotline.services import hotline
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
@@ -267,4 +268,18 @@ def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
     with db.sessionmaker() as s:
         call = s.scalars(select(Call)).one()
         assert (call.status, call.last_sequence_number) == ("in-progress", 2)
+    assert count(app, WebhookReceipt) == 1
+
+
+def test_old_receipts_are_purged_recent_ones_kept(
+    app: Flask, twilio: TwilioDriver, clock: ManualClock
+) -> None:
+    from hotline.webhooks import RECEIPT_RETENTION, purge_receipts
+
+    twilio.post("/twilio/voice/status", status(0, "ringing"))
+    clock.advance(RECEIPT_RETENTION)
+    twilio.post("/twilio/voice/status", status(1, "completed"))
+    clock.advance(1)
+    with hotline(app).db.session() as s:
+        assert purge_receipts(s, clock.now()) == 1
     assert count(app, WebhookReceipt) == 1

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+
+from hotline import heartbeat
+from hotline.clock import ManualClock
+from hotline.embedded import EmbeddedWorker
+from hotline.models import Heartbeat
+from hotline.services import hotline
+
+
+def test_a_round_writes_both_heartbeats_then_waits_its_interval(
+    app: Flask, clock: ManualClock
+) -> None:
+    worker = EmbeddedWorker(app)
+    with app.app_context():
+        worker.run_once(monotonic_now=1000.0)
+        first = clock.now()
+        clock.advance(3)
+        worker.run_once(monotonic_now=1003.0)  # too soon: nothing rewritten
+    with hotline(app).db.sessionmaker() as s:
+        rows = {h.name: h.at for h in s.scalars(select(Heartbeat))}
+    assert rows == {heartbeat.WORKER: first, heartbeat.BEAT: first}
+    with app.app_context():
+        worker.run_once(monotonic_now=1000.0 + heartbeat.INTERVAL_SECONDS)
+    with hotline(app).db.sessionmaker() as s:
+        assert s.get_one(Heartbeat, heartbeat.WORKER).at == clock.now()
+
+
+def test_thread_starts_and_stops(app: Flask) -> None:
+    worker = EmbeddedWorker(app, tick_seconds=0.01)
+    worker.start()
+    worker.stop()
+    with hotline(app).db.sessionmaker() as s:
+        assert s.get(Heartbeat, heartbeat.BEAT) is not None
