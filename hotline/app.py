@@ -70,8 +70,10 @@ def create_app(
     app.extensions["hotline"] = services
 
     from hotline import health, twilio_routes
+    from ivr_flows import routes as voice_routes
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(voice_routes.bp)
     app.register_blueprint(twilio_routes.bp)
 
     from hotline.celery_app import celery_init_app

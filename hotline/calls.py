@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from blinker import signal
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.models import Call, CallDirection, Recording
+
+#: Sent once when a call reaches its final status, inside the status callback's transaction, with
+#: ``session``, ``call`` and ``now``: the voice menu keeps what a caller who hung up had given.
+call_ended = signal("hotline.call-ended")
 
 #: How far along a call is; a status never replaces one of a higher stage.
 CALL_STAGE: dict[str, int] = {
@@ -106,9 +112,12 @@ def apply_call_status(
         call.duration_seconds = update.duration_seconds
     if update.answered_by and not call.answered_by:
         call.answered_by = update.answered_by
-    if update.status in FINAL_CALL_STATUSES and call.ended_at is None:
+    ended_now = update.status in FINAL_CALL_STATUSES and call.ended_at is None
+    if ended_now:
         call.ended_at = now
     session.flush()
+    if ended_now:
+        call_ended.send(call.sid, session=session, call=call, now=now)
     return call, True
 
 

@@ -277,6 +277,10 @@ class Tip(Base):
     #: When the tip reached the hotline: every deadline runs from here.
     received_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    #: Wrong PINs given for this report, across calls and channels; reset by a right one.
+    followup_failures: Mapped[int] = mapped_column(default=0)
+    #: Follow-up is refused until then (a wrong PIN and a locked report sound alike).
+    followup_locked_until: Mapped[datetime | None]
 
     school: Mapped[School | None] = relationship()
     reporter: Mapped[Reporter | None] = relationship()
@@ -300,6 +304,30 @@ class TipEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     tip: Mapped[Tip] = relationship()
+
+
+class MessageDirection(enum.StrEnum):
+    TO_REPORTER = "to_reporter"
+    FROM_REPORTER = "from_reporter"
+
+
+class TipMessage(Base):
+    """A message in the anonymous two-way conversation about a tip."""
+
+    __tablename__ = "tip_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
+    direction: Mapped[MessageDirection] = mapped_column(
+        _enum(MessageDirection, "message_direction")
+    )
+    body: Mapped[str] = mapped_column(Text)
+    #: Who wrote it: the reporter, or an agent or contact (by id).
+    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType, "actor_type"))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    #: When the reporter last heard it read out on a follow-up call.
+    heard_at: Mapped[datetime | None]
 
 
 class CallDirection(enum.StrEnum):

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import timeline
 from hotline.identity import IdentityKeyring
-from hotline.models import ActorType, Channel, Reporter, School, Tip, TipLevel, TipStatus
+from hotline.models import (
+    ActorType,
+    Channel,
+    MessageDirection,
+    Recording,
+    Reporter,
+    School,
+    Tip,
+    TipLevel,
+    TipMessage,
+    TipStatus,
+)
 
 
 def random_digits(min_len: int, max_len: int) -> str:
@@ -87,3 +99,209 @@ def create_tip(
         school_id=None if school is None else school.id,
     )
     return NewTip(tip=tip, pin=pin)
+
+
+# Categories the reporter picks, and the provisional level and type they give -------------------
+
+#: category → (level, type). The type table and later re-classification come with the
+#: dispatcher; these are the provisional values an agent reviews.
+CATEGORY_LEVELS: dict[str, tuple[TipLevel, str | None]] = {
+    "threat": (TipLevel.CRITICAL, "threat_of_violence"),
+    "self_harm": (TipLevel.CRITICAL, "self_harm"),
+    "bullying": (TipLevel.STANDARD, "bullying"),
+    "drugs": (TipLevel.STANDARD, "drugs"),
+    # "Something else" and anything unknown: Standard, for an agent to review.
+    "other": (TipLevel.STANDARD, None),
+}
+
+
+def level_for_category(category: str | None) -> tuple[TipLevel, str | None]:
+    return CATEGORY_LEVELS.get(category or "other", CATEGORY_LEVELS["other"])
+
+
+#: Wrong PINs in a row before a report's follow-up is locked, and for how long.
+FOLLOWUP_LOCK_AFTER = 5
+FOLLOWUP_LOCK_FOR = timedelta(hours=1)
+
+
+def find_tip_for_followup(
+    session: Session, keyring: IdentityKeyring, report_number: str, pin: str, now: datetime
+) -> Tip | None:
+    """The tip when the number and PIN match and the report is not locked, else None. The
+    caller is never told which of the three it was."""
+    tip = session.scalar(select(Tip).where(Tip.report_number == report_number))
+    if tip is None:
+        return None
+    if tip.followup_locked_until is not None and tip.followup_locked_until > now:
+        return None
+    if not keyring.check_pin(tip.report_number, pin, tip.pin_hash, tip.pin_key_id):
+        return None
+    return tip
+
+
+def record_followup_failure(
+    session: Session, report_number: str, now: datetime, channel: Channel
+) -> Tip | None:
+    """Count a wrong PIN against the report (if there is one) and lock it after a few."""
+    tip = session.scalar(select(Tip).where(Tip.report_number == report_number).with_for_update())
+    if tip is None:
+        return None
+    tip.followup_failures += 1
+    timeline.record(
+        session,
+        tip,
+        "followup.failed",
+        at=now,
+        actor_type=ActorType.REPORTER,
+        channel=channel.value,
+        failures=tip.followup_failures,
+    )
+    if tip.followup_failures >= FOLLOWUP_LOCK_AFTER:
+        tip.followup_locked_until = now + FOLLOWUP_LOCK_FOR
+        tip.followup_failures = 0
+        timeline.record(
+            session, tip, "followup.locked", at=now, until=tip.followup_locked_until.isoformat()
+        )
+    tip.updated_at = now
+    return tip
+
+
+def record_followup_success(session: Session, tip: Tip, now: datetime, channel: Channel) -> None:
+    tip.followup_failures = 0
+    tip.updated_at = now
+    timeline.record(
+        session,
+        tip,
+        "followup.started",
+        at=now,
+        actor_type=ActorType.REPORTER,
+        channel=channel.value,
+    )
+
+
+def attach_recording(
+    session: Session,
+    tip: Tip,
+    *,
+    recording_sid: str,
+    url: str,
+    duration_seconds: int | None,
+    call_id: int | None,
+    now: datetime,
+    followup: bool = False,
+) -> Recording:
+    """Put a recording on the tip (once: a repeated delivery finds the row already there)."""
+    recording = session.scalar(select(Recording).where(Recording.sid == recording_sid))
+    if recording is None:
+        recording = Recording(
+            sid=recording_sid,
+            url=url,
+            status="processing",
+            duration_seconds=duration_seconds,
+            call_id=call_id,
+            tip_id=tip.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(recording)
+    else:
+        recording.tip_id = tip.id
+        recording.call_id = recording.call_id or call_id
+        if recording.duration_seconds is None:
+            recording.duration_seconds = duration_seconds
+        recording.updated_at = now
+    session.flush()
+    timeline.record(
+        session,
+        tip,
+        "followup.recording" if followup else "recording.added",
+        at=now,
+        actor_type=ActorType.REPORTER,
+        recording_id=recording.id,
+        duration_seconds=duration_seconds,
+    )
+    if tip.status is TipStatus.INTAKE:
+        tip.status = TipStatus.OPEN
+        timeline.record(session, tip, "tip.opened", at=now)
+    tip.updated_at = now
+    return recording
+
+
+def finish_intake(session: Session, tip: Tip, now: datetime) -> None:
+    """The reporter went through the whole intake (with or without a recording)."""
+    if tip.status is TipStatus.INTAKE:
+        tip.status = TipStatus.OPEN
+        tip.updated_at = now
+        timeline.record(session, tip, "tip.opened", at=now)
+
+
+def mark_incomplete(session: Session, tip: Tip, now: datetime, *, step: str) -> None:
+    """The reporter hung up or went silent before finishing: keep what was gathered."""
+    if tip.status is TipStatus.INTAKE:
+        tip.status = TipStatus.INCOMPLETE
+        tip.updated_at = now
+        timeline.record(
+            session, tip, "tip.incomplete", at=now, actor_type=ActorType.REPORTER, step=step
+        )
+
+
+def messages_for_reporter(session: Session, tip: Tip, limit: int = 5) -> list[TipMessage]:
+    """The latest messages left for the reporter, oldest first."""
+    rows = session.scalars(
+        select(TipMessage)
+        .where(TipMessage.tip_id == tip.id, TipMessage.direction == MessageDirection.TO_REPORTER)
+        .order_by(TipMessage.created_at.desc(), TipMessage.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+def mark_messages_heard(
+    session: Session, tip: Tip, message_ids: Sequence[int], now: datetime, channel: Channel
+) -> None:
+    rows = session.scalars(
+        select(TipMessage).where(TipMessage.tip_id == tip.id, TipMessage.id.in_(message_ids))
+    ).all()
+    for row in rows:
+        row.heard_at = now
+    if rows:
+        timeline.record(
+            session,
+            tip,
+            "messages.heard",
+            at=now,
+            actor_type=ActorType.REPORTER,
+            channel=channel.value,
+            message_ids=[r.id for r in rows],
+        )
+
+
+def leave_message_for_reporter(
+    session: Session,
+    tip: Tip,
+    body: str,
+    *,
+    actor_type: ActorType,
+    actor_id: str | int | None,
+    now: datetime,
+) -> TipMessage:
+    message = TipMessage(
+        tip_id=tip.id,
+        direction=MessageDirection.TO_REPORTER,
+        body=body,
+        actor_type=actor_type,
+        actor_id=None if actor_id is None else str(actor_id),
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    timeline.record(
+        session,
+        tip,
+        "message.to_reporter",
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        message_id=message.id,
+    )
+    return message

@@ -1,0 +1,179 @@
+"""The voice webhooks: verify (the decorator), parse, run the menu, render. Nothing else.
+
+- ``POST /twilio/voice``: a call comes in (the console's "A call comes in" URL).
+- ``POST /twilio/voice/step?n=…&e=…``: every answer to a prompt; ``e`` says what happened
+  (``input``, ``timeout``, ``recorded``, ``norecording``), ``n`` which prompt it answers.
+- ``POST /twilio/voice/rescue``: the recording left after an apology, when the menu failed.
+
+Any exception inside still answers valid TwiML: an apology and a chance to record, so a caller
+never hears "an application error has occurred" and a tip is never lost to a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+
+from hotline import tips as tip_service
+from hotline.models import Channel, Reporter, Tip, TipLevel, TipStatus
+from hotline.services import hotline
+from hotline.webhooks import TwilioRequest, twilio_webhook
+from ivr_flows import flow, runtime
+from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU
+from ivr_flows.render import Renderer, apology, thanks_and_goodbye
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/twilio/voice")
+
+_SID_RE = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
+_DIGITS_RE = re.compile(r"[^0-9*#]")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, content_type="text/xml; charset=utf-8")
+
+
+def parse_event(kind: str, params: dict[str, str]) -> flow.Event:
+    """The menu's event from Twilio's parameters. Anything malformed is treated as no input."""
+    if kind == "input":
+        digits = _DIGITS_RE.sub("", params.get("Digits", ""))[:32]
+        if digits:
+            return flow.Keys(digits)
+        speech = _CONTROL_RE.sub(" ", params.get("SpeechResult", ""))[:500].strip()
+        if speech:
+            try:
+                confidence: float | None = float(params.get("Confidence", ""))
+            except ValueError:
+                confidence = None
+            return flow.Speech(speech, confidence)
+        return flow.NoInput()
+    if kind == "recorded":
+        sid = params.get("RecordingSid", "")
+        url = params.get("RecordingUrl", "")
+        raw_duration = params.get("RecordingDuration", "")
+        duration = int(raw_duration) if raw_duration.isdigit() and len(raw_duration) < 7 else None
+        if (
+            _SID_RE.match(sid)
+            and url.startswith(("https://", "http://"))
+            and len(url) <= 500
+            # A zero-second recording (the caller hung up at the beep) holds nothing to hear.
+            and duration != 0
+        ):
+            return flow.Recorded(
+                recording_sid=sid,
+                recording_url=url,
+                duration_seconds=duration,
+                hung_up=params.get("Digits", "") == "hangup",
+            )
+        return flow.NotRecorded()
+    if kind == "norecording":
+        return flow.NotRecorded()
+    return flow.NoInput()
+
+
+def _call_sid(req: TwilioRequest) -> str | None:
+    sid = req.get("CallSid")
+    return sid if _SID_RE.match(sid) else None
+
+
+def run_menu(req: TwilioRequest, session: Session, event: flow.Event, n: int | None) -> Response:
+    services = hotline()
+    now = services.clock.now()
+    base = services.settings.public_base_url
+    sid = _call_sid(req)
+    if sid is None:
+        log.warning("voice webhook without a usable CallSid; answering with the apology")
+        return _twiml(apology(base, DEFAULT_LANGUAGE))
+    language = DEFAULT_LANGUAGE
+    try:
+        call = runtime.load_call(session, sid, req.get("From"), now)
+        state = flow.VoiceState.from_json(call.flow_state)
+        language = state.language
+        ctx = runtime.DatabaseFlowContext(session, services.keyring, now)
+        if n is not None and n != state.n:
+            # An answer to a prompt that is no longer current (a late or replayed request):
+            # change nothing, say the current prompt again.
+            turn = flow.Turn(state)
+        else:
+            turn = flow.advance(state, event, ctx)
+        state = runtime.apply_effects(session, call, turn.state, turn.effects, now)
+        if state.step in (flow.Step.READBACK, flow.Step.ENDED) and state.tip_id is not None:
+            tip = session.get(Tip, state.tip_id)
+            if tip is not None and tip.status is TipStatus.INTAKE:
+                tip_service.finish_intake(session, tip, now)
+        script, heard = flow.script(state, ctx, pin=runtime.open_pin(state))
+        state = runtime.apply_effects(session, call, state, heard, now)
+        state = flow.mark_messages_read(state)
+        if state.step is flow.Step.ENDED:
+            state = replace(state, pin_sealed=None)
+        call.flow_state = state.to_json()
+        session.flush()
+        language = state.language
+        return _twiml(Renderer(base, language, ctx.hints).render(state.n, turn.preface, script))
+    except Exception:
+        # Logged without the caller's number (the redaction filter would mask it anyway).
+        log.exception("voice menu failed on call %s; answering with the apology", sid)
+        session.rollback()
+        return _twiml(apology(base, language))
+
+
+@bp.post("")
+@twilio_webhook("voice.incoming")
+def incoming(req: TwilioRequest, session: Session) -> Response:
+    return run_menu(req, session, flow.Start(), None)
+
+
+@bp.post("/step")
+@twilio_webhook("voice.step")
+def step(req: TwilioRequest, session: Session) -> Response:
+    raw_n = request.args.get("n", "")
+    n = int(raw_n) if raw_n.isdigit() and len(raw_n) < 7 else None
+    return run_menu(req, session, parse_event(request.args.get("e", ""), req.params), n)
+
+
+@bp.post("/rescue")
+@twilio_webhook("voice.rescue")
+def rescue(req: TwilioRequest, session: Session) -> Response:
+    """The message left after an apology: kept on the call's tip, or a new tip, whatever else
+    failed. Deliberately simple: this is the path of last resort."""
+    services = hotline()
+    now = services.clock.now()
+    language = request.args.get("lang", DEFAULT_LANGUAGE)
+    if language not in LANGUAGE_MENU.values():
+        language = DEFAULT_LANGUAGE
+    event = parse_event("recorded", req.params)
+    sid = _call_sid(req)
+    try:
+        if isinstance(event, flow.Recorded) and sid is not None:
+            call = runtime.load_call(session, sid, req.get("From"), now)
+            tip = session.get(Tip, call.tip_id) if call.tip_id else None
+            if tip is None:
+                tip = tip_service.create_tip(
+                    session,
+                    services.keyring,
+                    channel=Channel.VOICE,
+                    level=TipLevel.STANDARD,
+                    received_at=now,
+                    language=language,
+                    reporter=session.get(Reporter, call.reporter_id) if call.reporter_id else None,
+                ).tip
+                call.tip_id = tip.id
+                runtime.tip_created.send(tip.id, session=session)
+            tip_service.attach_recording(
+                session,
+                tip,
+                recording_sid=event.recording_sid,
+                url=event.recording_url,
+                duration_seconds=event.duration_seconds,
+                call_id=call.id,
+                now=now,
+            )
+    except Exception:
+        log.exception("could not keep the rescue recording of call %s", sid)
+        session.rollback()
+    return _twiml(thanks_and_goodbye(language))

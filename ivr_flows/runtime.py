@@ -1,0 +1,259 @@
+"""Where the pure voice menu meets the database: the flow's context, and its effects applied.
+
+Everything here runs inside the webhook's session (committed with the delivery's receipt), so a
+retried webhook can never create a second tip or a second timeline entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import datetime
+
+from blinker import signal
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hotline import timeline
+from hotline import tips as tip_service
+from hotline.calls import call_ended
+from hotline.identity import IdentityKeyring
+from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
+from hotline.reporters import find_or_create_reporter
+from hotline.services import hotline
+from ivr_flows import flow
+from ivr_flows.prompts import catalogue
+from ivr_flows.school_match import SchoolIndex, SchoolName, parse_spoken_code, speech_hints
+
+log = logging.getLogger(__name__)
+
+#: Sent when a voice intake has produced a tip (so the dispatcher can start at once).
+tip_created = signal("hotline.tip-created")
+
+
+class DatabaseFlowContext:
+    """Answers the menu's questions from the directory and the tips (read-only)."""
+
+    def __init__(self, session: Session, keyring: IdentityKeyring, now: datetime) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.now = now
+        self._index: SchoolIndex | None = None
+
+    def _schools(self) -> list[SchoolName]:
+        rows = self.session.execute(
+            select(School.id, School.name, School.code).where(School.active.is_(True))
+        ).all()
+        return [SchoolName(id=r.id, name=r.name, code=r.code) for r in rows]
+
+    def school_index(self) -> SchoolIndex:
+        if self._index is None:
+            self._index = SchoolIndex(self._schools())
+        return self._index
+
+    def hints(self) -> str:
+        return speech_hints(self._schools())
+
+    def school_by_code(self, code: str) -> flow.SchoolRef | None:
+        row = self.session.execute(
+            select(School.id, School.name).where(School.code == code, School.active.is_(True))
+        ).first()
+        return None if row is None else flow.SchoolRef(row.id, row.name)
+
+    def match_school(self, speech: str, language: str) -> flow.SchoolRef | None:
+        match = self.school_index().match(speech)
+        if match.best is None or match.ambiguous:
+            return None
+        return flow.SchoolRef(match.best.id, match.best.name)
+
+    def school_name(self, school_id: int) -> str:
+        school = self.session.get(School, school_id)
+        return "" if school is None else school.name
+
+    def followup_tip(self, report_number: str, pin: str) -> int | None:
+        tip = tip_service.find_tip_for_followup(
+            self.session, self.keyring, report_number, pin, self.now
+        )
+        return None if tip is None else tip.id
+
+    def messages_for_reporter(self, tip_id: int) -> list[flow.Message]:
+        tip = self.session.get(Tip, tip_id)
+        if tip is None:
+            return []
+        return [
+            flow.Message(m.id, m.body) for m in tip_service.messages_for_reporter(self.session, tip)
+        ]
+
+    def dont_know(self, speech: str, language: str) -> bool:
+        said = _plain(speech)
+        if not said:
+            return False
+        return any(
+            said == _plain(p) or said.startswith(_plain(p) + " ")
+            for p in catalogue(language).dont_know
+        )
+
+    def spoken_code(self, speech: str) -> str | None:
+        return parse_spoken_code(speech)
+
+
+def _plain(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w\s]", " ", folded).split())
+
+
+def load_call(session: Session, call_sid: str, from_number: str, now: datetime) -> Call:
+    """The call's row, made on its first webhook (with the caller as an anonymous reporter)."""
+    call = session.scalar(select(Call).where(Call.sid == call_sid))
+    if call is not None:
+        return call
+    services = hotline()
+    reporter = find_or_create_reporter(session, services.keyring, from_number, now)
+    call = Call(
+        sid=call_sid,
+        direction=CallDirection.INBOUND,
+        reporter_id=None if reporter is None else reporter.id,
+        status="in-progress",
+        created_at=now,
+        flow_state={},
+    )
+    session.add(call)
+    session.flush()
+    return call
+
+
+def apply_effects(
+    session: Session,
+    call: Call,
+    state: flow.VoiceState,
+    effects: tuple[flow.Effect, ...],
+    now: datetime,
+) -> flow.VoiceState:
+    """Carry out what the menu decided. Returns the state with what the effects learned (the
+    new tip's id, number and sealed PIN)."""
+    for effect in effects:
+        if isinstance(effect, flow.CreateTip | flow.CreateTipForMessage):
+            if state.tip_id is not None and isinstance(effect, flow.CreateTip):
+                continue  # defensive: one intake, one tip
+            category = effect.category.value if isinstance(effect, flow.CreateTip) else None
+            school_id = effect.school_id if isinstance(effect, flow.CreateTip) else None
+            state = _create_tip(session, call, state, category, school_id, effect.language, now)
+        elif isinstance(effect, flow.AttachRecording):
+            tip = _call_tip(session, call, state)
+            if tip is None:
+                log.error("recording on call without a tip; keeping it on the call only")
+                continue
+            tip_service.attach_recording(
+                session,
+                tip,
+                recording_sid=effect.recording_sid,
+                url=effect.recording_url,
+                duration_seconds=effect.duration_seconds,
+                call_id=call.id,
+                now=now,
+                followup=effect.followup,
+            )
+        elif isinstance(effect, flow.FollowupFailed):
+            tip_service.record_followup_failure(session, effect.report_number, now, Channel.VOICE)
+        elif isinstance(effect, flow.FollowupSucceeded):
+            tip = session.get(Tip, effect.tip_id)
+            if tip is not None:
+                tip_service.record_followup_success(session, tip, now, Channel.VOICE)
+                call.tip_id = tip.id
+        elif isinstance(effect, flow.MessagesHeard):
+            tip = session.get(Tip, effect.tip_id)
+            if tip is not None:
+                tip_service.mark_messages_heard(
+                    session, tip, effect.message_ids, now, Channel.VOICE
+                )
+        elif isinstance(effect, flow.SchoolNoted):
+            tip = _call_tip(session, call, state)
+            if tip is not None:
+                timeline.record(
+                    session, tip, "school.unconfirmed", at=now, school_id=effect.school_id
+                )
+    return state
+
+
+def _call_tip(session: Session, call: Call, state: flow.VoiceState) -> Tip | None:
+    tip_id = state.tip_id or call.tip_id
+    return None if tip_id is None else session.get(Tip, tip_id)
+
+
+def _create_tip(
+    session: Session,
+    call: Call,
+    state: flow.VoiceState,
+    category: str | None,
+    school_id: int | None,
+    language: str,
+    now: datetime,
+) -> flow.VoiceState:
+    services = hotline()
+    level, tip_type = tip_service.level_for_category(category)
+    school = None if school_id is None else session.get(School, school_id)
+    new = tip_service.create_tip(
+        session,
+        services.keyring,
+        channel=Channel.VOICE,
+        level=level,
+        received_at=now,
+        language=language,
+        category=category,
+        tip_type=tip_type,
+        school=school,
+        reporter=None if call.reporter_id is None else session.get(Reporter, call.reporter_id),
+        status=TipStatus.INTAKE,
+    )
+    call.tip_id = new.tip.id
+    tip_created.send(new.tip.id, session=session)
+    sealed = services.keyring.current.fernet.encrypt(new.pin.encode()).decode("ascii")
+    return replace(state, tip_id=new.tip.id, report_number=new.tip.report_number, pin_sealed=sealed)
+
+
+def open_pin(state: flow.VoiceState) -> str | None:
+    if state.pin_sealed is None:
+        return None
+    try:
+        return hotline().keyring.current.fernet.decrypt(state.pin_sealed.encode()).decode()
+    except Exception:  # a rotated key mid-call: the caller can still follow up by SMS later
+        log.warning("could not open the PIN kept for the readback")
+        return None
+
+
+@call_ended.connect
+def _caller_hung_up(sender: object, *, session: Session, call: Call, now: datetime) -> None:
+    """The call is over (learned from the status callback; Twilio calls no Gather action on a
+    hang-up). Keep whatever the caller gave as an incomplete tip, and forget the PIN."""
+    if call.direction is not CallDirection.INBOUND or not call.flow_state:
+        return
+    state = flow.VoiceState.from_json(call.flow_state)
+    tip = _call_tip(session, call, state)
+    if state.gathering_a_report:
+        if tip is None:
+            state = _create_tip(
+                session,
+                call,
+                state,
+                None if state.category is None else state.category.value,
+                state.school_id,
+                state.language,
+                now,
+            )
+            tip = _call_tip(session, call, state)
+        if tip is not None:
+            if state.school_candidate is not None and tip.school_id is None:
+                timeline.record(
+                    session,
+                    tip,
+                    "school.unconfirmed",
+                    at=now,
+                    school_id=state.school_candidate.id,
+                )
+            tip_service.mark_incomplete(session, tip, now, step=state.step.value)
+    elif tip is not None and tip.status is TipStatus.INTAKE:
+        tip_service.finish_intake(session, tip, now)
+    call.flow_state = replace(state, pin_sealed=None, step=flow.Step.ENDED).to_json()
