@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from blinker import signal
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
