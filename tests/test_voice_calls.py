@@ -484,3 +484,61 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
     assert call.ended and "Thank you" in call.last_heard_text()
     [tip] = tips(app)
     assert len(tip.recordings) == 1 and tip.channel.value == "voice"
+
+
+def reach(step: str, driver: VoiceDriver) -> Call:
+    """A call waiting at ``step`` (follow-up steps use a report made first)."""
+    if step.startswith("followup") and step not in HANG_UP_AT:
+        report, pin = make_report(driver)
+        call = follow_up(driver, report, pin)
+        if step == "followup-record":
+            call.press("1")
+        return call
+    if step == "leave-message":
+        call = driver.call()
+        for keys in ("1", "2", *(["1234567#", "9999#"] * 3)):
+            call.press(keys)
+        return call
+    if step == "readback":
+        call = new_report(driver.call())
+        finish_report(call)
+        return call
+    call = driver.call()
+    for keys in HANG_UP_AT[step]:
+        call.press(keys)
+    return call
+
+
+EVERY_PROMPT = [*HANG_UP_AT, "readback", "followup-menu", "followup-record", "leave-message"]
+
+
+@pytest.mark.parametrize("step", EVERY_PROMPT)
+def test_silence_at_every_prompt_is_handled_and_the_call_ends_after_a_recording_chance(
+    step: str, app: Flask, driver: VoiceDriver
+) -> None:
+    call = reach(step, driver)
+    assert call.waiting_for in ("gather", "record"), step
+    record_offered = call.waiting_for == "record" or step in ("readback",)
+    call.silence()
+    after = call.heard_text_since_last_action()
+    # Asked again, saying it heard nothing, or moved on: never dead air in return.
+    assert after.strip()
+    if step in ("language", "main-menu", "category", "followup-report", "followup-pin"):
+        assert "didn't hear anything" in after
+    for _ in range(30):
+        if call.ended:
+            break
+        record_offered |= call.waiting_for == "record"
+        call.silence()
+    assert call.ended and record_offered, step
+    assert call.last_request.status_code == 200
+
+
+@pytest.mark.parametrize("step", ["followup-menu", "followup-record", "leave-message"])
+def test_hang_up_in_follow_up_changes_nothing_on_the_tip(
+    step: str, app: Flask, driver: VoiceDriver
+) -> None:
+    call = reach(step, driver)
+    before = [(t.id, t.status, len(t.events)) for t in tips(app)]
+    call.hang_up()
+    assert [(t.id, t.status, len(t.events)) for t in tips(app)] == before
