@@ -75,6 +75,10 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(voice_routes.bp)
     app.register_blueprint(twilio_routes.bp)
+    if services.simulator is not None:
+        from hotline import devphone
+
+        app.register_blueprint(devphone.bp)
 
     from hotline.celery_app import celery_init_app
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
+from datetime import datetime
 
 from flask import Blueprint, Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import tips as tip_service
-from hotline.models import Channel, Reporter, Tip, TipLevel, TipStatus
+from hotline.models import Call, Channel, Reporter, Tip, TipLevel, TipStatus
 from hotline.services import hotline
 from hotline.webhooks import TwilioRequest, twilio_webhook
 from ivr_flows import flow, runtime
@@ -83,43 +86,68 @@ def _call_sid(req: TwilioRequest) -> str | None:
 
 def run_menu(req: TwilioRequest, session: Session, event: flow.Event, n: int | None) -> Response:
     services = hotline()
-    now = services.clock.now()
     base = services.settings.public_base_url
     sid = _call_sid(req)
     if sid is None:
         log.warning("voice webhook without a usable CallSid; answering with the apology")
         return _twiml(apology(base, DEFAULT_LANGUAGE))
     language = DEFAULT_LANGUAGE
+    for attempt in (1, 2):
+        try:
+            return _twiml(_menu_turn(req, session, event, n, sid))
+        except IntegrityError:
+            # A concurrent webhook of the same call inserted the same row first (Twilio posts
+            # the <Record> action and the recording's status callback at the same moment):
+            # do the turn again on top of what it committed.
+            session.rollback()
+            if attempt == 2:
+                log.exception("voice menu conflict on call %s persisted", sid)
+        except Exception:
+            # Logged without the caller's number (the redaction filter would mask it anyway).
+            log.exception("voice menu failed on call %s; answering with the apology", sid)
+            session.rollback()
+            break
+        language = _language_of(session, sid)
+    return _twiml(apology(base, language))
+
+
+def _language_of(session: Session, call_sid: str) -> str:
     try:
-        call = runtime.load_call(session, sid, req.get("From"), now)
-        state = flow.VoiceState.from_json(call.flow_state)
-        language = state.language
-        ctx = runtime.DatabaseFlowContext(session, services.keyring, now)
-        if n is not None and n != state.n:
-            # An answer to a prompt that is no longer current (a late or replayed request):
-            # change nothing, say the current prompt again.
-            turn = flow.Turn(state)
-        else:
-            turn = flow.advance(state, event, ctx)
-        state = runtime.apply_effects(session, call, turn.state, turn.effects, now)
-        if state.step in (flow.Step.READBACK, flow.Step.ENDED) and state.tip_id is not None:
-            tip = session.get(Tip, state.tip_id)
-            if tip is not None and tip.status is TipStatus.INTAKE:
-                tip_service.finish_intake(session, tip, now)
-        script, heard = flow.script(state, ctx, pin=runtime.open_pin(state))
-        state = runtime.apply_effects(session, call, state, heard, now)
-        state = flow.mark_messages_read(state)
-        if state.step is flow.Step.ENDED:
-            state = replace(state, pin_sealed=None)
-        call.flow_state = state.to_json()
-        session.flush()
-        language = state.language
-        return _twiml(Renderer(base, language, ctx.hints).render(state.n, turn.preface, script))
+        call = session.scalar(select(Call).where(Call.sid == call_sid))
+        return flow.VoiceState.from_json(call.flow_state).language if call else DEFAULT_LANGUAGE
     except Exception:
-        # Logged without the caller's number (the redaction filter would mask it anyway).
-        log.exception("voice menu failed on call %s; answering with the apology", sid)
         session.rollback()
-        return _twiml(apology(base, language))
+        return DEFAULT_LANGUAGE
+
+
+def _menu_turn(
+    req: TwilioRequest, session: Session, event: flow.Event, n: int | None, sid: str
+) -> str:
+    """One turn of the menu: load the call, advance, apply the effects, render. Raises on any
+    failure; the caller turns that into the apology."""
+    services = hotline()
+    now = services.clock.now()
+    call = runtime.load_call(session, sid, req.get("From"), now)
+    state = flow.VoiceState.from_json(call.flow_state)
+    ctx = runtime.DatabaseFlowContext(session, services.keyring, now)
+    # An answer to a prompt that is no longer current (a late or replayed request) changes
+    # nothing: the current prompt is said again.
+    stale = n is not None and n != state.n
+    turn = flow.Turn(state) if stale else flow.advance(state, event, ctx)
+    state = runtime.apply_effects(session, call, turn.state, turn.effects, now)
+    if state.step in (flow.Step.READBACK, flow.Step.ENDED) and state.tip_id is not None:
+        tip = session.get(Tip, state.tip_id)
+        if tip is not None and tip.status is TipStatus.INTAKE:
+            tip_service.finish_intake(session, tip, now)
+    script, heard = flow.script(state, ctx, pin=runtime.open_pin(state))
+    state = runtime.apply_effects(session, call, state, heard, now)
+    state = flow.mark_messages_read(state)
+    if state.step is flow.Step.ENDED:
+        state = replace(state, pin_sealed=None)
+    call.flow_state = state.to_json()
+    session.flush()
+    renderer = Renderer(services.settings.public_base_url, state.language, ctx.hints)
+    return renderer.render(state.n, turn.preface, script)
 
 
 @bp.post("")
@@ -148,32 +176,50 @@ def rescue(req: TwilioRequest, session: Session) -> Response:
         language = DEFAULT_LANGUAGE
     event = parse_event("recorded", req.params)
     sid = _call_sid(req)
-    try:
-        if isinstance(event, flow.Recorded) and sid is not None:
-            call = runtime.load_call(session, sid, req.get("From"), now)
-            tip = session.get(Tip, call.tip_id) if call.tip_id else None
-            if tip is None:
-                tip = tip_service.create_tip(
-                    session,
-                    services.keyring,
-                    channel=Channel.VOICE,
-                    level=TipLevel.STANDARD,
-                    received_at=now,
-                    language=language,
-                    reporter=session.get(Reporter, call.reporter_id) if call.reporter_id else None,
-                ).tip
-                call.tip_id = tip.id
-                runtime.tip_created.send(tip.id, session=session)
-            tip_service.attach_recording(
-                session,
-                tip,
-                recording_sid=event.recording_sid,
-                url=event.recording_url,
-                duration_seconds=event.duration_seconds,
-                call_id=call.id,
-                now=now,
-            )
-    except Exception:
-        log.exception("could not keep the rescue recording of call %s", sid)
-        session.rollback()
+    if isinstance(event, flow.Recorded) and sid is not None:
+        for attempt in (1, 2):
+            try:
+                _keep_rescue_recording(session, req, event, sid, language, now)
+                break
+            except Exception as exc:
+                session.rollback()
+                if attempt == 2 or not isinstance(exc, IntegrityError):
+                    # The recording is still in the provider's call log; say so loudly.
+                    log.exception("could not keep the rescue recording of call %s", sid)
+                    break
     return _twiml(thanks_and_goodbye(language))
+
+
+def _keep_rescue_recording(
+    session: Session,
+    req: TwilioRequest,
+    event: flow.Recorded,
+    sid: str,
+    language: str,
+    now: datetime,
+) -> None:
+    services = hotline()
+    call = runtime.load_call(session, sid, req.get("From"), now)
+    tip = session.get(Tip, call.tip_id) if call.tip_id else None
+    if tip is None:
+        tip = tip_service.create_tip(
+            session,
+            services.keyring,
+            channel=Channel.VOICE,
+            level=TipLevel.STANDARD,
+            received_at=now,
+            language=language,
+            reporter=session.get(Reporter, call.reporter_id) if call.reporter_id else None,
+        ).tip
+        call.tip_id = tip.id
+        runtime.tip_created.send(tip.id, session=session)
+    tip_service.attach_recording(
+        session,
+        tip,
+        recording_sid=event.recording_sid,
+        url=event.recording_url,
+        duration_seconds=event.duration_seconds,
+        call_id=call.id,
+        now=now,
+    )
+    session.flush()

@@ -542,3 +542,48 @@ def test_hang_up_in_follow_up_changes_nothing_on_the_tip(
     before = [(t.id, t.status, len(t.events)) for t in tips(app)]
     call.hang_up()
     assert [(t.id, t.status, len(t.events)) for t in tips(app)] == before
+
+
+def test_recording_callback_racing_the_record_action_still_reads_back_the_report(
+    app: Flask, driver: VoiceDriver
+) -> None:
+    """Twilio posts the <Record> action and the recording's status callback at the same moment.
+    When the callback commits the recording row first, the action applies its turn again."""
+    from sqlalchemy import event
+
+    from hotline.calls import apply_recording_status
+
+    db = hotline(app).db
+    call = new_report(driver.call())
+    call.press("1")
+    raced: list[bool] = []
+
+    def callback_commits_first(session, flush_context, instances):  # type: ignore[no-untyped-def]
+        new = [o for o in session.new if isinstance(o, Recording)]
+        if raced or not new:
+            return
+        raced.append(True)
+        with db.session() as other:
+            apply_recording_status(
+                other,
+                {
+                    "CallSid": call.sid,
+                    "RecordingSid": new[0].sid,
+                    "RecordingUrl": new[0].url,
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": "20",
+                },
+                hotline(app).clock.now(),
+            )
+
+    event.listen(db.sessionmaker, "before_flush", callback_commits_first)
+    try:
+        call.record(duration=20, recording_callback=False)
+    finally:
+        event.remove(db.sessionmaker, "before_flush", callback_commits_first)
+    assert raced
+    assert "report number" in call.heard_text_since_last_action()
+    [tip] = tips(app)
+    assert tip.status is TipStatus.OPEN and len(tip.recordings) == 1
+    assert tip.recordings[0].status == "completed"
+    assert [e.kind for e in tip.events].count("recording.added") == 1

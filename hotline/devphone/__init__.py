@@ -1,0 +1,448 @@
+"""The dev phone: a browser page that calls the hotline through the simulated phone network.
+
+A newcomer runs ``make run``, opens http://127.0.0.1:5000/ and calls the hotline with no account
+anywhere. The page never calls the app's ``/twilio/...`` routes itself: every keypress, spoken
+phrase and recording goes through the simulator's handset API, which posts the same signed
+webhooks Twilio would. What the hotline says comes back as the simulator's event feed.
+
+The blueprint is registered only when the app runs on the simulated network, and every route
+answers 404 when there is no simulator anyway: production never exposes it.
+
+JSON API (under ``/dev/phone/api``):
+
+* ``GET state``: hotline number, default caller number, event cursor, every call so far;
+* ``GET events?cursor=N``: events after ``N`` (oldest first, at most :data:`MAX_EVENTS` per
+  answer, ``more`` when there are others), the next cursor, and the calls they concern plus every
+  live call; each event carries its call sid, kind, text, language, voice, the call's status at
+  that moment and time, so later pages (outbound alert calls, SMS inbox) read the same feed;
+* ``GET calls/<sid>``: one call and its whole log (a reloaded page picks up a live call);
+* ``POST dial`` ``{"from": "+15555550123"}``, ``POST digits`` ``{"call_sid", "digits"}``,
+  ``POST speech`` ``{"call_sid", "text", "confidence"?}``, ``POST recording``
+  ``{"call_sid", "text"}`` or ``{"call_sid", "audio_wav_base64"}`` (then ``#``),
+  ``POST hangup`` ``{"call_sid"}``.
+
+State-changing requests must be JSON and carry ``X-Dev-Phone: 1``: a cross-site page cannot send
+either without a CORS preflight, which the app never grants. A Host check keeps DNS-rebinding
+pages out, and a foreign ``Origin`` or ``Sec-Fetch-Site`` is refused. Handset errors (a call that
+has ended, no recording listening) are JSON 409/400 answers the page shows, never a 500.
+
+Phone numbers are never logged here (the app's log filter masks them anyway).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import wave
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.sansio.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from hotline.services import hotline
+from hotline.telephony.simulated import (
+    HandsetError,
+    SimCallInfo,
+    SimEvent,
+    SimulatedPhoneNetwork,
+)
+
+bp = Blueprint(
+    "devphone",
+    __name__,
+    url_prefix="/dev/phone",
+    template_folder="templates",
+    static_folder="static",
+)
+
+#: A fictional caller (555 is not a real area code), editable on the page.
+DEFAULT_CALLER = "+15555550123"
+#: Events per answer of ``GET events``; the page asks again at once when ``more`` is true.
+MAX_EVENTS = 500
+#: Longest text a handset "says" or records.
+MAX_TEXT = 4000
+#: A recorded WAV (8 kHz, 16-bit mono: about 16 kB a second) up to ten minutes.
+MAX_AUDIO_BYTES = 10 * 60 * 16_000
+DTMF_KEYS = frozenset("0123456789*#")
+API_HEADER = "X-Dev-Phone"
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An answer the page shows to the user: HTTP status and a sentence."""
+
+    def __init__(self, status: int, message: str, code: str = "bad-request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+# --- registration, guards, errors ---------------------------------------------------------------
+
+
+def _root() -> BaseResponse:
+    """``GET /`` on the development default: straight to the dev phone."""
+    if _simulator_or_none() is None:
+        abort(404)
+    return redirect("/dev/phone", code=302)
+
+
+@bp.record_once
+def _add_root_redirect(state: BlueprintSetupState) -> None:
+    # An app-level rule: the blueprint's own rules all live under /dev/phone.
+    app = state.app
+    if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        app.add_url_rule("/", endpoint="devphone_root", view_func=_root, methods=["GET"])
+
+
+def _simulator_or_none() -> SimulatedPhoneNetwork | None:
+    return hotline().simulator
+
+
+def _simulator() -> SimulatedPhoneNetwork:
+    sim = _simulator_or_none()
+    if sim is None:
+        abort(404)
+    return sim
+
+
+@bp.before_request
+def _guard() -> None:
+    if _simulator_or_none() is None:
+        abort(404)
+    if not _trusted_host():
+        raise ApiError(403, "This page answers only on its own address.", "bad-host")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        _refuse_cross_site()
+
+
+def _trusted_host() -> bool:
+    """The loopback or PUBLIC_BASE_URL's host: a DNS-rebinding page arrives with another one."""
+    try:
+        hostname = urlsplit(f"//{request.host}").hostname or ""
+    except ValueError:
+        return False
+    if hostname in _LOOPBACK_HOSTS or hostname.endswith(".localhost"):
+        return True
+    public = urlsplit(hotline().settings.public_base_url).hostname or ""
+    return hostname == public.lower()
+
+
+def _refuse_cross_site() -> None:
+    if request.headers.get(API_HEADER) != "1":
+        raise ApiError(403, f"Cross-site request refused (no {API_HEADER} header).", "cross-site")
+    if request.mimetype != "application/json":
+        raise ApiError(415, "Send JSON (Content-Type: application/json).", "not-json")
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise ApiError(403, "Cross-site request refused.", "cross-site")
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        own = {request.host, urlsplit(hotline().settings.public_base_url).netloc}
+        if urlsplit(origin).netloc not in own:
+            raise ApiError(403, "Cross-site request refused (foreign Origin).", "cross-site")
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    return jsonify(ok=False, error=exc.message, code=exc.code), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response | tuple[Response, int] | HTTPException:
+    if not request.path.startswith("/dev/phone/api/"):
+        return exc
+    status = exc.code or 500
+    return jsonify(ok=False, error=exc.description or exc.name, code=str(status)), status
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "media-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@bp.get("")
+def page() -> str:
+    sim = _simulator()
+    return render_template(
+        "devphone/phone.html",
+        api_base=url_for("devphone.state").rsplit("/", 1)[0],
+        hotline_number=sim.hotline_number,
+        default_caller=DEFAULT_CALLER,
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@bp.get("/api/state")
+def state() -> Response:
+    sim = _simulator()
+    _, cursor = sim.events_since(0)
+    return jsonify(
+        ok=True,
+        hotline_number=sim.hotline_number,
+        default_caller=DEFAULT_CALLER,
+        cursor=cursor,
+        calls=[call_json(info) for info in sim.calls()],
+    )
+
+
+@bp.get("/api/events")
+def events() -> Response:
+    sim = _simulator()
+    raw = request.args.get("cursor", "0")
+    if not raw.isdigit():
+        raise ApiError(400, "cursor is a whole number (the seq of the last event seen).")
+    batch, cursor = sim.events_since(int(raw))
+    more = len(batch) > MAX_EVENTS
+    if more:
+        batch = batch[:MAX_EVENTS]
+        cursor = batch[-1].seq
+    touched = {event.call_sid for event in batch if event.call_sid}
+    infos = {info.sid: info for info in sim.calls() if info.ended_at is None or info.sid in touched}
+    return jsonify(
+        ok=True,
+        events=events_json(sim, batch, infos),
+        cursor=cursor,
+        more=more,
+        calls=[call_json(info) for info in infos.values()],
+    )
+
+
+@bp.get("/api/calls/<call_sid>")
+def call(call_sid: str) -> Response:
+    sim = _simulator()
+    if not _CALL_SID.match(call_sid):
+        raise ApiError(404, "No such call.", "no-call")
+    try:
+        info = sim.call_info(call_sid)
+        log = sim.call_log(call_sid)
+    except HandsetError as exc:
+        raise ApiError(404, str(exc), "no-call") from exc
+    return jsonify(ok=True, call=call_json(info), events=events_json(sim, log, {info.sid: info}))
+
+
+# --- the handset --------------------------------------------------------------------------------
+
+
+@bp.post("/api/dial")
+def dial() -> tuple[Response, int]:
+    sim = _simulator()
+    body = _json_body()
+    caller = _text(body, "from", required=True).strip()
+    if caller.lower() == "anonymous":
+        caller = "anonymous"
+    elif not _E164.match(caller):
+        raise ApiError(
+            400,
+            "Enter the caller number in E.164 form, e.g. +15555550123 (or 'anonymous').",
+            "bad-number",
+        )
+    if caller == sim.hotline_number:
+        raise ApiError(400, "That is the hotline's own number; pick another caller number.")
+    call_sid = _handset(lambda: sim.dial_hotline(caller))
+    return jsonify(ok=True, call_sid=call_sid, call=call_json(sim.call_info(call_sid))), 201
+
+
+@bp.post("/api/digits")
+def digits() -> Response:
+    sim = _simulator()
+    body = _json_body()
+    call_sid = _call_sid(body)
+    keys = _text(body, "digits", required=True)
+    if len(keys) > 64 or any(key not in DTMF_KEYS for key in keys):
+        raise ApiError(400, "Keys are 0-9, * and # (at most 64 at a time).", "bad-digits")
+    _handset(lambda: sim.press(call_sid, keys))
+    return _call_answer(sim, call_sid)
+
+
+@bp.post("/api/speech")
+def speech() -> Response:
+    sim = _simulator()
+    body = _json_body()
+    call_sid = _call_sid(body)
+    text = _text(body, "text", required=True).strip()
+    if not text:
+        raise ApiError(400, "Type what you say.", "empty")
+    confidence = body.get("confidence", 0.9)
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0 <= confidence <= 1
+    ):
+        raise ApiError(400, "confidence is a number from 0 to 1.")
+    _handset(lambda: sim.speak(call_sid, text, float(confidence)))
+    return _call_answer(sim, call_sid)
+
+
+@bp.post("/api/recording")
+def recording() -> Response:
+    """Talk into the hotline's recording, then press # (what a caller does after the beep)."""
+    sim = _simulator()
+    body = _json_body()
+    call_sid = _call_sid(body)
+    audio: str | bytes
+    duration: float | None = None
+    if body.get("audio_wav_base64") is not None:
+        audio, duration = _wav(_text(body, "audio_wav_base64", required=True, limit=None))
+    else:
+        audio = _text(body, "text", required=True).strip()
+        if not audio:
+            raise ApiError(400, "Type what you say in the recording.", "empty")
+    _handset(lambda: sim.record(call_sid, text_or_audio=audio, finish_key="#", duration=duration))
+    return _call_answer(sim, call_sid)
+
+
+@bp.post("/api/hangup")
+def hangup() -> Response:
+    sim = _simulator()
+    call_sid = _call_sid(_json_body())
+    _handset(lambda: sim.hang_up(call_sid))
+    return _call_answer(sim, call_sid)
+
+
+# --- JSON shapes --------------------------------------------------------------------------------
+
+
+def call_json(info: SimCallInfo) -> dict[str, Any]:
+    end = info.ended_at
+    start = info.answered_at
+    return {
+        "sid": info.sid,
+        "direction": info.direction,
+        "from": info.from_,
+        "to": info.to,
+        "handset": info.handset,
+        "status": info.status,
+        "live": end is None,
+        "created_at": info.created_at.isoformat(),
+        "answered_at": start.isoformat() if start else None,
+        "ended_at": end.isoformat() if end else None,
+        "duration": round((end - start).total_seconds()) if end and start else None,
+        "answered_by": info.answered_by,
+        "waiting_for": info.waiting_for,
+        "gather_inputs": list(info.gather_inputs),
+    }
+
+
+def events_json(
+    sim: SimulatedPhoneNetwork, batch: Iterable[SimEvent], infos: dict[str, SimCallInfo]
+) -> list[dict[str, Any]]:
+    """Each event with the channel it belongs to and, for calls, the call's status then."""
+    batch = list(batch)
+    status_at: dict[int, str] = {}
+    for call_sid in {e.call_sid for e in batch if e.call_sid}:
+        try:
+            info = infos.get(call_sid) or sim.call_info(call_sid)
+            log = sim.call_log(call_sid)
+        except HandsetError:
+            continue
+        infos.setdefault(call_sid, info)
+        status = "ringing" if info.direction == "inbound" else "queued"
+        for event in log:
+            if event.kind == "status" and event.text != "initiated":
+                status = event.text
+            status_at[event.seq] = status
+    out = []
+    for event in batch:
+        item = event.to_dict()
+        of_call = infos.get(event.call_sid) if event.call_sid else None
+        item["channel"] = "call" if event.call_sid else "sms" if event.message_sid else "network"
+        item["status"] = status_at.get(event.seq)
+        item["direction"] = of_call.direction if of_call else event.detail.get("direction")
+        out.append(item)
+    return out
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body is a JSON object.", "not-json")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool, limit: int | None = MAX_TEXT) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} is missing (a string).", "missing")
+    if limit is not None and len(value) > limit:
+        raise ApiError(400, f"{name} is too long (at most {limit} characters).", "too-long")
+    return value
+
+
+def _call_sid(body: dict[str, Any]) -> str:
+    sid = _text(body, "call_sid", required=True)
+    if not _CALL_SID.match(sid):
+        raise ApiError(400, "call_sid is not a call of the simulated network.", "bad-call")
+    return sid
+
+
+def _handset(action: Callable[[], T]) -> T:
+    """Run a handset action; what the simulator refuses becomes an answer, not a 500."""
+    try:
+        return action()
+    except HandsetError as exc:
+        raise ApiError(409, str(exc), "handset") from exc
+    except ValueError as exc:
+        raise ApiError(400, str(exc), "bad-request") from exc
+
+
+def _call_answer(sim: SimulatedPhoneNetwork, call_sid: str) -> Response:
+    return jsonify(ok=True, call_sid=call_sid, call=call_json(sim.call_info(call_sid)))
+
+
+def _wav(encoded: str) -> tuple[bytes, float]:
+    """A base64 WAV from the page's recorder, checked, with its length in seconds."""
+    if len(encoded) > MAX_AUDIO_BYTES * 4 // 3 + 4:
+        raise ApiError(413, "The recording is too long.", "too-long")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        with wave.open(io.BytesIO(data)) as wav:
+            frames, rate = wav.getnframes(), wav.getframerate()
+    except (binascii.Error, ValueError, wave.Error, EOFError) as exc:
+        raise ApiError(400, "The recording is not a WAV file.", "bad-audio") from exc
+    if not frames or not rate:
+        raise ApiError(400, "The recording is empty.", "empty")
+    return data, frames / rate
