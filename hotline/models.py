@@ -13,7 +13,7 @@ Conventions:
 from __future__ import annotations
 
 import enum
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -149,6 +149,26 @@ class District(Base):
     contacts: Mapped[list[Contact]] = relationship(back_populates="district")
 
 
+class BreakKind(enum.StrEnum):
+    BREAK = "break"
+    SUMMER = "summer"
+
+
+class DistrictBreak(Base):
+    """A school break or summer recess: no school session and no business time (dates inclusive,
+    in the district's time zone)."""
+
+    __tablename__ = "district_breaks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[BreakKind] = mapped_column(_enum(BreakKind, "break_kind"))
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    created_at: Mapped[datetime]
+
+
 class School(Base):
     __tablename__ = "schools"
 
@@ -277,6 +297,14 @@ class Tip(Base):
     #: When the tip reached the hotline: every deadline runs from here.
     received_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    #: An agent flagged a possible crime or safety issue: law enforcement is told too.
+    possible_crime: Mapped[bool] = mapped_column(default=False)
+    #: When an agent released the tip for notification (ends the review hold early).
+    reviewed_at: Mapped[datetime | None]
+    #: When every required recipient must have been sent its notification.
+    notify_deadline_at: Mapped[datetime | None]
+    #: Bumped on every (re-)plan of the tip's notifications; 0 means not planned yet.
+    plan_version: Mapped[int] = mapped_column(default=0)
     #: Wrong PINs given for this report, across calls and channels; reset by a right one.
     followup_failures: Mapped[int] = mapped_column(default=0)
     #: Follow-up is refused until then (a wrong PIN and a locked report sound alike).
@@ -375,6 +403,140 @@ class Recording(Base):
     updated_at: Mapped[datetime]
 
     tip: Mapped[Tip | None] = relationship(back_populates="recordings")
+
+
+# Notifications ----------------------------------------------------------------------------------
+
+
+class LegKind(enum.StrEnum):
+    #: The school's points of contact (falling back to the district's contacts).
+    POC = "poc"
+    PSAP = "psap"
+    LAW_ENFORCEMENT = "law_enforcement"
+
+
+class LegState(enum.StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    #: No longer required (the tip's level changed).
+    CANCELLED = "cancelled"
+
+
+class NotificationLeg(Base):
+    """A group of recipients chased until one of them confirms (Critical tips)."""
+
+    __tablename__ = "notification_legs"
+    __table_args__ = (UniqueConstraint("tip_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
+    kind: Mapped[LegKind] = mapped_column(_enum(LegKind, "leg_kind"))
+    state: Mapped[LegState] = mapped_column(_enum(LegState, "leg_state"))
+    #: Times the leg went through all its people without a confirmation, plus one.
+    round: Mapped[int] = mapped_column(default=1)
+    opened_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    #: voice, sms, portal
+    confirmed_via: Mapped[str | None] = mapped_column(String(16))
+    #: The watchdog already raised its "unconfirmed after 10 minutes" alert for this leg.
+    unconfirmed_alerted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class NotificationChannel(enum.StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class NotificationPurpose(enum.StrEnum):
+    ALERT = "alert"
+    #: New information on a tip already notified.
+    UPDATE = "update"
+    #: A leg ran out of people: the district and law enforcement are kept informed.
+    ESCALATION = "escalation"
+
+
+class NotificationState(enum.StrEnum):
+    PLANNED = "planned"
+    #: A worker took it (lease until ``lease_until``); nothing has left the building yet.
+    CLAIMED = "claimed"
+    #: The request to the provider is (or was) under way: if the worker dies now, whether it
+    #: went out is unknown, and it is never re-sent blindly.
+    SENDING = "sending"
+    SENT = "sent"
+    #: Sent, with an outcome we cannot know (timeout, 5xx, a worker lost mid-request).
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    #: Not needed any more (leg confirmed, level changed, re-planned).
+    CANCELLED = "cancelled"
+
+
+#: States from which a notification will still be sent.
+PENDING_NOTIFICATION_STATES = (NotificationState.PLANNED, NotificationState.CLAIMED)
+
+
+class Notification(Base):
+    """The outbox: one row per message to send, with when it is due and by when it must go."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
+    leg_id: Mapped[int | None] = mapped_column(ForeignKey("notification_legs.id"), index=True)
+    purpose: Mapped[NotificationPurpose] = mapped_column(
+        _enum(NotificationPurpose, "notification_purpose")
+    )
+    channel: Mapped[NotificationChannel] = mapped_column(
+        _enum(NotificationChannel, "notification_channel")
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    phone_number_id: Mapped[int | None] = mapped_column(ForeignKey("phone_numbers.id"))
+    #: The address at planning time (a directory change later does not redirect a sent alert).
+    email: Mapped[str | None] = mapped_column(String(254))
+    #: Order within the leg's round (sequential escalation), 0 for everything else.
+    position: Mapped[int] = mapped_column(default=0)
+    round: Mapped[int] = mapped_column(default=1)
+    plan_version: Mapped[int] = mapped_column(default=1)
+    state: Mapped[NotificationState] = mapped_column(
+        _enum(NotificationState, "notification_state"), index=True
+    )
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    #: The send deadline: past it, the watchdog raises an alert.
+    deadline_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: What came of it: answered, no-answer, busy, failed, delivered, ...
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    past_due_alerted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    tip: Mapped[Tip] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    leg: Mapped[NotificationLeg | None] = relationship()
+
+
+class Alert(Base):
+    """The agents' feed: something about a tip needs a person now."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int | None] = mapped_column(ForeignKey("tips.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(String(500))
+    #: One alert per condition: the watchdog can run any number of times.
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
 
 # Plumbing -------------------------------------------------------------------------------------
