@@ -495,6 +495,8 @@ class Notification(Base):
     phone_number_id: Mapped[int | None] = mapped_column(ForeignKey("phone_numbers.id"))
     #: The address at planning time (a directory change later does not redirect a sent alert).
     email: Mapped[str | None] = mapped_column(String(254))
+    #: The tip's level when this was planned (a later upgrade notifies the same people again).
+    level: Mapped[TipLevel] = mapped_column(_enum(TipLevel, "tip_level"))
     #: Order within the leg's round (sequential escalation), 0 for everything else.
     position: Mapped[int] = mapped_column(default=0)
     round: Mapped[int] = mapped_column(default=1)
@@ -506,6 +508,8 @@ class Notification(Base):
     #: The send deadline: past it, the watchdog raises an alert.
     deadline_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
+    #: Last handed to the task queue; the sweep hands it again only after a while.
+    enqueued_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
