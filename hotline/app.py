@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from hotline import redaction
-from hotline.clock import Clock, SystemClock
+from hotline.clock import Clock, FileClock, SystemClock
 from hotline.config import Settings, load_settings
 from hotline.db import Database
+from hotline.email import EmailSender
+from hotline.email.dev import DevOutbox
+from hotline.email.smtp import SmtpEmailSender, default_sender
 from hotline.identity import IdentityKeyring, development_identity_key
+from hotline.jobs import CeleryJobQueue, JobQueue, LocalJobQueue
 from hotline.services import Hotline
 from hotline.telephony.ports import Telephony
 
@@ -30,6 +34,8 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     clock: Clock | None = None,
     telephony: Telephony | None = None,
+    email: EmailSender | None = None,
+    jobs: JobQueue | None = None,
     instance_path: Path | None = None,
 ) -> Flask:
     """Build the hotline. With no arguments, configuration comes from the environment.
@@ -54,16 +60,26 @@ def create_app(
 
     identity_key = settings.identity_key or development_identity_key(settings.instance_path)
     keyring = IdentityKeyring(identity_key, settings.previous_identity_keys)
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = FileClock(settings.clock_file) if settings.clock_file else SystemClock()
     db = Database(settings.database_url)
 
     network, simulator, webhook_token = _phone_network(settings, clock, telephony)
+    if email is None:
+        email = (
+            SmtpEmailSender(settings.smtp_url, sender=default_sender(settings.public_base_url))
+            if settings.smtp_url
+            else DevOutbox()
+        )
     services = Hotline(
         settings=settings,
         db=db,
         clock=clock,
         keyring=keyring,
         telephony=network,
+        email=email,
+        # Replaced by Celery's queue below when there is a broker.
+        jobs=jobs or LocalJobQueue(),
         simulator=simulator,
         webhook_auth_token=webhook_token,
     )
@@ -80,9 +96,16 @@ def create_app(
 
         app.register_blueprint(devphone.bp)
 
+    import dispatcher.hooks  # noqa: F401  (its signal receivers)
+    from dispatcher import alert_routes
+
+    app.register_blueprint(alert_routes.bp)
+
     from hotline.celery_app import celery_init_app
 
-    celery_init_app(app)
+    celery_app = celery_init_app(app)
+    if jobs is None and not settings.embedded_worker:
+        services.jobs = CeleryJobQueue(celery_app)
 
     from hotline.cli import register_cli
 

@@ -70,6 +70,15 @@ def _register_tasks(celery_app: Celery) -> None:
             heartbeat.record_heartbeat(session, heartbeat.WORKER, services.clock.now(), "ping")
         return "pong"
 
+    from dispatcher import tasks as dispatcher_tasks
+
+    @celery_app.task(name=dispatcher_tasks.PLAN_TIP)  # type: ignore[untyped-decorator]
+    def plan_tip(tip_id: int) -> None:
+        dispatcher_tasks.plan_tip_job(hotline(), tip_id)
+
+    @celery_app.task(name=dispatcher_tasks.SEND)  # type: ignore[untyped-decorator]
+    def send(notification_id: int) -> str:
+        return dispatcher_tasks.send_job(hotline(), notification_id)
 
     @celery_app.task(name="hotline.purge_webhook_receipts")  # type: ignore[untyped-decorator]
     def purge_webhook_receipts() -> int:
@@ -108,18 +117,52 @@ class WorkerHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
             self.tref = None
 
 
+#: How often beat sweeps the outbox, and runs the watchdog.
+SWEEP_INTERVAL_SECONDS = 2.0
+WATCHDOG_INTERVAL_SECONDS = 15.0
+
+
 class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Celery beat's scheduler, writing the beat heartbeat as it ticks."""
+    """Celery beat's scheduler, writing the beat heartbeat as it ticks, and running the
+    dispatcher's sweep and watchdog itself.
+
+    The sweep runs here, not as a task through Redis, so that a Redis outage does not stop it:
+    due rows it cannot hand to the queue it sends from this process (claims keep that from ever
+    sending twice), and the watchdog keeps raising alerts.
+    """
 
     _last_beat = 0.0
+    _last_sweep = 0.0
+    _last_watchdog = 0.0
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         now = time.monotonic()
+        app = _flask_app_of(self.app)
         if now - self._last_beat >= heartbeat.INTERVAL_SECONDS:
             self._last_beat = now
-            _write_heartbeat(_flask_app_of(self.app), heartbeat.BEAT, "celery beat")
+            _write_heartbeat(app, heartbeat.BEAT, "celery beat")
+        if now - self._last_sweep >= SWEEP_INTERVAL_SECONDS:
+            self._last_sweep = now
+            _run_guarded(app, "sweep")
+        if now - self._last_watchdog >= WATCHDOG_INTERVAL_SECONDS:
+            self._last_watchdog = now
+            _run_guarded(app, "watchdog")
         delay: float = super().tick(*args, **kwargs)
-        return min(delay, heartbeat.INTERVAL_SECONDS)
+        return min(delay, SWEEP_INTERVAL_SECONDS)
+
+
+def _run_guarded(app: Flask, what: str) -> None:
+    from dispatcher import tasks as dispatcher_tasks
+
+    try:
+        with app.app_context():
+            services = hotline(app)
+            if what == "sweep":
+                dispatcher_tasks.sweep(services)
+            else:
+                dispatcher_tasks.watchdog(services)
+    except Exception:
+        log.exception("dispatcher %s failed; next round in a moment", what)
 
 
 def _flask_app_of(celery_app: Celery) -> Flask:

@@ -88,9 +88,11 @@ def dev_server() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from dispatcher.calendar_cli import calendar_cli
     from hotline.directory.cli import directory_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(identity_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(dev_server)
+    app.cli.add_command(calendar_cli)

@@ -58,3 +58,24 @@ def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"naive datetime {value!r}: times must be timezone-aware")
     return value.astimezone(UTC)
+
+
+class FileClock:
+    """Time read from a file holding an ISO 8601 instant: lets a test move the clock of worker
+    processes it started (HOTLINE_CLOCK_FILE), as ManualClock does in-process. Refused by the
+    configuration with real Twilio."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        with open(self.path, encoding="ascii") as fh:
+            return ensure_utc(datetime.fromisoformat(fh.read().strip()))
+
+    def set(self, when: datetime) -> None:
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(ensure_utc(when).isoformat())
+        import os
+
+        os.replace(tmp, self.path)  # atomic: a reader never sees half a timestamp

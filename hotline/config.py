@@ -88,6 +88,8 @@ class Settings:
     simulate: bool
     #: True only for the embedded default: SQLite, no Redis, simulated network.
     development: bool
+    #: Tests only: read the time from this file (see hotline.clock.FileClock).
+    clock_file: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -246,6 +248,10 @@ def load_settings(
         except ValueError as exc:
             problems.append(f"HOTLINE_IDENTITY_KEY_PREVIOUS key {n} is malformed ({exc})")
 
+    clock_file = get("HOTLINE_CLOCK_FILE")
+    if clock_file is not None and uses_twilio and api_base is None:
+        problems.append("HOTLINE_CLOCK_FILE (a test clock) is refused with real Twilio")
+
     if problems:
         raise ConfigError(problems)
 
@@ -264,4 +270,5 @@ def load_settings(
         smtp_url=get("SMTP_URL"),
         simulate=simulate,
         development=development,
+        clock_file=clock_file,
     )

@@ -13,11 +13,13 @@ import threading
 from flask import Flask
 
 from hotline import heartbeat
+from hotline.jobs import LocalJobQueue
 from hotline.services import hotline
 from hotline.webhooks import purge_receipts
 
-#: As often as Celery beat runs the same job in production.
+#: As often as Celery beat runs the same jobs in production.
 PURGE_INTERVAL_SECONDS = 3600.0
+WATCHDOG_INTERVAL_SECONDS = 15.0
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = -1e9
         self._last_purge = -1e9
+        self._last_watchdog = -1e9
 
     def start(self) -> None:
         if self._thread is not None:
@@ -60,6 +63,17 @@ class EmbeddedWorker:
                 purge_receipts(session, services.clock.now())
         if services.simulator is not None:
             services.simulator.tick()
+        # What Celery worker and beat do in production: jobs, the sweep, the watchdog.
+        from dispatcher import tasks
+
+        if isinstance(services.jobs, LocalJobQueue):
+            services.jobs.drain(lambda name, args: tasks.run_job(services, name, args))
+        tasks.sweep(services)
+        if isinstance(services.jobs, LocalJobQueue):
+            services.jobs.drain(lambda name, args: tasks.run_job(services, name, args))
+        if monotonic_now - self._last_watchdog >= WATCHDOG_INTERVAL_SECONDS:
+            self._last_watchdog = monotonic_now
+            tasks.watchdog(services)
 
     def _run(self) -> None:
         import time

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from hotline import migrate
-from hotline.heartbeat import BEAT, STALE_AFTER_SECONDS, WORKER, heartbeat_ages
+from hotline.heartbeat import BEAT, STALE_AFTER_SECONDS, WATCHDOG, WORKER, heartbeat_ages
 from hotline.services import hotline
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def healthz() -> ResponseReturnValue:
             ages: dict[str, float | None] = heartbeat_ages(session, services.clock.now())
     except Exception as exc:
         log.warning("health check: heartbeats unreadable (%s)", type(exc).__name__)
-        ages = dict.fromkeys((WORKER, BEAT))
+        ages = dict.fromkeys((WORKER, BEAT, WATCHDOG))
     for name, age in ages.items():
         report[name] = {
             "ok": age is not None and age <= STALE_AFTER_SECONDS,

@@ -11,6 +11,8 @@ from hotline.models import Heartbeat
 
 WORKER = "worker"
 BEAT = "beat"
+#: The dispatcher's watchdog, which runs on beat (or the embedded worker).
+WATCHDOG = "watchdog"
 #: A heartbeat older than this means the process is gone or stuck.
 STALE_AFTER_SECONDS = 60.0
 #: How often the processes write theirs.
@@ -31,5 +33,5 @@ def heartbeat_ages(session: Session, now: datetime) -> dict[str, float | None]:
     rows = {row.name: row.at for row in session.scalars(select(Heartbeat))}
     return {
         name: (None if name not in rows else max(0.0, (now - rows[name]).total_seconds()))
-        for name in (WORKER, BEAT)
+        for name in (WORKER, BEAT, WATCHDOG)
     }

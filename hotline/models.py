@@ -127,10 +127,11 @@ class District(Base):
     escalation_style: Mapped[EscalationStyle] = mapped_column(
         _enum(EscalationStyle, "escalation_style"), default=EscalationStyle.SEQUENTIAL
     )
-    #: Sequential style: how long one contact has to confirm before the next is called. Three
-    #: minutes lets primary, secondary, tertiary and two district contacts all be tried inside the
-    #: 20-minute Critical deadline.
-    sequential_wait_seconds: Mapped[int] = mapped_column(default=180)
+    #: Sequential style: how long one contact has to confirm before the next is called. Two and
+    #: a half minutes lets three school contacts and three district contacts all be called by
+    #: minute 12.5 of the 20-minute Critical deadline (the planner shortens it further for longer
+    #: chains).
+    sequential_wait_seconds: Mapped[int] = mapped_column(default=150)
     #: Seconds an alert call rings before it is given up (Twilio accepts 5 to 600).
     ring_timeout_seconds: Mapped[int] = mapped_column(default=30)
     #: Ring too briefly for most voicemail systems to answer (the district prefers a retry to a

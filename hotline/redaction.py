@@ -35,7 +35,7 @@ _PHONE_RE = re.compile(
       | \(?\d{3}\)?[\s.\-]{1,2}\d{3}[\s.\-]\d{4}          # North American with separators
       | \d{1,3}[\s.\-]\(?\d{2,4}\)?[\s.\-]\d{3,4}[\s.\-]\d{3,4}  # +1 415 867 5309 and similar
     )
-    (?![\w])
+    (?![\w]|\.\d)                              # nor a dotted id (a Message-ID's 1795244394.12739)
     """,
     re.VERBOSE,
 )

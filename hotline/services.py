@@ -10,7 +10,9 @@ from flask import Flask, current_app
 from hotline.clock import Clock
 from hotline.config import Settings
 from hotline.db import Database
+from hotline.email import EmailSender
 from hotline.identity import IdentityKeyring
+from hotline.jobs import JobQueue
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ class Hotline:
     clock: Clock
     keyring: IdentityKeyring
     telephony: Telephony
+    email: EmailSender
+    jobs: JobQueue
     #: The simulated network when there are no Twilio credentials (also ``telephony``).
     simulator: SimulatedPhoneNetwork | None = None
     #: Auth token webhooks are signed with: Twilio's, or the simulated network's.

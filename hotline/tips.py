@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from blinker import signal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,13 @@ from hotline.models import (
     TipMessage,
     TipStatus,
 )
+
+#: Sent (sender: the tip id; ``session``) when a tip is created, inside its transaction: the
+#: dispatcher plans its notifications once that transaction commits.
+tip_created = signal("hotline.tip-created")
+#: Sent (sender: the tip id; ``session``, ``tip``, ``note``, ``now``) when information is added to
+#: a tip that may already have been sent to endusers: they are told again.
+tip_information_added = signal("hotline.tip-information-added")
 
 
 def random_digits(min_len: int, max_len: int) -> str:
@@ -98,6 +106,7 @@ def create_tip(
         category=category,
         school_id=None if school is None else school.id,
     )
+    tip_created.send(tip.id, session=session)
     return NewTip(tip=tip, pin=pin)
 
 
@@ -224,6 +233,13 @@ def attach_recording(
         tip.status = TipStatus.OPEN
         timeline.record(session, tip, "tip.opened", at=now)
     tip.updated_at = now
+    tip_information_added.send(
+        tip.id,
+        session=session,
+        tip=tip,
+        now=now,
+        note="more information was added by the reporter" if followup else "a recording was added",
+    )
     return recording
 
 

@@ -212,7 +212,6 @@ def _keep_rescue_recording(
             reporter=session.get(Reporter, call.reporter_id) if call.reporter_id else None,
         ).tip
         call.tip_id = tip.id
-        runtime.tip_created.send(tip.id, session=session)
     tip_service.attach_recording(
         session,
         tip,

@@ -12,7 +12,6 @@ import unicodedata
 from dataclasses import replace
 from datetime import datetime
 
-from blinker import signal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,9 +27,6 @@ from ivr_flows.prompts import catalogue
 from ivr_flows.school_match import SchoolIndex, SchoolName, parse_spoken_code, speech_hints
 
 log = logging.getLogger(__name__)
-
-#: Sent when a voice intake has produced a tip (so the dispatcher can start at once).
-tip_created = signal("hotline.tip-created")
 
 
 class DatabaseFlowContext:
@@ -209,7 +205,6 @@ def _create_tip(
         status=TipStatus.INTAKE,
     )
     call.tip_id = new.tip.id
-    tip_created.send(new.tip.id, session=session)
     sealed = services.keyring.current.fernet.encrypt(new.pin.encode()).decode("ascii")
     return replace(state, tip_id=new.tip.id, report_number=new.tip.report_number, pin_sealed=sealed)
 

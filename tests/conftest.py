@@ -9,6 +9,9 @@ from flask import Flask
 from hotline import create_app, migrate
 from hotline.clock import ManualClock
 from hotline.config import load_settings
+from hotline.email import EmailSender
+from hotline.email.fake import FakeEmail
+from hotline.jobs import JobQueue
 from hotline.services import hotline
 from hotline.telephony.fake import FakeTelephony
 from tests.services import throwaway_postgres_database
@@ -56,6 +59,8 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[AppFactory]:
         *,
         migrated: bool = True,
         telephony: FakeTelephony | None = None,
+        email: EmailSender | None = None,
+        jobs: JobQueue | None = None,
         **env: str,
     ) -> Flask:
         environ = {
@@ -69,7 +74,13 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[AppFactory]:
             **env,
         }
         settings = load_settings(environ, instance_path=tmp_path / "instance")
-        app = create_app(settings, clock=clock, telephony=telephony or FakeTelephony())
+        app = create_app(
+            settings,
+            clock=clock,
+            telephony=telephony or FakeTelephony(),
+            email=email or FakeEmail(),
+            jobs=jobs,
+        )
         app.config["TESTING"] = True
         if migrated:
             migrate.upgrade(hotline(app).db.engine)

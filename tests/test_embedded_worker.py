@@ -10,7 +10,7 @@ from hotline.models import Heartbeat
 from hotline.services import hotline
 
 
-def test_a_round_writes_both_heartbeats_then_waits_its_interval(
+def test_a_round_writes_the_heartbeats_then_waits_its_interval(
     app: Flask, clock: ManualClock
 ) -> None:
     worker = EmbeddedWorker(app)
@@ -21,7 +21,7 @@ def test_a_round_writes_both_heartbeats_then_waits_its_interval(
         worker.run_once(monotonic_now=1003.0)  # too soon: nothing rewritten
     with hotline(app).db.sessionmaker() as s:
         rows = {h.name: h.at for h in s.scalars(select(Heartbeat))}
-    assert rows == {heartbeat.WORKER: first, heartbeat.BEAT: first}
+    assert rows == {heartbeat.WORKER: first, heartbeat.BEAT: first, heartbeat.WATCHDOG: first}
     with app.app_context():
         worker.run_once(monotonic_now=1000.0 + heartbeat.INTERVAL_SECONDS)
     with hotline(app).db.sessionmaker() as s:

@@ -20,19 +20,20 @@ def beat(app: Flask, *names: str) -> None:
 def test_healthy_when_database_migrations_and_heartbeats_are(
     app: Flask, clock: ManualClock
 ) -> None:
-    beat(app, heartbeat.WORKER, heartbeat.BEAT)
+    beat(app, heartbeat.WORKER, heartbeat.BEAT, heartbeat.WATCHDOG)
     clock.advance(12)
     r = app.test_client().get("/healthz")
     assert r.status_code == 200
     body = r.get_json()
     assert body["ok"] and body["database"]["ok"] and body["migrations"]["ok"]
     assert body["worker"]["age_seconds"] == 12.0 and body["beat"]["age_seconds"] == 12.0
+    assert body["watchdog"]["age_seconds"] == 12.0
 
 
 def test_stale_or_missing_heartbeat_is_unhealthy(app: Flask, clock: ManualClock) -> None:
     beat(app, heartbeat.WORKER)
     clock.advance(timedelta(seconds=heartbeat.STALE_AFTER_SECONDS + 1))
-    beat(app, heartbeat.BEAT)
+    beat(app, heartbeat.BEAT, heartbeat.WATCHDOG)
     r = app.test_client().get("/healthz")
     assert r.status_code == 503
     body = r.get_json()
@@ -47,7 +48,7 @@ def test_stale_or_missing_heartbeat_is_unhealthy(app: Flask, clock: ManualClock)
 def test_pending_migrations_are_unhealthy(make_app: AppFactory) -> None:
     app = make_app(migrated=False)
     migrate.upgrade(hotline(app).db.engine)
-    beat(app, heartbeat.WORKER, heartbeat.BEAT)
+    beat(app, heartbeat.WORKER, heartbeat.BEAT, heartbeat.WATCHDOG)
     migrate.downgrade(hotline(app).db.engine, "base")
     r = app.test_client().get("/healthz")
     assert r.status_code == 503

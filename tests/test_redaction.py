@@ -90,3 +90,9 @@ def test_caller_location_is_dropped() -> None:
         "Digits": "1",
     }
     assert drop_caller_location(params) == {"CallSid": "CA1", "From": "+14158675309", "Digits": "1"}
+
+
+def test_dotted_ids_are_not_phone_numbers() -> None:
+    message_id = "<179524439465.12739.14226290395968238341@hotline.example.org>"
+    assert redact_text(f"e-mail {message_id} accepted") == f"e-mail {message_id} accepted"
+    assert redact_text("call 4155550123.") == "call [phone]."

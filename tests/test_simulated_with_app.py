@@ -96,9 +96,12 @@ def test_a_redelivered_callback_changes_nothing(served: Flask, clock: ManualCloc
     assert sim is not None
     base = services.settings.public_base_url
     placed = sim.place_call(
-        CallRequest(to=CONTACT, from_=services.settings.hotline_number,
-                    twiml="<Response><Say>Hello</Say></Response>",
-                    status_callback=f"{base}/twilio/voice/status")
+        CallRequest(
+            to=CONTACT,
+            from_=services.settings.hotline_number,
+            twiml="<Response><Say>Hello</Say></Response>",
+            status_callback=f"{base}/twilio/voice/status",
+        )
     )
     sim.tick()
     sim.answer(placed.sid, by="human")

@@ -1,0 +1,354 @@
+"""Turning a tip into outbox rows: the first plan, a re-plan when its level or type changes, and
+notifications of new information. Runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatcher import planner
+from dispatcher.calendar import BusinessCalendar, load_calendar, notify_deadline
+from dispatcher.levels import level_of_type
+from dispatcher.outbox import cancel_pending
+from hotline import timeline
+from hotline.models import (
+    ActorType,
+    Alert,
+    Contact,
+    ContactRole,
+    District,
+    EscalationStyle,
+    LegState,
+    Notification,
+    NotificationChannel,
+    NotificationLeg,
+    NotificationPurpose,
+    NotificationState,
+    PhoneNumber,
+    School,
+    Tip,
+    TipLevel,
+)
+
+log = logging.getLogger(__name__)
+
+#: Without a known school there is no district calendar: Standard and Other deadlines then run
+#: on the wall clock, which is never later than business time.
+WALL_CLOCK_DEADLINES = {
+    TipLevel.CRITICAL: timedelta(minutes=20),
+    TipLevel.STANDARD: timedelta(hours=1),
+    TipLevel.OTHER: timedelta(hours=4),
+}
+LEVEL_RANK = {TipLevel.CRITICAL: 0, TipLevel.STANDARD: 1, TipLevel.OTHER: 2}
+DONE_STATES = (NotificationState.SENT, NotificationState.SENDING, NotificationState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    version: int
+    created: int
+    #: Rows due at once: hand them to the queue after commit.
+    due_now: tuple[int, ...]
+
+
+def raise_alert(
+    session: Session, *, tip: Tip | None, kind: str, message: str, key: str, now: datetime
+) -> Alert | None:
+    """Add an alert to the agents' feed (and the tip's timeline) once per ``key``."""
+    if session.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
+        return None
+    alert = Alert(
+        tip_id=None if tip is None else tip.id,
+        kind=kind,
+        message=message[:500],
+        dedupe_key=key[:128],
+        created_at=now,
+    )
+    session.add(alert)
+    if tip is not None:
+        timeline.record(session, tip, "alert.raised", at=now, alert_kind=kind, message=message)
+    log.warning("alert %s: %s", kind, message)
+    return alert
+
+
+def _recipient(contact: Contact, phone: PhoneNumber) -> planner.Recipient:
+    return planner.Recipient(
+        contact_id=contact.id,
+        priority=contact.priority,
+        phone_number_id=phone.id,
+        callable=not phone.bad_for_calls,
+        textable=contact.sms and not phone.sms_opted_out and not phone.bad_for_sms,
+        email=contact.email or None,
+    )
+
+
+def directory_for(session: Session, school: School | None) -> planner.Directory:
+    if school is None:
+        return planner.Directory((), (), (), ())
+    rows = session.execute(
+        select(Contact, PhoneNumber)
+        .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
+        .where(Contact.district_id == school.district_id, Contact.active.is_(True))
+        .where((Contact.school_id == school.id) | Contact.school_id.is_(None))
+        .order_by(Contact.priority, Contact.id)
+    ).all()
+
+    def pick(role: ContactRole, *, prefer_school: bool) -> list[planner.Recipient]:
+        own = [_recipient(c, p) for c, p in rows if c.role is role and c.school_id == school.id]
+        wide = [_recipient(c, p) for c, p in rows if c.role is role and c.school_id is None]
+        return (own or wide) if prefer_school else own
+
+    return planner.Directory(
+        school_contacts=pick(ContactRole.SCHOOL_CONTACT, prefer_school=False),
+        district_contacts=[
+            _recipient(c, p) for c, p in rows if c.role is ContactRole.DISTRICT_CONTACT
+        ],
+        # A school's own PSAP or police line wins over the district-wide one.
+        psaps=pick(ContactRole.PSAP, prefer_school=True),
+        law_enforcement=pick(ContactRole.LAW_ENFORCEMENT, prefer_school=True),
+    )
+
+
+def calendar_for(session: Session, tip: Tip) -> tuple[District | None, BusinessCalendar | None]:
+    if tip.school_id is None:
+        return None, None
+    school = session.get(School, tip.school_id)
+    if school is None:
+        return None, None
+    district = session.get_one(District, school.district_id)
+    return district, load_calendar(session, district.id)
+
+
+def plan_input(session: Session, tip: Tip, now: datetime) -> planner.PlanInput:
+    district, calendar = calendar_for(session, tip)
+    school = session.get(School, tip.school_id) if tip.school_id else None
+    if calendar is None:
+        deadline = tip.received_at + WALL_CLOCK_DEADLINES[tip.level]
+    else:
+        deadline = notify_deadline(tip.level.value, tip.received_at, calendar)
+    return planner.PlanInput(
+        level=tip.level,
+        arrival=tip.received_at,
+        deadline=deadline,
+        now=now,
+        possible_crime=tip.possible_crime,
+        # Unknown school: assume not in session, so law enforcement is in the plan.
+        school_in_session=bool(calendar and calendar.school_in_session(tip.received_at)),
+        style=district.escalation_style if district else EscalationStyle.SEQUENTIAL,
+        sequential_wait=timedelta(seconds=district.sequential_wait_seconds if district else 150),
+        review_hold=timedelta(seconds=district.review_hold_seconds if district else 0),
+        reviewed=tip.reviewed_at is not None,
+        directory=directory_for(session, school),
+        next_business_time=calendar.next_business_time if calendar else (lambda t: t),
+    )
+
+
+def plan_tip(
+    session: Session, tip_id: int, now: datetime, *, replan: bool = False
+) -> PlanResult | None:
+    """Plan the tip's notifications. Without ``replan`` a tip is planned once (the task may run
+    twice); with it, what has not gone out is cancelled and planned again from arrival."""
+    tip = session.scalar(select(Tip).where(Tip.id == tip_id).with_for_update())
+    if tip is None:
+        return None
+    if tip.plan_version > 0 and not replan:
+        return None
+    version = tip.plan_version + 1
+    inputs = plan_input(session, tip, now)
+    result = planner.plan(inputs)
+    tip.plan_version = version
+    tip.notify_deadline_at = inputs.deadline
+    tip.updated_at = now
+
+    legs = {
+        leg.kind: leg
+        for leg in session.scalars(select(NotificationLeg).where(NotificationLeg.tip_id == tip.id))
+    }
+    for kind in result.legs:
+        leg = legs.get(kind)
+        if leg is None:
+            leg = NotificationLeg(
+                tip_id=tip.id,
+                kind=kind,
+                state=LegState.OPEN,
+                round=1,
+                opened_at=now,
+                updated_at=now,
+            )
+            session.add(leg)
+            legs[kind] = leg
+        elif leg.state is LegState.CANCELLED:
+            leg.state, leg.updated_at = LegState.OPEN, now
+    for kind, leg in legs.items():
+        if kind not in result.legs and leg.state is LegState.OPEN:
+            leg.state, leg.updated_at = LegState.CANCELLED, now
+    session.flush()
+    cancelled = cancel_pending(
+        session, tip_id=tip.id, now=now, before_version=version, reason="replanned"
+    )
+
+    # Who already heard of this tip at least as urgently: not told the same thing again.
+    done: dict[tuple[NotificationChannel, int | None], int] = {}
+    for channel, contact_id, level in session.execute(
+        select(Notification.channel, Notification.contact_id, Notification.level).where(
+            Notification.tip_id == tip.id,
+            Notification.purpose == NotificationPurpose.ALERT,
+            Notification.state.in_(DONE_STATES),
+        )
+    ):
+        key = (channel, contact_id)
+        done[key] = min(done.get(key, 9), LEVEL_RANK[level])
+
+    rank = LEVEL_RANK[tip.level]
+    rows: list[Notification] = []
+    for item in result.notifications:
+        leg = legs.get(item.leg) if item.leg else None
+        if leg is not None and leg.state is LegState.CONFIRMED:
+            continue
+        if done.get((item.channel, item.contact_id), 9) <= rank:
+            continue
+        row = Notification(
+            tip_id=tip.id,
+            leg_id=None if leg is None else leg.id,
+            purpose=item.purpose,
+            channel=item.channel,
+            contact_id=item.contact_id,
+            phone_number_id=item.phone_number_id,
+            email=item.email,
+            level=tip.level,
+            position=item.position,
+            round=1 if leg is None else leg.round,
+            plan_version=version,
+            state=NotificationState.PLANNED,
+            due_at=item.due_at,
+            deadline_at=item.deadline_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    timeline.record(
+        session,
+        tip,
+        "notifications.planned" if version == 1 else "notifications.replanned",
+        at=now,
+        version=version,
+        level=tip.level.value,
+        deadline=inputs.deadline.isoformat(),
+        planned=len(rows),
+        cancelled=cancelled,
+        legs=sorted(k.value for k in result.legs),
+    )
+    if tip.school_id is None:
+        raise_alert(
+            session,
+            tip=tip,
+            kind="school_unknown",
+            message=f"Report {tip.report_number}: the school is unknown, so no one at "
+            "a school can be notified. Find the school and set it on the tip.",
+            key=f"school-unknown:{tip.id}:{version}",
+            now=now,
+        )
+    for kind, reason in result.gaps.items():
+        raise_alert(
+            session,
+            tip=tip,
+            kind="leg_unreachable",
+            message=f"Report {tip.report_number}: {kind.value} leg: {reason}.",
+            key=f"leg-gap:{tip.id}:{kind.value}:{version}",
+            now=now,
+        )
+    due = tuple(r.id for r in rows if r.due_at <= now)
+    return PlanResult(version=version, created=len(rows), due_now=due)
+
+
+def change_classification(
+    session: Session,
+    tip: Tip,
+    *,
+    now: datetime,
+    actor_type: ActorType,
+    actor_id: str | int | None,
+    tip_type: str | None = None,
+    level: TipLevel | None = None,
+    possible_crime: bool | None = None,
+) -> PlanResult | None:
+    """Change a tip's type, level or crime flag (the console calls this). The notifications are
+    re-planned from the tip's arrival time, and the change is on the timeline."""
+    before = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
+    if tip_type is not None:
+        tip.type = tip_type
+        if level is None:
+            level = level_of_type(tip_type)
+    if level is not None:
+        tip.level = level
+    if possible_crime is not None:
+        tip.possible_crime = possible_crime
+    after = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
+    if after == before:
+        return None
+    tip.updated_at = now
+    timeline.record(
+        session,
+        tip,
+        "tip.reclassified",
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        before=before,
+        after=after,
+    )
+    session.flush()
+    return plan_tip(session, tip.id, now, replan=True)
+
+
+def notify_new_information(session: Session, tip: Tip, *, note: str, now: datetime) -> list[int]:
+    """Tell everyone who was already sent this tip that there is more: one update by the same
+    channel (e-mail, text). Calls are not repeated for an update. Returns rows due now."""
+    sent = session.execute(
+        select(
+            Notification.channel,
+            Notification.contact_id,
+            Notification.email,
+            Notification.phone_number_id,
+        )
+        .where(
+            Notification.tip_id == tip.id,
+            Notification.purpose == NotificationPurpose.ALERT,
+            Notification.state.in_(DONE_STATES),
+            Notification.channel.in_((NotificationChannel.EMAIL, NotificationChannel.SMS)),
+        )
+        .distinct()
+    ).all()
+    if not sent:
+        return []
+    deadline = tip.notify_deadline_at or now
+    rows = []
+    for channel, contact_id, email, phone_number_id in sent:
+        row = Notification(
+            tip_id=tip.id,
+            purpose=NotificationPurpose.UPDATE,
+            channel=channel,
+            contact_id=contact_id,
+            email=email,
+            phone_number_id=phone_number_id,
+            level=tip.level,
+            plan_version=tip.plan_version,
+            state=NotificationState.PLANNED,
+            due_at=now,
+            deadline_at=max(deadline, now + timedelta(minutes=20)),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    timeline.record(
+        session, tip, "notifications.update_planned", at=now, note=note, planned=len(rows)
+    )
+    return [r.id for r in rows]

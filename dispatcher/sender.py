@@ -1,0 +1,433 @@
+"""Sending one outbox row: claim it, say "sending", make the one request, record what came of it.
+
+Each step is its own transaction (see :mod:`dispatcher.outbox`), and the request to Twilio or the
+SMTP server happens outside any transaction, so a slow provider never holds a database lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dispatcher import outbox
+from dispatcher.levels import describe_type
+from dispatcher.planning import raise_alert
+from hotline import timeline
+from hotline.email import EmailError, EmailErrorKind, EmailMessage
+from hotline.email.tip_email import TipEmailFacts, render_tip_email
+from hotline.models import (
+    Contact,
+    District,
+    MessageDirection,
+    Notification,
+    NotificationChannel,
+    NotificationPurpose,
+    NotificationState,
+    PhoneNumber,
+    School,
+    Tip,
+    TipMessage,
+)
+from hotline.services import Hotline
+from hotline.telephony.ports import CallRequest, SmsRequest, TelephonyError, TelephonyErrorKind
+
+log = logging.getLogger(__name__)
+
+#: Test-only fault injection: seconds to wait between claiming a row and sending it, so a test
+#: can kill a worker in exactly that gap. Refused outside simulated or mock installs.
+PAUSE_AFTER_CLAIM_ENV = "HOTLINE_FAULT_PAUSE_AFTER_CLAIM"
+RETRY_BACKOFF_MAX = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """Everything needed to send, read in one transaction before the request."""
+
+    notification_id: int
+    tip_id: int
+    channel: NotificationChannel
+    purpose: NotificationPurpose
+    to_number: str | None
+    to_email: str | None
+    extension: str | None
+    ring_timeout: int
+    email: EmailMessage | None
+    sms_body: str | None
+
+
+def _pause_after_claim(services: Hotline) -> None:
+    raw = os.environ.get(PAUSE_AFTER_CLAIM_ENV)
+    if not raw:
+        return
+    if services.settings.uses_twilio and services.settings.twilio_api_base_url is None:
+        log.error("%s ignored: never with real Twilio", PAUSE_AFTER_CLAIM_ENV)
+        return
+    time.sleep(float(raw))
+
+
+def send_notification(services: Hotline, notification_id: int, worker: str) -> str:
+    """Send one due row. Returns what happened (for logs and tests): not-claimed, cancelled,
+    sent, retry, failed, unknown."""
+    db = services.db
+    with db.session() as session:
+        if not outbox.claim(session, notification_id, worker, services.clock.now()):
+            return "not-claimed"
+    _pause_after_claim(services)
+    with db.session() as session:
+        outbound = _prepare(session, services, notification_id)
+        now = services.clock.now()
+        if outbound is None:
+            _finish(
+                session,
+                notification_id,
+                NotificationState.FAILED,
+                now,
+                outcome="no-address",
+                error="the recipient has no usable number or address",
+            )
+            return "failed"
+        if not outbox.start_sending(session, notification_id, worker, now):
+            return "cancelled"
+    try:
+        provider_sid = _send(services, outbound)
+    except TelephonyError as exc:
+        return _telephony_failed(services, outbound, exc)
+    except EmailError as exc:
+        return _email_failed(services, outbound, exc)
+    except Exception as exc:  # a bug: the request may have gone out; never resend blindly
+        log.exception("sending notification %s failed unexpectedly", notification_id)
+        with db.session() as session:
+            _finish(
+                session,
+                notification_id,
+                NotificationState.UNKNOWN,
+                services.clock.now(),
+                outcome="error",
+                error=type(exc).__name__,
+            )
+        return "unknown"
+    with db.session() as session:
+        now = services.clock.now()
+        row = session.get_one(Notification, notification_id)
+        row.state = NotificationState.SENT
+        row.sent_at = now
+        row.provider_sid = provider_sid
+        row.outcome = "accepted"
+        row.updated_at = now
+        if row.phone_number_id is not None:
+            phone = session.get_one(PhoneNumber, row.phone_number_id)
+            if row.channel is NotificationChannel.VOICE:
+                phone.last_called_at = now
+            else:
+                phone.last_texted_at = now
+        timeline.record(
+            session,
+            session.get_one(Tip, row.tip_id),
+            "notification.sent",
+            at=now,
+            notification_id=row.id,
+            channel=row.channel.value,
+            purpose=row.purpose.value,
+            contact_id=row.contact_id,
+            leg_id=row.leg_id,
+            provider_sid=provider_sid,
+        )
+    return "sent"
+
+
+def _prepare(session: Session, services: Hotline, notification_id: int) -> Outbound | None:
+    row = session.get_one(Notification, notification_id)
+    tip = session.get_one(Tip, row.tip_id)
+    contact = session.get(Contact, row.contact_id) if row.contact_id else None
+    phone = session.get(PhoneNumber, row.phone_number_id) if row.phone_number_id else None
+    school = session.get(School, tip.school_id) if tip.school_id else None
+    district = session.get(District, school.district_id) if school else None
+    email = None
+    sms_body = None
+    if row.channel is NotificationChannel.EMAIL:
+        if not row.email:
+            return None
+        email = render_tip_email(
+            _facts(session, services, tip, school, district, row), (row.email,)
+        )
+    elif phone is None or (row.channel is NotificationChannel.VOICE and phone.bad_for_calls):
+        return None
+    elif row.channel is NotificationChannel.SMS:
+        if phone.sms_opted_out or phone.bad_for_sms:
+            return None
+        sms_body = _sms_body(services, tip, school, row.purpose)
+    ring = district.ring_timeout_seconds if district else 30
+    if district is not None and district.hang_up_before_voicemail:
+        # Most voicemail systems answer after about 20 seconds of ringing.
+        ring = min(ring, 15)
+    return Outbound(
+        notification_id=row.id,
+        tip_id=tip.id,
+        channel=row.channel,
+        purpose=row.purpose,
+        to_number=None if phone is None else phone.e164,
+        to_email=row.email,
+        extension=contact.extension if contact else None,
+        ring_timeout=ring,
+        email=email,
+        sms_body=sms_body,
+    )
+
+
+def portal_url(services: Hotline, tip: Tip) -> str:
+    return f"{services.settings.public_base_url}/portal/tips/{tip.report_number}"
+
+
+def _facts(
+    session: Session,
+    services: Hotline,
+    tip: Tip,
+    school: School | None,
+    district: District | None,
+    row: Notification,
+) -> TipEmailFacts:
+    summary = None
+    if district is not None and district.email_summary:
+        first = session.scalar(
+            select(TipMessage.body)
+            .where(
+                TipMessage.tip_id == tip.id, TipMessage.direction == MessageDirection.FROM_REPORTER
+            )
+            .order_by(TipMessage.id)
+            .limit(1)
+        )
+        summary = first
+    return TipEmailFacts(
+        report_number=tip.report_number,
+        level=row.level.value,
+        tip_type=tip.type,
+        type_description=describe_type(tip.type),
+        category=tip.category,
+        school_name=None if school is None else school.name,
+        district_name="" if district is None else district.name,
+        received_at=tip.received_at,
+        district_timezone=district.timezone if district else "UTC",
+        portal_url=portal_url(services, tip),
+        summary=summary,
+        purpose=row.purpose.value,
+        update_note="New information was added to this report."
+        if row.purpose is NotificationPurpose.UPDATE
+        else None,
+        escalation_note="Nobody on one of this report's call lists has confirmed yet."
+        if row.purpose is NotificationPurpose.ESCALATION
+        else None,
+        hotline_number=services.settings.hotline_number,
+    )
+
+
+def _sms_body(
+    services: Hotline, tip: Tip, school: School | None, purpose: NotificationPurpose
+) -> str:
+    where = school.name if school else "a school (unknown)"
+    if purpose is NotificationPurpose.UPDATE:
+        return (
+            f"Safety tip {tip.report_number} ({where}): new information was added. "
+            f"{portal_url(services, tip)}"
+        )
+    return (
+        f"{tip.level.value.upper()} safety tip {tip.report_number} for {where}. "
+        f"Reply 1 {tip.report_number} to confirm you received it. "
+        f"Read it: {portal_url(services, tip)}"
+    )
+
+
+def _send(services: Hotline, out: Outbound) -> str:
+    base = services.settings.public_base_url
+    query = urlencode({"n": out.notification_id})
+    if out.channel is NotificationChannel.EMAIL:
+        assert out.email is not None
+        return services.email.send(out.email)
+    assert out.to_number is not None
+    if out.channel is NotificationChannel.SMS:
+        assert out.sms_body is not None
+        sent = services.telephony.send_sms(
+            SmsRequest(
+                to=out.to_number,
+                from_=services.settings.hotline_number,
+                body=out.sms_body,
+                status_callback=f"{base}/twilio/alert/sms-status?{query}",
+            )
+        )
+        return sent.sid
+    placed = services.telephony.place_call(
+        CallRequest(
+            to=out.to_number,
+            from_=services.settings.hotline_number,
+            url=f"{base}/twilio/alert/voice?{query}",
+            status_callback=f"{base}/twilio/alert/status?{query}",
+            machine_detection="DetectMessageEnd",
+            async_amd=True,
+            async_amd_status_callback=f"{base}/twilio/alert/amd?{query}",
+            ring_timeout=out.ring_timeout,
+            time_limit=600,
+            send_digits=out.extension,
+        )
+    )
+    return placed.sid
+
+
+def _finish(
+    session: Session,
+    notification_id: int,
+    state: NotificationState,
+    now: datetime,
+    *,
+    outcome: str,
+    error: str | None,
+) -> Notification:
+    row = session.get_one(Notification, notification_id)
+    row.state = state
+    row.outcome = outcome[:32]
+    row.last_error = None if error is None else error[:500]
+    row.updated_at = now
+    tip = session.get_one(Tip, row.tip_id)
+    timeline.record(
+        session,
+        tip,
+        f"notification.{state.value}",
+        at=now,
+        notification_id=row.id,
+        channel=row.channel.value,
+        contact_id=row.contact_id,
+        outcome=outcome,
+        error=error,
+    )
+    return row
+
+
+def _retry_later(session: Session, row: Notification, now: datetime, reason: str) -> None:
+    backoff = min(timedelta(seconds=2 ** min(row.attempts, 6)), RETRY_BACKOFF_MAX)
+    row.state = NotificationState.PLANNED
+    row.due_at = now + backoff
+    row.claimed_by = None
+    row.lease_until = None
+    row.enqueued_at = None
+    row.last_error = reason[:500]
+    row.updated_at = now
+    timeline.record(
+        session,
+        session.get_one(Tip, row.tip_id),
+        "notification.retry",
+        at=now,
+        notification_id=row.id,
+        channel=row.channel.value,
+        retry_at=row.due_at.isoformat(),
+        reason=reason,
+    )
+
+
+def _telephony_failed(services: Hotline, out: Outbound, exc: TelephonyError) -> str:
+    with services.db.session() as session:
+        now = services.clock.now()
+        row = session.get_one(Notification, out.notification_id)
+        tip = session.get_one(Tip, row.tip_id)
+        if exc.kind is TelephonyErrorKind.RETRYABLE:
+            _retry_later(session, row, now, f"provider busy or unreachable ({exc.code})")
+            return "retry"
+        if exc.kind is TelephonyErrorKind.UNKNOWN_OUTCOME:
+            _finish(
+                session, row.id, NotificationState.UNKNOWN, now, outcome="unknown", error=str(exc)
+            )
+            raise_alert(
+                session,
+                tip=tip,
+                kind="notification_unknown",
+                message=f"Report {tip.report_number}: a {row.channel.value} to contact "
+                f"{row.contact_id} may not have gone out (provider timeout or error).",
+                key=f"unknown:{row.id}",
+                now=now,
+            )
+            return "unknown"
+        _finish(session, row.id, NotificationState.FAILED, now, outcome="failed", error=str(exc))
+        if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
+            mark_bad_number(session, row, exc, now)
+            if row.channel is NotificationChannel.VOICE:
+                _pull_next_forward(session, row, now)
+        raise_alert(
+            session,
+            tip=tip,
+            kind="notification_failed",
+            message=f"Report {tip.report_number}: a {row.channel.value} to contact "
+            f"{row.contact_id} failed ({exc.code or exc.kind.value}).",
+            key=f"failed:{row.id}",
+            now=now,
+        )
+        return "failed"
+
+
+def mark_bad_number(
+    session: Session, row: Notification, exc: TelephonyError, now: datetime
+) -> None:
+    phone = session.get_one(PhoneNumber, row.phone_number_id)
+    if row.channel is NotificationChannel.VOICE:
+        phone.bad_for_calls = True
+    else:
+        phone.bad_for_sms = True
+        if exc.code == 21610:
+            phone.sms_opted_out = True
+            phone.sms_opted_out_at = now
+    phone.bad_reason = f"twilio {exc.code}"
+    phone.bad_since = now
+
+
+def _pull_next_forward(session: Session, row: Notification, now: datetime) -> None:
+    """The next person on the leg is called now rather than after the wait."""
+    if row.leg_id is None:
+        return
+    later = session.scalars(
+        select(Notification)
+        .where(
+            Notification.leg_id == row.leg_id,
+            Notification.state == NotificationState.PLANNED,
+            Notification.channel == NotificationChannel.VOICE,
+            Notification.due_at > now,
+        )
+        .order_by(Notification.position, Notification.id)
+    ).all()
+    if later:
+        first = later[0].position
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([n.id for n in later if n.position == first]))
+            .values(due_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _email_failed(services: Hotline, out: Outbound, exc: EmailError) -> str:
+    with services.db.session() as session:
+        now = services.clock.now()
+        row = session.get_one(Notification, out.notification_id)
+        tip = session.get_one(Tip, row.tip_id)
+        if exc.kind is EmailErrorKind.RETRYABLE:
+            _retry_later(session, row, now, f"mail server unavailable ({exc.smtp_code})")
+            return "retry"
+        state = (
+            NotificationState.UNKNOWN
+            if exc.kind is EmailErrorKind.UNKNOWN_OUTCOME
+            else NotificationState.FAILED
+        )
+        _finish(session, row.id, state, now, outcome=state.value, error=str(exc))
+        raise_alert(
+            session,
+            tip=tip,
+            kind=f"email_{state.value}",
+            message=f"Report {tip.report_number}: an e-mail to contact {row.contact_id} "
+            f"{'may not have' if state is NotificationState.UNKNOWN else 'has not'} "
+            "gone out.",
+            key=f"email:{row.id}",
+            now=now,
+        )
+        return state.value
