@@ -18,7 +18,11 @@ from tests.services import throwaway_postgres_database
 from tests.twilio_driver import TwilioDriver
 
 # Every test runs behind the live-network guard: reaching past the loopback fails it loudly.
-pytest_plugins = ["tests.live_network_guard", "tests.twilio_fake.pytest_plugin"]
+pytest_plugins = [
+    "tests.live_network_guard",
+    "tests.twilio_fake.pytest_plugin",
+    "tests.dispatch_world",
+]
 
 TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 TEST_PUBLIC_BASE_URL = "https://hotline.example.org"
