@@ -1,27 +1,33 @@
-"""The alert call's webhooks: what the callee hears, their keypress, the call's and the texts'
-status callbacks. Every route is signed and idempotent (hotline.webhooks).
+"""The alert call's webhooks: what the callee hears, their keypress, answering-machine detection,
+and the call's and the texts' status callbacks. Every route is signed and idempotent.
 
-``n`` in each URL is the outbox row the call or text was placed for.
+``n`` in each URL is the outbox row the call was placed for; a call that bundles several open
+Critical tips for the same person carries one ``n`` per tip.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from dispatcher.call_outcomes import call_finished, is_machine
 from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
 from hotline import timeline
 from hotline.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status
+from hotline.db import run_after_commit
 from hotline.models import (
     Call,
     CallDirection,
     Contact,
+    LegState,
     Notification,
+    NotificationLeg,
     School,
     Tip,
 )
@@ -32,68 +38,126 @@ log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__, url_prefix="/twilio/alert")
 
 SAY = {"language": "en-US", "voice": "Polly.Joanna-Neural"}
+#: Job names (dispatcher.tasks runs them; kept here as strings so the routes do not import it).
+VOICEMAIL_JOB = "dispatcher.voicemail"
+TELL_COLLEAGUES_JOB = "dispatcher.tell_colleagues"
 
 
 def _twiml(response: VoiceResponse | str) -> Response:
     return Response(str(response), content_type="text/xml; charset=utf-8")
 
 
-def _row(session: Session) -> Notification | None:
-    raw = request.args.get("n", "")
-    return session.get(Notification, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+def _rows(session: Session) -> list[Notification]:
+    ids = [int(v) for v in request.args.getlist("n") if v.isdigit() and len(v) < 12][:20]
+    rows = [session.get(Notification, i) for i in ids]
+    return [r for r in rows if r is not None]
 
 
-def _spell(value: str) -> str:
+def spell(value: str) -> str:
     return ", ".join(value)
 
 
-def alert_text(session: Session, row: Notification) -> str:
+def _described(session: Session, row: Notification) -> tuple[Tip, str, str]:
     tip = session.get_one(Tip, row.tip_id)
     school = session.get(School, tip.school_id) if tip.school_id else None
     where = school.name if school else "a school that is not known yet"
     kind = describe_type(tip.type) or (tip.category or "unspecified").replace("_", " ")
+    return tip, where, kind
+
+
+def alert_text(session: Session, rows: Sequence[Notification]) -> str:
+    if len(rows) == 1:
+        tip, where, kind = _described(session, rows[0])
+        return (
+            f"This is the school safety tip line. There is a {rows[0].level.value} safety "
+            f"report for {where}. Report number {spell(tip.report_number)}. Type: {kind}. "
+            "Press 1 to confirm you received this report. Press star to hear it again."
+        )
+    parts = []
+    for row in rows:
+        tip, where, kind = _described(session, row)
+        parts.append(f"report number {spell(tip.report_number)}, for {where}, type: {kind}")
     return (
-        f"This is the school safety tip line. There is a {row.level.value} safety report for "
-        f"{where}. Report number {_spell(tip.report_number)}. Type: {kind}. "
-        "Press 1 to confirm you received this report. Press star to hear it again."
+        f"This is the school safety tip line. There are {len(rows)} critical safety reports "
+        f"for you: {'; '.join(parts)}. Press 1 to confirm you received all of them. "
+        "Press star to hear them again."
     )
 
 
-def _url(path: str, row: Notification, **extra: str) -> str:
+def voicemail_text(session: Session, rows: Sequence[Notification]) -> str:
+    reports = "; ".join(
+        f"report number {spell(t.report_number)} for {w}"
+        for t, w, _ in (_described(session, r) for r in rows)
+    )
+    number = " ".join(hotline().settings.hotline_number.lstrip("+"))
+    return (
+        "This is the school safety tip line with a critical safety report: "
+        f"{reports}. This message is not a confirmation. To confirm that you received it, "
+        f"call or text this number, {number}: text 1 and the report number; or use the "
+        "portal. Goodbye."
+    )
+
+
+def _url(path: str, rows: Sequence[Notification], **extra: str) -> str:
     base = hotline().settings.public_base_url
-    query = "&".join([f"n={row.id}", *(f"{k}={v}" for k, v in extra.items())])
+    query = "&".join([*(f"n={r.id}" for r in rows), *(f"{k}={v}" for k, v in extra.items())])
     return f"{base}/twilio/alert/{path}?{query}"
 
 
-def _note_call(session: Session, req: TwilioRequest, row: Notification) -> None:
+def _call(session: Session, req: TwilioRequest, rows: Sequence[Notification]) -> Call | None:
     sid = req.get("CallSid")
     if not sid or len(sid) > 64:
-        return
-    if session.scalar(select(Call.id).where(Call.sid == sid)) is None:
-        session.add(
-            Call(
-                sid=sid,
-                direction=CallDirection.OUTBOUND,
-                tip_id=row.tip_id,
-                contact_id=row.contact_id,
-                phone_number_id=row.phone_number_id,
-                status="in-progress",
-                created_at=hotline().clock.now(),
-                flow_state={},
-            )
+        return None
+    call = session.scalar(select(Call).where(Call.sid == sid))
+    if call is None:
+        call = Call(
+            sid=sid,
+            direction=CallDirection.OUTBOUND,
+            tip_id=rows[0].tip_id,
+            contact_id=rows[0].contact_id,
+            phone_number_id=rows[0].phone_number_id,
+            status="in-progress",
+            created_at=hotline().clock.now(),
+            flow_state={"notifications": [r.id for r in rows]},
         )
+        session.add(call)
+        session.flush()
+    elif "notifications" not in call.flow_state:
+        call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+    return call
+
+
+def _open_rows(session: Session, rows: Sequence[Notification]) -> list[Notification]:
+    """The rows whose leg still waits for a confirmation."""
+    out = []
+    for row in rows:
+        leg = session.get(NotificationLeg, row.leg_id) if row.leg_id else None
+        if leg is None or leg.state is LegState.OPEN:
+            out.append(row)
+    return out
 
 
 @bp.post("/voice")
 @twilio_webhook("alert.voice")
 def voice(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
-    row = _row(session)
-    if row is None:
+    rows = _rows(session)
+    if not rows:
         response.say("This is the school safety tip line. Please call us back.", **SAY)
         response.hangup()
         return _twiml(response)
-    _note_call(session, req, row)
+    _call(session, req, rows)
+    pending = _open_rows(session, rows)
+    if not pending:
+        # Answered after a colleague confirmed while this phone was ringing.
+        reports = ", ".join(spell(session.get_one(Tip, r.tip_id).report_number) for r in rows)
+        response.say(
+            f"This is the school safety tip line. Report {reports} was already confirmed by "
+            "a colleague. No action is needed from you. Thank you. Goodbye.",
+            **SAY,
+        )
+        response.hangup()
+        return _twiml(response)
     if request.args.get("again") == "2":
         response.say(
             "We did not get your confirmation. You can confirm later by calling or texting "
@@ -103,16 +167,16 @@ def voice(req: TwilioRequest, session: Session) -> Response:
         response.hangup()
         return _twiml(response)
     gather = response.gather(
-        action=_url("key", row),
+        action=_url("key", pending),
         method="POST",
         num_digits=1,
         timeout=8,
         finish_on_key="",
         action_on_empty_result=False,
     )
-    gather.say(alert_text(session, row), **SAY)
+    gather.say(alert_text(session, pending), **SAY)
     again = "2" if request.args.get("again") == "1" else "1"
-    response.redirect(_url("voice", row, again=again), method="POST")
+    response.redirect(_url("voice", pending, again=again), method="POST")
     return _twiml(response)
 
 
@@ -120,30 +184,51 @@ def voice(req: TwilioRequest, session: Session) -> Response:
 @twilio_webhook("alert.key")
 def key(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
-    row = _row(session)
-    if row is None:
+    rows = _rows(session)
+    if not rows:
         response.hangup()
         return _twiml(response)
     if req.get("Digits")[:1] != "1":
-        response.redirect(_url("voice", row), method="POST")
+        response.redirect(_url("voice", rows), method="POST")
         return _twiml(response)
-    tip = session.get_one(Tip, row.tip_id)
-    contact = session.get(Contact, row.contact_id) if row.contact_id else None
-    result = confirm(
-        session,
-        tip=tip,
-        contact=contact,
-        via="voice",
-        now=hotline().clock.now(),
-        leg_kind=row.leg.kind if row.leg else None,
-    )
-    if result.ended_leg or result.confirmed_by_contact_id == (contact.id if contact else None):
-        text = f"Thank you. Your confirmation of report {_spell(tip.report_number)} is recorded."
-    else:
-        text = (
-            f"Thank you. Report {_spell(tip.report_number)} was already confirmed by "
-            "someone else; your receipt is recorded too."
+    call = _call(session, req, rows)
+    if call is not None:
+        # A machine verdict that arrives after this keypress must not turn it into a voicemail.
+        call.flow_state = {**call.flow_state, "confirmed": True}
+    now = hotline().clock.now()
+    ended_legs: list[tuple[int, int]] = []
+    someone_else = []
+    for row in rows:
+        tip = session.get_one(Tip, row.tip_id)
+        contact = session.get(Contact, row.contact_id) if row.contact_id else None
+        leg = session.get(NotificationLeg, row.leg_id) if row.leg_id else None
+        result = confirm(
+            session,
+            tip=tip,
+            contact=contact,
+            via="voice",
+            now=now,
+            leg_kind=leg.kind if leg else None,
         )
+        if result.ended_leg and leg is not None:
+            ended_legs.append((leg.id, row.id))
+        elif not result.ended_leg and result.confirmed_by_contact_id != row.contact_id:
+            someone_else.append(tip.report_number)
+    jobs = hotline().jobs
+
+    def tell_colleagues() -> None:
+        for leg_id, row_id in ended_legs:
+            jobs.enqueue(TELL_COLLEAGUES_JOB, leg_id, row_id)
+
+    run_after_commit(session, tell_colleagues)
+    reports = ", ".join(spell(session.get_one(Tip, r.tip_id).report_number) for r in rows)
+    if someone_else and len(someone_else) == len(rows):
+        text = (
+            f"Thank you. Report {reports} was already confirmed by someone else; your "
+            "receipt is recorded too."
+        )
+    else:
+        text = f"Thank you. Your confirmation of report {reports} is recorded."
     response.say(text + " Goodbye.", **SAY)
     response.hangup()
     return _twiml(response)
@@ -153,57 +238,85 @@ def key(req: TwilioRequest, session: Session) -> Response:
 @twilio_webhook("alert.status")
 def status(req: TwilioRequest, session: Session) -> Response:
     update = CallStatusUpdate.from_params({**req.params, "Direction": "outbound-api"})
-    row = _row(session)
-    if update is not None:
-        now = hotline().clock.now()
-        call, changed = apply_call_status(session, update, now)
-        if row is not None:
-            call.tip_id = call.tip_id or row.tip_id
-            call.contact_id = call.contact_id or row.contact_id
-            if changed and update.status in FINAL_CALL_STATUSES:
-                row.outcome = update.status
-                row.updated_at = now
-                timeline.record(
-                    session,
-                    session.get_one(Tip, row.tip_id),
-                    "notification.call_ended",
-                    at=now,
-                    notification_id=row.id,
-                    contact_id=row.contact_id,
-                    status=update.status,
-                    answered_by=call.answered_by,
-                    duration_seconds=call.duration_seconds,
-                )
+    rows = _rows(session)
+    if update is None:
+        return _twiml(VoiceResponse())
+    now = hotline().clock.now()
+    call, changed = apply_call_status(session, update, now)
+    if rows:
+        call.tip_id = call.tip_id or rows[0].tip_id
+        call.contact_id = call.contact_id or rows[0].contact_id
+        if "notifications" not in call.flow_state:
+            call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+    if not (changed and update.status in FINAL_CALL_STATUSES):
+        return _twiml(VoiceResponse())
+    for row in rows:
+        if row.outcome not in ("voicemail",):
+            row.outcome = update.status
+        row.updated_at = now
+        timeline.record(
+            session,
+            session.get_one(Tip, row.tip_id),
+            "notification.call_ended",
+            at=now,
+            notification_id=row.id,
+            contact_id=row.contact_id,
+            status=update.status,
+            answered_by=call.answered_by,
+            duration_seconds=call.duration_seconds,
+        )
+        if not call.flow_state.get("confirmed"):
+            call_finished(session, row, update.status, call.answered_by, now)
     return _twiml(VoiceResponse())
 
 
 @bp.post("/amd")
 @twilio_webhook("alert.amd")
 def amd(req: TwilioRequest, session: Session) -> Response:
-    call = session.scalar(select(Call).where(Call.sid == req.get("CallSid")))
+    """Asynchronous answering-machine detection: the verdict arrives while the callee already
+    hears the alert. A machine gets the voicemail (a job redirects the live call); a verdict
+    that arrives after the person pressed 1 changes nothing."""
+    rows = _rows(session)
     answered_by = req.get("AnsweredBy")[:32]
-    if call is not None and answered_by and not call.answered_by:
+    call = _call(session, req, rows) if rows else None
+    if call is None or not answered_by:
+        return _twiml(VoiceResponse())
+    if not call.answered_by:
         call.answered_by = answered_by
+    if is_machine(answered_by):
+        tip = session.get_one(Tip, rows[0].tip_id)
+        if call.flow_state.get("confirmed"):
+            timeline.record(
+                session,
+                tip,
+                "notification.late_machine_verdict_ignored",
+                at=hotline().clock.now(),
+                answered_by=answered_by,
+            )
+        else:
+            jobs, call_id = hotline().jobs, call.id
+            run_after_commit(session, lambda: jobs.enqueue(VOICEMAIL_JOB, call_id))
     return _twiml(VoiceResponse())
 
 
 @bp.post("/sms-status")
 @twilio_webhook("alert.sms_status")
 def sms_status(req: TwilioRequest, session: Session) -> Response:
-    row = _row(session)
+    rows = _rows(session)
     status = req.get("MessageStatus")[:32]
     final = {"delivered", "undelivered", "failed", "read"}
-    if row is not None and status and row.outcome not in final:
-        now = hotline().clock.now()
-        row.outcome = status
-        row.updated_at = now
-        if status in ("failed", "undelivered"):
-            timeline.record(
-                session,
-                session.get_one(Tip, row.tip_id),
-                "notification.sms_failed",
-                at=now,
-                notification_id=row.id,
-                error_code=req.get("ErrorCode")[:8],
-            )
+    for row in rows:
+        if status and row.outcome not in final:
+            now = hotline().clock.now()
+            row.outcome = status
+            row.updated_at = now
+            if status in ("failed", "undelivered"):
+                timeline.record(
+                    session,
+                    session.get_one(Tip, row.tip_id),
+                    "notification.sms_failed",
+                    at=now,
+                    notification_id=row.id,
+                    error_code=req.get("ErrorCode")[:8],
+                )
     return _twiml(VoiceResponse())

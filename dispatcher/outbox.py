@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
     Notification,
+    NotificationChannel,
     NotificationState,
     TipLevel,
 )
@@ -173,3 +174,30 @@ def cancel_pending(
         ).execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def pull_next_forward(session: Session, row: Notification, now: datetime) -> None:
+    """The leg moves on: the next people on it (the next tier after ``row``'s) are called now
+    rather than after their wait."""
+    if row.leg_id is None:
+        return
+    later = session.scalars(
+        select(Notification)
+        .where(
+            Notification.leg_id == row.leg_id,
+            Notification.state == NotificationState.PLANNED,
+            Notification.channel == NotificationChannel.VOICE,
+            Notification.round == row.round,
+            Notification.position > row.position,
+            Notification.due_at > now,
+        )
+        .order_by(Notification.position, Notification.id)
+    ).all()
+    if later:
+        first = later[0].position
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([n.id for n in later if n.position == first]))
+            .values(due_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher import outbox
 from dispatcher.levels import describe_type
+from dispatcher.outbox import pull_next_forward
 from dispatcher.planning import raise_alert
 from hotline import timeline
 from hotline.email import EmailError, EmailErrorKind, EmailMessage
@@ -354,7 +355,7 @@ def _telephony_failed(services: Hotline, out: Outbound, exc: TelephonyError) -> 
         if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
             mark_bad_number(session, row, exc, now)
             if row.channel is NotificationChannel.VOICE:
-                _pull_next_forward(session, row, now)
+                pull_next_forward(session, row, now)
         raise_alert(
             session,
             tip=tip,
@@ -380,30 +381,6 @@ def mark_bad_number(
             phone.sms_opted_out_at = now
     phone.bad_reason = f"twilio {exc.code}"
     phone.bad_since = now
-
-
-def _pull_next_forward(session: Session, row: Notification, now: datetime) -> None:
-    """The next person on the leg is called now rather than after the wait."""
-    if row.leg_id is None:
-        return
-    later = session.scalars(
-        select(Notification)
-        .where(
-            Notification.leg_id == row.leg_id,
-            Notification.state == NotificationState.PLANNED,
-            Notification.channel == NotificationChannel.VOICE,
-            Notification.due_at > now,
-        )
-        .order_by(Notification.position, Notification.id)
-    ).all()
-    if later:
-        first = later[0].position
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_([n.id for n in later if n.position == first]))
-            .values(due_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def _email_failed(services: Hotline, out: Outbound, exc: EmailError) -> str:

@@ -9,19 +9,23 @@ import socket
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
 from dispatcher.planning import plan_tip, raise_alert
 from dispatcher.sender import send_notification
 from dispatcher.watchdog import run_watchdog
-from hotline import heartbeat
-from hotline.models import Notification, Tip
+from hotline import heartbeat, timeline
+from hotline.models import Call, Notification, NotificationChannel, NotificationState, Tip
 from hotline.services import Hotline
+from hotline.telephony.ports import CallUpdate, TelephonyError
 
 log = logging.getLogger(__name__)
 
 PLAN_TIP = "dispatcher.plan_tip"
 SEND = "dispatcher.send"
+VOICEMAIL = "dispatcher.voicemail"
+TELL_COLLEAGUES = "dispatcher.tell_colleagues"
 
 
 def worker_name() -> str:
@@ -40,11 +44,97 @@ def send_job(services: Hotline, notification_id: int) -> str:
     return send_notification(services, notification_id, worker_name())
 
 
+def voicemail_job(services: Hotline, call_id: int) -> None:
+    """Redirect a live alert call that a machine answered: leave the voicemail after the beep."""
+    from dispatcher.alert_routes import SAY, voicemail_text
+
+    with services.db.session() as session:
+        call = session.get(Call, call_id)
+        if call is None or call.flow_state.get("confirmed") or call.ended_at is not None:
+            return
+        rows = [
+            r
+            for r in (
+                session.get(Notification, i) for i in call.flow_state.get("notifications", [])
+            )
+            if r is not None
+        ]
+        if not rows:
+            return
+        twiml = VoiceResponse()
+        twiml.say(voicemail_text(session, rows), **SAY)
+        twiml.hangup()
+        call_sid, row_ids = call.sid, [r.id for r in rows]
+    try:
+        services.telephony.update_call(call_sid, CallUpdate(twiml=str(twiml)))
+    except TelephonyError as exc:
+        log.warning("could not leave the voicemail on call %s (%s)", call_sid, exc.kind.value)
+        return
+    with services.db.session() as session:
+        now = services.clock.now()
+        for row_id in row_ids:
+            row = session.get_one(Notification, row_id)
+            row.outcome = "voicemail"
+            row.updated_at = now
+            timeline.record(
+                session,
+                session.get_one(Tip, row.tip_id),
+                "notification.voicemail_left",
+                at=now,
+                notification_id=row.id,
+                contact_id=row.contact_id,
+            )
+
+
+def tell_colleagues_job(services: Hotline, leg_id: int, confirmed_row_id: int) -> None:
+    """Someone on the leg confirmed: colleagues on a live alert call of the same leg hear so
+    and are let go. Those still ringing hear it when they answer (the alert route checks)."""
+    with services.db.session() as session:
+        live = session.execute(
+            select(Call.sid, Notification.id, Notification.tip_id)
+            .join(Notification, Notification.provider_sid == Call.sid)
+            .where(
+                Notification.leg_id == leg_id,
+                Notification.id != confirmed_row_id,
+                Notification.channel == NotificationChannel.VOICE,
+                Notification.state == NotificationState.SENT,
+                Call.ended_at.is_(None),
+                Call.status == "in-progress",
+            )
+        ).all()
+    for call_sid, row_id, tip_id in live:
+        twiml = VoiceResponse()
+        twiml.say(
+            "This report was just confirmed by a colleague. No action is needed from you. "
+            "Thank you. Goodbye.",
+            language="en-US",
+            voice="Polly.Joanna-Neural",
+        )
+        twiml.hangup()
+        try:
+            services.telephony.update_call(call_sid, CallUpdate(twiml=str(twiml)))
+        except TelephonyError as exc:
+            log.info("could not reach colleague's call %s (%s)", call_sid, exc.kind.value)
+            continue
+        with services.db.session() as session:
+            timeline.record(
+                session,
+                session.get_one(Tip, tip_id),
+                "notification.colleague_told",
+                at=services.clock.now(),
+                notification_id=row_id,
+            )
+
+
 def run_job(services: Hotline, name: str, args: tuple[int, ...]) -> None:
     if name == PLAN_TIP:
         plan_tip_job(services, *args)
     elif name == SEND:
         send_job(services, *args)
+    elif name == VOICEMAIL:
+        voicemail_job(services, *args)
+    elif name == TELL_COLLEAGUES:
+        tell_colleagues_job(services, *args)
     else:
         log.error("unknown job %s", name)
 

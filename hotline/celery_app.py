@@ -80,6 +80,14 @@ def _register_tasks(celery_app: Celery) -> None:
     def send(notification_id: int) -> str:
         return dispatcher_tasks.send_job(hotline(), notification_id)
 
+    @celery_app.task(name=dispatcher_tasks.VOICEMAIL)  # type: ignore[untyped-decorator]
+    def voicemail(call_id: int) -> None:
+        dispatcher_tasks.voicemail_job(hotline(), call_id)
+
+    @celery_app.task(name=dispatcher_tasks.TELL_COLLEAGUES)  # type: ignore[untyped-decorator]
+    def tell_colleagues(leg_id: int, confirmed_row_id: int) -> None:
+        dispatcher_tasks.tell_colleagues_job(hotline(), leg_id, confirmed_row_id)
+
     @celery_app.task(name="hotline.purge_webhook_receipts")  # type: ignore[untyped-decorator]
     def purge_webhook_receipts() -> int:
         services = hotline()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from hotline.models import Call, LegKind, LegState, Notification, NotificationChannel, Tip
+from hotline.models import (
+    Call,
+    EscalationStyle,
+    LegKind,
+    LegState,
+    Notification,
+    NotificationChannel,
+    NotificationState,
+    Tip,
+)
 from hotline.services import hotline
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from tests.dispatch_world import World
@@ -58,16 +68,122 @@ def test_star_repeats_and_silence_ends_without_confirming(world: World) -> None:
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
 
 
-def test_a_colleagues_later_confirmation_is_recorded_and_ends_nothing_new(world: World) -> None:
+def test_a_colleague_answering_after_the_confirmation_is_told_and_let_go(world: World) -> None:
     tip_id = world.tip()
     world.run()
     rows = world.rows(
         tip_id, channel=NotificationChannel.VOICE, leg_id=world.legs(tip_id)[LegKind.POC].id
     )
     alert_driver(world, rows[0].id).call().press("1")
-    # The assistant principal, called in the same round, presses 1 too.
+    # The assistant principal's phone was still ringing; answering, they hear it is done.
     colleague = alert_driver(world, rows[1].id).call()
-    colleague.press("1")
-    assert "already confirmed by someone else" in colleague.last_heard_text()
+    assert colleague.ended and "already confirmed by a colleague" in colleague.last_heard_text()
     assert world.events(tip_id).count("leg.confirmed") == 1
-    assert "receipt.confirmed" in world.events(tip_id)
+
+
+def in_progress(world: World, tip_id: int, row: Notification) -> str:
+    """Answer the row's call as a person: returns the call sid, the call still live."""
+    call = alert_driver(world, row.id).call()
+    with hotline(world.app).db.session() as s:
+        s.get_one(Notification, row.id).provider_sid = call.sid
+    call.send_status("in-progress")
+    return call.sid
+
+
+def test_parallel_colleagues_on_a_live_call_are_told_when_one_confirms(world: World) -> None:
+    world.set_district(escalation_style=EscalationStyle.PARALLEL)
+    tip_id = world.tip()
+    world.run()
+    rows = world.rows(
+        tip_id, channel=NotificationChannel.VOICE, leg_id=world.legs(tip_id)[LegKind.POC].id
+    )
+    listening = in_progress(world, tip_id, rows[1])
+    alert_driver(world, rows[0].id).call().press("1")
+    world.run()
+    told = [(sid, u.twiml) for sid, u in world.phone.updates if sid == listening]
+    assert told and "confirmed by a colleague" in (told[0][1] or "")
+    assert "notification.colleague_told" in world.events(tip_id)
+
+
+def test_a_machine_gets_the_voicemail_and_the_leg_goes_on(world: World) -> None:
+    tip_id = world.tip()
+    world.run()
+    row = first_call(world, tip_id)
+    call = alert_driver(world, row.id).call()
+    driver = alert_driver(world, row.id)
+    params = {
+        "CallSid": call.sid,
+        "AccountSid": call.account_sid,
+        "AnsweredBy": "machine_end_beep",
+        "MachineDetectionDuration": "4200",
+    }
+    r = world.app.test_client().post(
+        f"/twilio/alert/amd?n={row.id}",
+        data=params,
+        headers={
+            "X-Twilio-Signature": driver.sign(driver.url(f"/twilio/alert/amd?n={row.id}"), params)
+        },
+    )
+    assert r.status_code == 200
+    world.run()
+    [(sid, update)] = world.phone.updates
+    assert sid == call.sid and update.twiml and "not a confirmation" in update.twiml
+    assert "text 1 and the report number" in update.twiml
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
+    assert "notification.voicemail_left" in world.events(tip_id)
+    # The call ends after the voicemail: the next person is called at once.
+    call.hang_up()
+    world.run()
+    assert called_numbers(world)[-1] == "+13125550112"
+
+
+def test_a_late_machine_verdict_never_overrides_a_keypress(world: World) -> None:
+    tip_id = world.tip()
+    world.run()
+    row = first_call(world, tip_id)
+    call = alert_driver(world, row.id).call()
+    call.press("1")
+    driver = alert_driver(world, row.id)
+    params = {"CallSid": call.sid, "AnsweredBy": "machine_end_other"}
+    world.app.test_client().post(
+        f"/twilio/alert/amd?n={row.id}",
+        data=params,
+        headers={
+            "X-Twilio-Signature": driver.sign(driver.url(f"/twilio/alert/amd?n={row.id}"), params)
+        },
+    )
+    world.run()
+    assert world.phone.updates == []
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED
+    assert "notification.late_machine_verdict_ignored" in world.events(tip_id)
+
+
+def called_numbers(world: World) -> list[str]:
+    return [c.to for c in world.phone.calls]
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "failed"])
+def test_no_answer_is_retried_once_then_the_leg_moves_on(world: World, status: str) -> None:
+    tip_id = world.tip()
+    world.run()
+    for attempt in range(2):
+        row = [
+            r
+            for r in world.rows(tip_id, channel=NotificationChannel.VOICE)
+            if r.state is NotificationState.SENT
+            and r.outcome == "accepted"
+            and world.number_of(r.contact_id) == "+13125550111"
+        ][0]
+        driver = alert_driver(world, row.id)
+        params = {"CallSid": "CA" + f"{attempt}" * 32, "CallStatus": status, "SequenceNumber": "3"}
+        path = f"/twilio/alert/status?n={row.id}"
+        world.app.test_client().post(
+            path, data=params, headers={"X-Twilio-Signature": driver.sign(driver.url(path), params)}
+        )
+        world.clock.advance(61)
+        world.run()
+    numbers = called_numbers(world)
+    assert numbers.count("+13125550111") == 2  # called again once
+    assert "+13125550112" in numbers  # then the leg moved on
+    events = world.events(tip_id)
+    assert "notification.retry_planned" in events and "leg.moved_on" in events
