@@ -167,13 +167,13 @@ def test_no_answer_is_retried_once_then_the_leg_moves_on(world: World, status: s
     tip_id = world.tip()
     world.run()
     for attempt in range(2):
-        row = [
+        row = next(
             r
             for r in world.rows(tip_id, channel=NotificationChannel.VOICE)
             if r.state is NotificationState.SENT
             and r.outcome == "accepted"
             and world.number_of(r.contact_id) == "+13125550111"
-        ][0]
+        )
         driver = alert_driver(world, row.id)
         params = {"CallSid": "CA" + f"{attempt}" * 32, "CallStatus": status, "SequenceNumber": "3"}
         path = f"/twilio/alert/status?n={row.id}"
