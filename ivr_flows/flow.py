@@ -35,6 +35,8 @@ MAX_RECORDING_SECONDS = 300
 
 
 class Step(enum.StrEnum):
+    #: A school contact calling back about alerts sent to them: offered to confirm first.
+    CONTACT_CONFIRM = "contact_confirm"
     LANGUAGE = "language"
     MAIN_MENU = "main_menu"
     CATEGORY = "category"
@@ -154,6 +156,13 @@ class MessagesHeard:
 
 
 @dataclass(frozen=True)
+class ConfirmAlerts:
+    """A contact calling back confirms the alerts waiting for them: (tip id, contact id)."""
+
+    alerts: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class SchoolNoted:
     """A school the caller named but did not confirm: kept on the timeline for the agent."""
 
@@ -168,6 +177,7 @@ Effect = (
     | FollowupSucceeded
     | MessagesHeard
     | SchoolNoted
+    | ConfirmAlerts
 )
 
 
@@ -229,6 +239,16 @@ class Message:
     text: str
 
 
+@dataclass(frozen=True)
+class PendingAlert:
+    """A Critical tip sent to the caller's number whose leg still waits for a confirmation."""
+
+    tip_id: int
+    contact_id: int
+    report_number: str
+    school_name: str
+
+
 class FlowContext(Protocol):
     """The questions the menu asks of the directory and the tips. Queries only: every change is
     an effect."""
@@ -252,6 +272,11 @@ class FlowContext(Protocol):
 
     def spoken_code(self, speech: str) -> str | None: ...
 
+    def pending_alerts(self) -> list[PendingAlert]:
+        """Alerts waiting for the caller's confirmation, when the caller's number is a
+        contact's (empty for everyone else, reporters included)."""
+        ...
+
 
 @dataclass(frozen=True)
 class VoiceState:
@@ -261,6 +286,8 @@ class VoiceState:
     n: int = 0
     language: str = DEFAULT_LANGUAGE
     language_chosen: bool = False
+    #: The greeting (with the 911 and 988 advice) was said.
+    greeted: bool = False
     #: Failed answers to the current question.
     tries: int = 0
     category: Category | None = None
@@ -279,6 +306,8 @@ class VoiceState:
     messages_read: bool = False
     #: The recording that made the tip complete; a hang-up after it is not an incomplete tip.
     recorded: bool = False
+    #: The alerts a calling contact was offered to confirm.
+    pending: tuple[tuple[int, int], ...] = ()
     #: The PIN, encrypted, kept only for the readback and wiped when the call ends. The flow
     #: never reads it; the runtime opens it for ``script(pin=...)``.
     pin_sealed: str | None = None
@@ -297,6 +326,7 @@ class VoiceState:
         values["step"] = Step(values.get("step", Step.LANGUAGE.value))
         if values.get("category") is not None:
             values["category"] = Category(values["category"])
+        values["pending"] = tuple(tuple(p) for p in values.get("pending", ()))
         candidate = values.get("school_candidate")
         if candidate is not None:
             values["school_candidate"] = SchoolRef(**candidate)
@@ -326,6 +356,16 @@ def advance(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     """Apply one event to the call. Unknown combinations re-ask the current question."""
     state = replace(state, n=state.n + 1)
     if isinstance(event, Start):
+        pending = ctx.pending_alerts()
+        if pending:
+            return Turn(
+                replace(
+                    state,
+                    step=Step.CONTACT_CONFIRM,
+                    tries=0,
+                    pending=tuple((p.tip_id, p.contact_id) for p in pending),
+                )
+            )
         return Turn(replace(state, step=Step.LANGUAGE, tries=0))
     handler = _HANDLERS.get(state.step)
     if handler is None:  # ENDED: nothing more to do
@@ -346,7 +386,21 @@ def _goto(state: VoiceState, step: Step, **changes: Any) -> VoiceState:
     return replace(state, step=step, tries=0, **changes)
 
 
+def _contact_confirm(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+    if isinstance(event, Keys) and event.digits[:1] == "1":
+        return Turn(
+            _goto(state, Step.ENDED),
+            (ConfirmAlerts(state.pending),),
+            (Say(PromptKey.CONTACT_CONFIRMED, language=DEFAULT_LANGUAGE),),
+        )
+    if isinstance(event, Keys) and event.digits[:1] == "2":
+        return Turn(_goto(state, Step.LANGUAGE))
+    # Not sure what they want: the ordinary menu (which starts with the greeting).
+    return _retry(state, event, Turn(_goto(state, Step.LANGUAGE)))
+
+
 def _language(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+    state = replace(state, greeted=True)
     if isinstance(event, Keys) and event.digits[:1] in LANGUAGE_MENU:
         language = LANGUAGE_MENU[event.digits[:1]]
         preface: tuple[Say, ...] = ()
@@ -558,6 +612,7 @@ def _leave_message_step(state: VoiceState, event: Event, ctx: FlowContext) -> Tu
 
 
 _HANDLERS = {
+    Step.CONTACT_CONFIRM: _contact_confirm,
     Step.LANGUAGE: _language,
     Step.MAIN_MENU: _main_menu,
     Step.CATEGORY: _category,
@@ -578,13 +633,28 @@ def script(
 ) -> tuple[Script, tuple[Effect, ...]]:
     """What the caller hears at ``state.step``, and any effect of hearing it (messages read)."""
     step = state.step
+    if step is Step.CONTACT_CONFIRM:
+        alerts = [a for a in ctx.pending_alerts() if (a.tip_id, a.contact_id) in state.pending]
+        listing = "; ".join(
+            f"report {', '.join(a.report_number)} for {a.school_name}" for a in alerts
+        )
+        return Ask(
+            (
+                Say(
+                    PromptKey.CONTACT_PENDING,
+                    {"count": str(len(alerts) or 1), "reports": listing},
+                    language=DEFAULT_LANGUAGE,
+                ),
+            ),
+            num_digits=1,
+        ), ()
     if step is Step.LANGUAGE:
         options = tuple(
             Say(PromptKey.LANGUAGE_OPTION, {"digit": digit}, language=code)
             for digit, code in LANGUAGE_MENU.items()
         )
         greeting: tuple[Say, ...] = ()
-        if state.tries == 0 and state.n <= 1:
+        if not state.greeted:
             greeting = (
                 Say(PromptKey.GREETING, language=DEFAULT_LANGUAGE),
                 Say(PromptKey.EMERGENCY, language=DEFAULT_LANGUAGE),

@@ -129,7 +129,7 @@ def _menu_turn(
     now = services.clock.now()
     call = runtime.load_call(session, sid, req.get("From"), now)
     state = flow.VoiceState.from_json(call.flow_state)
-    ctx = runtime.DatabaseFlowContext(session, services.keyring, now)
+    ctx = runtime.DatabaseFlowContext(session, services.keyring, now, caller=req.get("From"))
     # An answer to a prompt that is no longer current (a late or replayed request) changes
     # nothing: the current prompt is said again.
     stale = n is not None and n != state.n

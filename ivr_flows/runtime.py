@@ -20,7 +20,7 @@ from hotline import tips as tip_service
 from hotline.calls import call_ended
 from hotline.identity import IdentityKeyring
 from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
-from hotline.reporters import find_or_create_reporter
+from hotline.reporters import find_or_create_reporter, normalize_reporter_number
 from hotline.services import hotline
 from ivr_flows import flow
 from ivr_flows.prompts import catalogue
@@ -32,11 +32,20 @@ log = logging.getLogger(__name__)
 class DatabaseFlowContext:
     """Answers the menu's questions from the directory and the tips (read-only)."""
 
-    def __init__(self, session: Session, keyring: IdentityKeyring, now: datetime) -> None:
+    def __init__(
+        self, session: Session, keyring: IdentityKeyring, now: datetime, caller: str = ""
+    ) -> None:
         self.session = session
         self.keyring = keyring
         self.now = now
+        self.caller = caller
         self._index: SchoolIndex | None = None
+        self._pending: list[flow.PendingAlert] | None = None
+
+    def pending_alerts(self) -> list[flow.PendingAlert]:
+        if self._pending is None:
+            self._pending = pending_alerts_for(self.session, self.caller)
+        return self._pending
 
     def _schools(self) -> list[SchoolName]:
         rows = self.session.execute(
@@ -165,6 +174,20 @@ def apply_effects(
                 tip_service.mark_messages_heard(
                     session, tip, effect.message_ids, now, Channel.VOICE
                 )
+        elif isinstance(effect, flow.ConfirmAlerts):
+            from dispatcher.confirm import confirm
+            from hotline.models import Contact
+
+            for tip_id, contact_id in effect.alerts:
+                tip = session.get(Tip, tip_id)
+                if tip is not None:
+                    confirm(
+                        session,
+                        tip=tip,
+                        contact=session.get(Contact, contact_id),
+                        via="voice-callback",
+                        now=now,
+                    )
         elif isinstance(effect, flow.SchoolNoted):
             tip = _call_tip(session, call, state)
             if tip is not None:
@@ -252,3 +275,42 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
     elif tip is not None and tip.status is TipStatus.INTAKE:
         tip_service.finish_intake(session, tip, now)
     call.flow_state = replace(state, pin_sealed=None, step=flow.Step.ENDED).to_json()
+
+
+def pending_alerts_for(session: Session, caller: str) -> list[flow.PendingAlert]:
+    """Critical tips sent to ``caller``'s number whose leg still waits for a confirmation."""
+    from hotline.models import (
+        Contact,
+        LegState,
+        Notification,
+        NotificationLeg,
+        NotificationState,
+        PhoneNumber,
+    )
+
+    number = normalize_reporter_number(caller)
+    if number is None:
+        return []
+    rows = session.execute(
+        select(Tip.id, Tip.report_number, School.name, Contact.id)
+        .join(Notification, Notification.tip_id == Tip.id)
+        .join(NotificationLeg, NotificationLeg.id == Notification.leg_id)
+        .join(Contact, Contact.id == Notification.contact_id)
+        .join(PhoneNumber, PhoneNumber.id == Contact.phone_number_id)
+        .outerjoin(School, School.id == Tip.school_id)
+        .where(
+            PhoneNumber.e164 == number,
+            NotificationLeg.state == LegState.OPEN,
+            Notification.state.in_((NotificationState.SENT, NotificationState.UNKNOWN)),
+        )
+        .order_by(Tip.received_at.desc())
+        .distinct()
+        .limit(5)
+    ).all()
+    seen: set[int] = set()
+    out = []
+    for tip_id, report, school, contact_id in rows:
+        if tip_id not in seen:
+            seen.add(tip_id)
+            out.append(flow.PendingAlert(tip_id, contact_id, report, school or "an unknown school"))
+    return out

@@ -187,3 +187,36 @@ def test_no_answer_is_retried_once_then_the_leg_moves_on(world: World, status: s
     assert "+13125550112" in numbers  # then the leg moved on
     events = world.events(tip_id)
     assert "notification.retry_planned" in events and "leg.moved_on" in events
+
+
+def test_a_contact_calling_the_hotline_back_confirms_first(world: World) -> None:
+    tip_id = world.tip()
+    world.run()
+    with hotline(world.app).db.sessionmaker() as s:
+        report = s.get_one(Tip, tip_id).report_number
+    driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+    call = driver.call(from_="+13125550111")
+    heard = call.heard_text_since_last_action()
+    assert "waiting for your confirmation" in heard and ", ".join(report) in heard
+    call.press("1")
+    assert call.ended and "confirmation is recorded" in call.last_heard_text()
+    leg = world.legs(tip_id)[LegKind.POC]
+    assert leg.state is LegState.CONFIRMED and leg.confirmed_via == "voice-callback"
+
+
+def test_a_contact_can_still_reach_the_reporters_menu(world: World) -> None:
+    world.tip()
+    world.run()
+    driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+    call = driver.call(from_="+13125550111")
+    call.press("2")
+    assert "9 1 1" in call.heard_text_since_last_action()  # the ordinary greeting
+    assert call.current_gather is not None
+
+
+def test_a_reporter_calling_hears_nothing_about_alerts(world: World) -> None:
+    world.tip()
+    world.run()
+    driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+    heard = driver.call(from_="+14155550123").heard_text_since_last_action()
+    assert "confirmation" not in heard and "Thank you for calling" in heard

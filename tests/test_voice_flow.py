@@ -36,6 +36,10 @@ class FakeContext:
     spoken: dict[str, SchoolRef] = field(default_factory=lambda: {"bravo middle": BRAVO})
     tips: dict[tuple[str, str], int] = field(default_factory=lambda: {("1234567", "4321"): 42})
     messages: list[flow.Message] = field(default_factory=list)
+    pending: list[flow.PendingAlert] = field(default_factory=list)
+
+    def pending_alerts(self) -> list[flow.PendingAlert]:
+        return self.pending
 
     def school_by_code(self, code: str) -> SchoolRef | None:
         return self.schools.get(code)
@@ -217,3 +221,19 @@ def test_state_round_trips_through_json() -> None:
     state, _ = run(Keys("2"), Keys("1"), Keys("2"), Keys("1101"))
     assert VoiceState.from_json(state.to_json()) == state
     assert VoiceState.from_json({}) == VoiceState()
+
+
+def test_a_contact_calling_back_is_offered_to_confirm_first() -> None:
+    ctx = FakeContext(pending=[flow.PendingAlert(42, 7, "1234567", "Bravo Middle School")])
+    state = advance(VoiceState(), Start(), ctx).state
+    assert state.step is Step.CONTACT_CONFIRM and state.pending == ((42, 7),)
+    scr, _ = script(state, ctx)
+    assert isinstance(scr, Ask) and scr.prompts[0].key is PromptKey.CONTACT_PENDING
+    assert "1, 2, 3, 4, 5, 6, 7" in scr.prompts[0].params["reports"]  # type: ignore[operator]
+    done = advance(state, Keys("1"), ctx)
+    assert done.effects == (flow.ConfirmAlerts(((42, 7),)),)
+    assert done.state.step is Step.ENDED
+    # 2: the ordinary menu, greeting included.
+    menu = advance(state, Keys("2"), ctx).state
+    scr, _ = script(menu, ctx)
+    assert menu.step is Step.LANGUAGE and scr.prompts[0].key is PromptKey.GREETING

@@ -47,6 +47,8 @@ class PromptKey(enum.StrEnum):
     FOLLOWUP_ADDED = "followup_added"
     ERROR_APOLOGY = "error_apology"
     ERROR_THANKS = "error_thanks"
+    CONTACT_PENDING = "contact_pending"
+    CONTACT_CONFIRMED = "contact_confirmed"
 
 
 #: The keypad language menu: digit → language code. The first is the default when the caller
