@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -34,6 +34,7 @@ from hotline.models import (
     PhoneNumber,
     School,
     Tip,
+    TipLevel,
     TipMessage,
 )
 from hotline.services import Hotline
@@ -61,6 +62,8 @@ class Outbound:
     ring_timeout: int
     email: EmailMessage | None
     sms_body: str | None
+    #: Every outbox row this one request carries (a bundled call), this row first.
+    bundle: tuple[int, ...] = ()
 
 
 def _pause_after_claim(services: Hotline) -> None:
@@ -73,17 +76,24 @@ def _pause_after_claim(services: Hotline) -> None:
     time.sleep(float(raw))
 
 
+#: Calls to one number are spaced at least this far apart (carriers flag a caller id that
+#: dials one number too often); a Critical call waits for it only if its deadline allows.
+CALL_SPACING = timedelta(seconds=30)
+SPACING_DEADLINE_MARGIN = timedelta(minutes=2)
+
+
 def send_notification(services: Hotline, notification_id: int, worker: str) -> str:
-    """Send one due row. Returns what happened (for logs and tests): not-claimed, cancelled,
-    sent, retry, failed, unknown."""
+    """Send one due row (with, for a Critical call, every other due Critical call to the same
+    number: one call for all). Returns what happened, for logs and tests: not-claimed,
+    cancelled, postponed, sent, retry, failed, unknown."""
     db = services.db
     with db.session() as session:
         if not outbox.claim(session, notification_id, worker, services.clock.now()):
             return "not-claimed"
     _pause_after_claim(services)
     with db.session() as session:
-        outbound = _prepare(session, services, notification_id)
         now = services.clock.now()
+        outbound = _prepare(session, services, notification_id, (notification_id,))
         if outbound is None:
             _finish(
                 session,
@@ -94,8 +104,17 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
                 error="the recipient has no usable number or address",
             )
             return "failed"
+        if outbound.channel is NotificationChannel.VOICE:
+            wait = _wait_before_calling(session, services, notification_id, now)
+            if wait is not None:
+                _postpone(session, notification_id, now + wait)
+                return "postponed"
         if not outbox.start_sending(session, notification_id, worker, now):
             return "cancelled"
+        if outbound.channel is NotificationChannel.VOICE:
+            bundle = (notification_id, *_bundle_siblings(session, notification_id, worker, now))
+            if len(bundle) > 1:
+                outbound = replace(outbound, bundle=bundle)
     try:
         provider_sid = _send(services, outbound)
     except TelephonyError as exc:
@@ -105,45 +124,108 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
     except Exception as exc:  # a bug: the request may have gone out; never resend blindly
         log.exception("sending notification %s failed unexpectedly", notification_id)
         with db.session() as session:
-            _finish(
-                session,
-                notification_id,
-                NotificationState.UNKNOWN,
-                services.clock.now(),
-                outcome="error",
-                error=type(exc).__name__,
-            )
+            for row_id in outbound.bundle:
+                _finish(
+                    session,
+                    row_id,
+                    NotificationState.UNKNOWN,
+                    services.clock.now(),
+                    outcome="error",
+                    error=type(exc).__name__,
+                )
         return "unknown"
     with db.session() as session:
         now = services.clock.now()
-        row = session.get_one(Notification, notification_id)
-        row.state = NotificationState.SENT
-        row.sent_at = now
-        row.provider_sid = provider_sid
-        row.outcome = "accepted"
-        row.updated_at = now
-        if row.phone_number_id is not None:
-            phone = session.get_one(PhoneNumber, row.phone_number_id)
-            if row.channel is NotificationChannel.VOICE:
-                phone.last_called_at = now
-            else:
-                phone.last_texted_at = now
-        timeline.record(
-            session,
-            session.get_one(Tip, row.tip_id),
-            "notification.sent",
-            at=now,
-            notification_id=row.id,
-            channel=row.channel.value,
-            purpose=row.purpose.value,
-            contact_id=row.contact_id,
-            leg_id=row.leg_id,
-            provider_sid=provider_sid,
-        )
+        for row_id in outbound.bundle:
+            row = session.get_one(Notification, row_id)
+            row.state = NotificationState.SENT
+            row.sent_at = now
+            row.provider_sid = provider_sid
+            row.outcome = "accepted"
+            row.updated_at = now
+            if row.phone_number_id is not None:
+                phone = session.get_one(PhoneNumber, row.phone_number_id)
+                if row.channel is NotificationChannel.VOICE:
+                    phone.last_called_at = now
+                else:
+                    phone.last_texted_at = now
+            timeline.record(
+                session,
+                session.get_one(Tip, row.tip_id),
+                "notification.sent",
+                at=now,
+                notification_id=row.id,
+                channel=row.channel.value,
+                purpose=row.purpose.value,
+                contact_id=row.contact_id,
+                leg_id=row.leg_id,
+                provider_sid=provider_sid,
+                bundled_with=[i for i in outbound.bundle if i != row.id] or None,
+            )
     return "sent"
 
 
-def _prepare(session: Session, services: Hotline, notification_id: int) -> Outbound | None:
+def _wait_before_calling(
+    session: Session, services: Hotline, notification_id: int, now: datetime
+) -> timedelta | None:
+    """None to call now; else how long to wait: the number was just called, or the calls-per-
+    second budget is used up for this second."""
+    row = session.get_one(Notification, notification_id)
+    critical = row.level is TipLevel.CRITICAL
+    phone = session.get(PhoneNumber, row.phone_number_id) if row.phone_number_id else None
+    if phone is not None and phone.last_called_at is not None:
+        ready = phone.last_called_at + CALL_SPACING
+        # A Critical call is never delayed past its deadline for the spacing.
+        if ready > now and (not critical or ready <= row.deadline_at - SPACING_DEADLINE_MARGIN):
+            return ready - now
+    wait = services.call_limiter.acquire(critical)
+    return timedelta(seconds=wait) if wait > 0 else None
+
+
+def _postpone(session: Session, notification_id: int, due_at: datetime) -> None:
+    row = session.get_one(Notification, notification_id)
+    row.state = NotificationState.PLANNED
+    row.due_at = due_at
+    row.claimed_by = None
+    row.lease_until = None
+    row.enqueued_at = None
+    row.attempts = max(0, row.attempts - 1)
+    row.updated_at = due_at
+
+
+def _bundle_siblings(
+    session: Session, notification_id: int, worker: str, now: datetime
+) -> list[int]:
+    """Other due Critical calls to the same number for other tips, taken into this call."""
+    row = session.get_one(Notification, notification_id)
+    if row.level is not TipLevel.CRITICAL or row.phone_number_id is None:
+        return []
+    candidates = session.scalars(
+        select(Notification.id)
+        .where(
+            Notification.id != row.id,
+            Notification.tip_id != row.tip_id,
+            Notification.phone_number_id == row.phone_number_id,
+            Notification.channel == NotificationChannel.VOICE,
+            Notification.level == TipLevel.CRITICAL,
+            Notification.state == NotificationState.PLANNED,
+            Notification.due_at <= now,
+        )
+        .order_by(Notification.id)
+        .limit(9)
+    ).all()
+    taken = []
+    for sibling in candidates:
+        if outbox.claim(session, sibling, worker, now) and outbox.start_sending(
+            session, sibling, worker, now
+        ):
+            taken.append(sibling)
+    return taken
+
+
+def _prepare(
+    session: Session, services: Hotline, notification_id: int, bundle: tuple[int, ...]
+) -> Outbound | None:
     row = session.get_one(Notification, notification_id)
     tip = session.get_one(Tip, row.tip_id)
     contact = session.get(Contact, row.contact_id) if row.contact_id else None
@@ -179,6 +261,7 @@ def _prepare(session: Session, services: Hotline, notification_id: int) -> Outbo
         ring_timeout=ring,
         email=email,
         sms_body=sms_body,
+        bundle=bundle,
     )
 
 
@@ -246,7 +329,7 @@ def _sms_body(
 
 def _send(services: Hotline, out: Outbound) -> str:
     base = services.settings.public_base_url
-    query = urlencode({"n": out.notification_id})
+    query = urlencode([("n", row_id) for row_id in out.bundle or (out.notification_id,)])
     if out.channel is NotificationChannel.EMAIL:
         assert out.email is not None
         return services.email.send(out.email)
@@ -330,42 +413,47 @@ def _retry_later(session: Session, row: Notification, now: datetime, reason: str
 
 
 def _telephony_failed(services: Hotline, out: Outbound, exc: TelephonyError) -> str:
+    outcome = "failed"
     with services.db.session() as session:
         now = services.clock.now()
-        row = session.get_one(Notification, out.notification_id)
-        tip = session.get_one(Tip, row.tip_id)
-        if exc.kind is TelephonyErrorKind.RETRYABLE:
-            _retry_later(session, row, now, f"provider busy or unreachable ({exc.code})")
-            return "retry"
-        if exc.kind is TelephonyErrorKind.UNKNOWN_OUTCOME:
-            _finish(
-                session, row.id, NotificationState.UNKNOWN, now, outcome="unknown", error=str(exc)
-            )
-            raise_alert(
-                session,
-                tip=tip,
-                kind="notification_unknown",
-                message=f"Report {tip.report_number}: a {row.channel.value} to contact "
-                f"{row.contact_id} may not have gone out (provider timeout or error).",
-                key=f"unknown:{row.id}",
-                now=now,
-            )
-            return "unknown"
-        _finish(session, row.id, NotificationState.FAILED, now, outcome="failed", error=str(exc))
-        if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
-            mark_bad_number(session, row, exc, now)
-            if row.channel is NotificationChannel.VOICE:
-                pull_next_forward(session, row, now)
+        for row_id in out.bundle or (out.notification_id,):
+            outcome = _one_failed(session, row_id, exc, now)
+    return outcome
+
+
+def _one_failed(session: Session, row_id: int, exc: TelephonyError, now: datetime) -> str:
+    row = session.get_one(Notification, row_id)
+    tip = session.get_one(Tip, row.tip_id)
+    if exc.kind is TelephonyErrorKind.RETRYABLE:
+        _retry_later(session, row, now, f"provider busy or unreachable ({exc.code})")
+        return "retry"
+    if exc.kind is TelephonyErrorKind.UNKNOWN_OUTCOME:
+        _finish(session, row.id, NotificationState.UNKNOWN, now, outcome="unknown", error=str(exc))
         raise_alert(
             session,
             tip=tip,
-            kind="notification_failed",
+            kind="notification_unknown",
             message=f"Report {tip.report_number}: a {row.channel.value} to contact "
-            f"{row.contact_id} failed ({exc.code or exc.kind.value}).",
-            key=f"failed:{row.id}",
+            f"{row.contact_id} may not have gone out (provider timeout or error).",
+            key=f"unknown:{row.id}",
             now=now,
         )
-        return "failed"
+        return "unknown"
+    _finish(session, row.id, NotificationState.FAILED, now, outcome="failed", error=str(exc))
+    if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
+        mark_bad_number(session, row, exc, now)
+        if row.channel is NotificationChannel.VOICE:
+            pull_next_forward(session, row, now)
+    raise_alert(
+        session,
+        tip=tip,
+        kind="notification_failed",
+        message=f"Report {tip.report_number}: a {row.channel.value} to contact "
+        f"{row.contact_id} failed ({exc.code or exc.kind.value}).",
+        key=f"failed:{row.id}",
+        now=now,
+    )
+    return "failed"
 
 
 def mark_bad_number(

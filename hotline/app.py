@@ -19,6 +19,7 @@ from hotline.email.dev import DevOutbox
 from hotline.email.smtp import SmtpEmailSender, default_sender
 from hotline.identity import IdentityKeyring, development_identity_key
 from hotline.jobs import CeleryJobQueue, JobQueue, LocalJobQueue
+from hotline.ratelimit import CallRateLimiter, LocalRateLimiter, RedisRateLimiter
 from hotline.services import Hotline
 from hotline.telephony.ports import Telephony
 
@@ -80,6 +81,7 @@ def create_app(
         email=email,
         # Replaced by Celery's queue below when there is a broker.
         jobs=jobs or LocalJobQueue(),
+        call_limiter=_call_limiter(settings, clock),
         simulator=simulator,
         webhook_auth_token=webhook_token,
     )
@@ -87,9 +89,11 @@ def create_app(
 
     from hotline import health, twilio_routes
     from ivr_flows import routes as voice_routes
+    from sms import routes as sms_routes
 
     app.register_blueprint(health.bp)
     app.register_blueprint(voice_routes.bp)
+    app.register_blueprint(sms_routes.bp)
     app.register_blueprint(twilio_routes.bp)
     if services.simulator is not None:
         from hotline import devphone
@@ -111,6 +115,29 @@ def create_app(
 
     register_cli(app)
     return app
+
+
+def _call_limiter(settings: Settings, clock: Clock) -> CallRateLimiter:
+    if settings.redis_url is None:
+        return LocalRateLimiter(settings.calls_per_second, clock.now)
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:
+        # No retries and short timeouts: while Redis is down the budget lets calls go at once
+        # instead of holding each Critical call for seconds.
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError:
+        # A sentinel:// broker URL: Celery understands it, redis.from_url does not.
+        log.warning("call budget kept per process: REDIS_URL is not a plain redis:// URL")
+        return LocalRateLimiter(settings.calls_per_second, clock.now)
+    return RedisRateLimiter(client, settings.calls_per_second, clock.now)
 
 
 def _simulator_token(settings: Settings) -> str:

@@ -90,6 +90,8 @@ class Settings:
     development: bool
     #: Tests only: read the time from this file (see hotline.clock.FileClock).
     clock_file: str | None = None
+    #: Outbound calls per second across all workers (Twilio's default is 1 per account).
+    calls_per_second: int = 1
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -248,6 +250,14 @@ def load_settings(
         except ValueError as exc:
             problems.append(f"HOTLINE_IDENTITY_KEY_PREVIOUS key {n} is malformed ({exc})")
 
+    calls_per_second = 1
+    raw_cps = get("HOTLINE_CALLS_PER_SECOND")
+    if raw_cps is not None:
+        if raw_cps.isdigit() and 1 <= int(raw_cps) <= 1000:
+            calls_per_second = int(raw_cps)
+        else:
+            problems.append("HOTLINE_CALLS_PER_SECOND must be a whole number from 1 to 1000")
+
     clock_file = get("HOTLINE_CLOCK_FILE")
     if clock_file is not None and uses_twilio and api_base is None:
         problems.append("HOTLINE_CLOCK_FILE (a test clock) is refused with real Twilio")
@@ -271,4 +281,5 @@ def load_settings(
         simulate=simulate,
         development=development,
         clock_file=clock_file,
+        calls_per_second=calls_per_second,
     )

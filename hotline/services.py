@@ -13,6 +13,7 @@ from hotline.db import Database
 from hotline.email import EmailSender
 from hotline.identity import IdentityKeyring
 from hotline.jobs import JobQueue
+from hotline.ratelimit import CallRateLimiter
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class Hotline:
     telephony: Telephony
     email: EmailSender
     jobs: JobQueue
+    call_limiter: CallRateLimiter
     #: The simulated network when there are no Twilio credentials (also ``telephony``).
     simulator: SimulatedPhoneNetwork | None = None
     #: Auth token webhooks are signed with: Twilio's, or the simulated network's.

@@ -74,6 +74,8 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[AppFactory]:
             "HOTLINE_NUMBER": "+13125550100",
             "SECRET_KEY": "test-secret-key",
             "HOTLINE_IDENTITY_KEY": "5fS3y1jGm8oqsp2zC2d0qgE9Bq9tRJrj6f2mX0m8n1Y=",
+            # Most tests are not about the calls-per-second budget (tests/test_call_budget.py is).
+            "HOTLINE_CALLS_PER_SECOND": "50",
             "DATABASE_URL": database_url or f"sqlite:///{(tmp_path / 'app.sqlite3').as_posix()}",
             **env,
         }

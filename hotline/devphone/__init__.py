@@ -16,15 +16,27 @@ JSON API (under ``/dev/phone/api``):
   live call; each event carries its call sid, kind, text, language, voice, the call's status at
   that moment and time, so later pages (outbound alert calls, SMS inbox) read the same feed;
 * ``GET calls/<sid>``: one call and its whole log (a reloaded page picks up a live call);
+* ``GET calls/<sid>/contacts``: who the call's handset is in the directory (an alert call
+  rings a contact's number; several contacts may share one), so the page can say "incoming call
+  to Angela Brooks (Principal)" without a phone number in any URL;
+* ``GET emails?cursor=N``: e-mails the development outbox kept after ``N`` (newest last: seq,
+  time, sender, recipients, subject), the next cursor and ``reset`` when the outbox restarted;
+  ``GET emails/<seq>``: one e-mail with its text and HTML bodies. ``available`` is false when
+  e-mail goes out through ``SMTP_URL`` instead;
 * ``POST dial`` ``{"from": "+15555550123"}``, ``POST digits`` ``{"call_sid", "digits"}``,
   ``POST speech`` ``{"call_sid", "text", "confidence"?}``, ``POST recording``
   ``{"call_sid", "text"}`` or ``{"call_sid", "audio_wav_base64"}`` (then ``#``),
-  ``POST hangup`` ``{"call_sid"}``.
+  ``POST hangup`` ``{"call_sid"}``;
+* calls the app places (alerts to contacts) ring here: ``POST answer``
+  ``{"call_sid", "by": "human" | "machine"}`` (a machine gets the verdict of the call's machine
+  detection), ``POST ring`` ``{"call_sid"}`` (let it ring until its ring timeout: no-answer,
+  ``rings_until`` says when) and ``POST decline`` ``{"call_sid"}`` (busy).
 
 State-changing requests must be JSON and carry ``X-Dev-Phone: 1``: a cross-site page cannot send
 either without a CORS preflight, which the app never grants. A Host check keeps DNS-rebinding
 pages out, and a foreign ``Origin`` or ``Sec-Fetch-Site`` is refused. Handset errors (a call that
-has ended, no recording listening) are JSON 409/400 answers the page shows, never a 500.
+has ended, no recording listening, a call answered twice) are JSON 409/400 answers the page shows,
+never a 500.
 
 Phone numbers are never logged here (the app's log filter masks them anyway).
 """
@@ -51,9 +63,13 @@ from flask import (
     url_for,
 )
 from flask.sansio.blueprints import BlueprintSetupState
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from hotline.email.dev import DevOutbox, StoredEmail
+from hotline.models import Contact, ContactRole, District, PhoneNumber, School
 from hotline.services import hotline
 from hotline.telephony.simulated import (
     HandsetError,
@@ -80,6 +96,16 @@ MAX_TEXT = 4000
 MAX_AUDIO_BYTES = 10 * 60 * 16_000
 DTMF_KEYS = frozenset("0123456789*#")
 API_HEADER = "X-Dev-Phone"
+#: How the handset answers an outbound call: a person, or a machine (voicemail).
+ANSWER_BY = frozenset({"human", "machine"})
+#: A contact's role in plain words, for the incoming-call card.
+ROLE_WORDS: dict[ContactRole, str] = {
+    ContactRole.SCHOOL_CONTACT: "school contact",
+    ContactRole.DISTRICT_CONTACT: "district contact",
+    ContactRole.PSAP: "911 centre (PSAP)",
+    ContactRole.LAW_ENFORCEMENT: "law enforcement",
+    ContactRole.PIO: "communications",
+}
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
@@ -259,6 +285,59 @@ def call(call_sid: str) -> Response:
     return jsonify(ok=True, call=call_json(info), events=events_json(sim, log, {info.sid: info}))
 
 
+@bp.get("/api/calls/<call_sid>/contacts")
+def call_contacts(call_sid: str) -> Response:
+    """Who the call's handset is in the directory: the contacts sharing that number."""
+    sim = _simulator()
+    if not _CALL_SID.match(call_sid):
+        raise ApiError(404, "No such call.", "no-call")
+    try:
+        info = sim.call_info(call_sid)
+    except HandsetError as exc:
+        raise ApiError(404, str(exc), "no-call") from exc
+    return jsonify(
+        ok=True,
+        call_sid=info.sid,
+        number=info.handset,
+        contacts=contacts_json(info.handset),
+    )
+
+
+@bp.get("/api/emails")
+def emails() -> Response:
+    outbox = _outbox()
+    raw = request.args.get("cursor", "0")
+    if not raw.isdigit():
+        raise ApiError(400, "cursor is a whole number (the seq of the last e-mail seen).")
+    if outbox is None:
+        return jsonify(ok=True, available=False, emails=[], cursor=0, reset=False)
+    asked = int(raw)
+    batch, cursor = outbox.messages_since(asked)
+    return jsonify(
+        ok=True,
+        available=True,
+        emails=[email_json(stored) for stored in batch],
+        cursor=cursor,
+        # The outbox restarted (the app did): what the page holds is gone, start over.
+        reset=asked > cursor,
+    )
+
+
+@bp.get("/api/emails/<int:seq>")
+def email_message(seq: int) -> Response:
+    outbox = _outbox()
+    stored = None
+    if outbox is not None and seq > 0:
+        batch, _ = outbox.messages_since(seq - 1)
+        stored = batch[0] if batch and batch[0].seq == seq else None
+    if stored is None:
+        raise ApiError(404, "That e-mail is no longer kept.", "no-email")
+    message = stored.message
+    return jsonify(
+        ok=True, email={**email_json(stored), "text": message.text, "html": message.html}
+    )
+
+
 # --- the handset --------------------------------------------------------------------------------
 
 
@@ -338,6 +417,42 @@ def hangup() -> Response:
     return _call_answer(sim, call_sid)
 
 
+@bp.post("/api/answer")
+def answer() -> Response:
+    """Pick up a call the app placed: as a person, or let the voicemail (a machine) answer."""
+    sim = _simulator()
+    body = _json_body()
+    call_sid = _call_sid(body)
+    by = body.get("by", "human")
+    if not isinstance(by, str) or by not in ANSWER_BY:
+        raise ApiError(400, "by is 'human' or 'machine'.", "bad-by")
+    _handset(lambda: sim.answer(call_sid, by=by))
+    return _call_answer(sim, call_sid)
+
+
+@bp.post("/api/ring")
+def ring() -> Response:
+    """Leave a call the app placed ringing: it ends no-answer at its ring timeout."""
+    sim = _simulator()
+    call_sid = _call_sid(_json_body())
+    until = _handset(lambda: sim.let_ring(call_sid))
+    return jsonify(
+        ok=True,
+        call_sid=call_sid,
+        call=call_json(sim.call_info(call_sid)),
+        rings_until=until.isoformat(),
+    )
+
+
+@bp.post("/api/decline")
+def decline() -> Response:
+    """Reject a call the app placed: the hotline hears busy."""
+    sim = _simulator()
+    call_sid = _call_sid(_json_body())
+    _handset(lambda: sim.decline(call_sid))
+    return _call_answer(sim, call_sid)
+
+
 # --- JSON shapes --------------------------------------------------------------------------------
 
 
@@ -391,7 +506,54 @@ def events_json(
     return out
 
 
+def contacts_json(number: str) -> list[dict[str, Any]]:
+    """The directory's contacts on ``number``, active ones first, then by priority."""
+    try:
+        with hotline().db.sessionmaker() as session:
+            rows = session.execute(
+                select(Contact, School.name, District.name)
+                .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
+                .join(District, Contact.district_id == District.id)
+                .outerjoin(School, Contact.school_id == School.id)
+                .where(PhoneNumber.e164 == number)
+                .order_by(Contact.active.desc(), Contact.priority, Contact.id)
+            ).all()
+    except SQLAlchemyError as exc:
+        raise ApiError(503, "The directory cannot be read right now.", "directory") from exc
+    return [
+        {
+            "name": contact.name,
+            "role": contact.role.value,
+            "role_words": ROLE_WORDS.get(contact.role, contact.role.value),
+            "priority": contact.priority,
+            "school": school_name,
+            "district": district_name,
+            "active": contact.active,
+        }
+        for contact, school_name, district_name in rows
+    ]
+
+
+def email_json(stored: StoredEmail) -> dict[str, Any]:
+    message = stored.message
+    return {
+        "seq": stored.seq,
+        "message_id": stored.message_id,
+        "sent_at": stored.sent_at.isoformat(),
+        "from": stored.sender,
+        "to": list(message.to),
+        "subject": message.subject,
+        "has_html": message.html is not None,
+    }
+
+
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _outbox() -> DevOutbox | None:
+    """The development outbox, or None when e-mail goes out through SMTP."""
+    sender = hotline().email
+    return sender if isinstance(sender, DevOutbox) else None
 
 
 def _json_body() -> dict[str, Any]:

@@ -3,9 +3,13 @@
 // Every action goes to /dev/phone/api/... which drives the simulator's handset API; the simulator
 // then posts the real signed webhooks to the app. What happens comes back as one event feed
 // (GET events?cursor=N), polled a few times a second. The feed is general: each event has a
-// channel ("call", "sms", "network"), a call or message sid and the handset concerned, so the
-// same loop can later feed incoming alert calls to contacts and an SMS / e-mail inbox: add a
+// channel ("call", "sms", "network"), a call or message sid and the handset concerned; add a
 // listener with `feed.on(fn)`.
+//
+// Calls the app places (alerts to contacts) ring as "incoming call" cards: each is answered (as a
+// person or by the voicemail), left ringing or declined on its own. The keypad and the transcript
+// follow one call at a time, chosen in "The keypad and transcript follow". E-mails the app sends
+// in development are polled the same way (GET emails?cursor=N) into the E-mails panel.
 "use strict";
 
 (() => {
@@ -13,6 +17,7 @@
   if (!root) return;
   const API = root.dataset.api;
   const POLL_MS = 600;
+  const MAIL_POLL_MS = 2000;
   const MAX_ACTIVITY = 400;
   const MAX_EVENTS_KEPT = 5000;
 
@@ -30,9 +35,28 @@
     recording: $("recording"),
     mic: $("mic"),
     transcript: $("transcript"),
+    transcriptCall: $("transcript-call"),
+    callSwitch: $("call-switch"),
+    activeCall: $("active-call"),
+    incoming: $("incoming"),
+    incomingHeading: $("incoming-heading"),
+    noIncoming: $("no-incoming"),
     callsBody: document.querySelector("#calls tbody"),
     noCalls: $("no-calls"),
     activity: $("activity"),
+    emails: $("emails"),
+    noEmails: $("no-emails"),
+    emailsHint: $("emails-hint"),
+    emailCount: $("email-count"),
+    mailView: $("mail-view"),
+    mailSubject: $("mail-subject"),
+    mailFrom: $("mail-from"),
+    mailTo: $("mail-to"),
+    mailDate: $("mail-date"),
+    mailText: $("mail-text"),
+    mailHtmlBox: $("mail-html-box"),
+    mailHtml: $("mail-html"),
+    mailClose: $("mail-close"),
   };
 
   // --- the API -----------------------------------------------------------------------------------
@@ -144,9 +168,11 @@
   // --- calls -------------------------------------------------------------------------------------
 
   const calls = new Map(); // sid -> call (as the API gives it)
-  const eventsByCall = new Map(); // sid -> [event]
+  const eventsByCall = new Map(); // sid -> [event], oldest first
   let keptEvents = 0;
-  let current = null; // sid of the call this phone is on
+  let current = null; // sid of the call the keypad and the transcript follow
+  let myCall = null; // sid of the last call this tab dialed to the hotline
+  const mine = new Set(); // every call this tab dialed
   let lastShownSeq = 0;
   let dialing = false;
   let recorder = null; // the microphone's MediaRecorder while recording
@@ -156,12 +182,21 @@
     if (!event.call_sid) return;
     let list = eventsByCall.get(event.call_sid);
     if (!list) eventsByCall.set(event.call_sid, (list = []));
-    list.push(event);
+    const last = list[list.length - 1];
+    if (last && last.seq >= event.seq) {
+      // Already there (a call's log fetched before the feed brought the event): keep order.
+      if (list.some((e) => e.seq === event.seq)) return;
+      list.push(event);
+      list.sort((a, b) => a.seq - b.seq);
+    } else {
+      list.push(event);
+    }
     keptEvents += 1;
     if (keptEvents > MAX_EVENTS_KEPT) {
       // Forget the oldest finished calls' events (the call log keeps their rows).
       for (const [sid, events] of eventsByCall) {
-        if (sid === current) continue;
+        const call = calls.get(sid);
+        if (sid === current || (call && call.live)) continue;
         eventsByCall.delete(sid);
         keptEvents -= events.length;
         if (keptEvents <= MAX_EVENTS_KEPT / 2) break;
@@ -172,15 +207,40 @@
   function updateCall(call) {
     calls.set(call.sid, call);
     renderCallRow(call);
-    if (call.sid === current) renderCurrent();
+    if (cards.has(call.sid)) renderCard(call);
+    if (call.sid === current || call.sid === myCall) renderCurrent();
   }
 
   function setCurrent(sid) {
+    if (recorder && sid !== current) stopMic(false);
+    const before = current;
     current = sid;
     lastShownSeq = 0;
     ui.transcript.replaceChildren();
     for (const event of eventsByCall.get(sid) || []) showInTranscript(event);
     renderCurrent();
+    for (const other of [before, sid]) {
+      const call = other && calls.get(other);
+      if (call) {
+        renderCallRow(call);
+        if (cards.has(other)) renderCard(call);
+      }
+    }
+    renderSwitch();
+  }
+
+  // The keypad and the transcript move to another call; its whole log is fetched first (a call
+  // placed before this page was opened has events the feed never brought).
+  async function selectCall(sid) {
+    if (!sid) return;
+    try {
+      const data = await api("GET", `/calls/${encodeURIComponent(sid)}`);
+      for (const event of data.events) remember(event);
+      updateCall(data.call);
+    } catch (error) {
+      showError(`Could not open that call: ${error.message}`);
+    }
+    setCurrent(sid);
   }
 
   function currentCall() {
@@ -188,17 +248,22 @@
   }
 
   feed.on((events, infos) => {
-    for (const info of infos) updateCall(info);
+    for (const event of events) remember(event);
+    for (const info of infos) {
+      // A call the app places rings here; one that came and went between two polls shows too.
+      if (info.direction !== "inbound" && (info.live || !calls.has(info.sid))) ensureCard(info);
+      updateCall(info);
+    }
     for (const event of events) {
-      remember(event);
       logActivity(event);
       if (event.call_sid && event.call_sid === current) showInTranscript(event);
     }
+    renderSwitch();
   });
 
   // --- what the hotline says (the transcript) ----------------------------------------------------
 
-  const TECHNICAL = new Set(["webhook", "redirect", "update", "answer", "amd", "call"]);
+  const TECHNICAL = new Set(["webhook", "redirect", "answer", "amd", "call"]);
 
   function showInTranscript(event) {
     if (event.seq <= lastShownSeq) return;
@@ -269,7 +334,16 @@
       case "speech":
         return line("You", `you${unheard ? " unheard" : ""}`, `said “${event.text}”${unheard ? " (nothing was listening)" : ""}`);
       case "hangup":
+        if (event.text === "declined") return line("", "system", "You declined the call.");
         return line("", "system", event.text === "the handset hung up" ? "You hung up." : `Hung up: ${event.text}`);
+      case "answer":
+        return line("", "system", answerText(event.text));
+      case "amd":
+        return line("", "system amd", `Machine detection verdict: ${event.text} (${verdictWords(event.text)}).`);
+      case "call":
+        return callEventLine(event.text);
+      case "update":
+        return line("", "system", `The hotline changed the call: ${event.text}.`);
       case "reject":
         return line("", "system", `The hotline rejected the call (${event.text}).`);
       case "dial":
@@ -285,6 +359,33 @@
     }
   }
 
+  function answerText(text) {
+    const by = text.replace(/^answered by /, "");
+    if (by === "human") return "You answered.";
+    return `The voicemail answered (${by}).`;
+  }
+
+  const VERDICTS = {
+    human: "a person",
+    machine_start: "a machine, at the start of its greeting",
+    machine_end_beep: "a machine, after the beep",
+    machine_end_silence: "a machine, after its greeting",
+    machine_end_other: "a machine, after its greeting",
+    fax: "a fax machine",
+    unknown: "could not tell",
+  };
+
+  function verdictWords(verdict) {
+    return VERDICTS[verdict] || verdict;
+  }
+
+  function callEventLine(text) {
+    if (text === "outbound call placed") return line("", "system", "The hotline is calling this phone.");
+    if (text === "left ringing") return line("", "system", "You let it ring.");
+    if (text === "nobody answered") return line("", "system", "Nobody answered.");
+    return null;
+  }
+
   function gatherText(text, inputs) {
     if (text.startsWith("listening")) {
       const what = (inputs || "").split(" ").filter(Boolean).map((i) => (i === "dtmf" ? "keypad" : i));
@@ -297,6 +398,7 @@
 
   function statusLine(status) {
     if (status === "in-progress") return line("", "system", "Connected.");
+    if (status === "ringing") return line("", "system", "Ringing…");
     if (FINAL.has(status)) return line("", "system ended", `Call ended (${status}).`);
     return null;
   }
@@ -319,6 +421,8 @@
     switch (call.waiting_for) {
       case "ringing":
         return "Ringing…";
+      case "machine-detection":
+        return "Connected: machine detection is listening…";
       case "webhook":
         return "Connected: the hotline is answering…";
       case "gather": {
@@ -337,23 +441,77 @@
   }
 
   let lastStatusText = "";
+  let lastCallText = "";
   function renderCurrent() {
     const call = currentCall();
     const live = Boolean(call && call.live);
+    // A call the hotline placed takes keys once it is answered; while it rings, only the card's
+    // buttons act on it.
+    const talking = live && (call.direction === "inbound" || Boolean(call.answered_at));
+    const own = myCall ? calls.get(myCall) : null;
+    const ownLive = Boolean(own && own.live);
     const text = describe(call);
     if (text !== lastStatusText) {
       ui.status.textContent = text;
       lastStatusText = text;
     }
+    const callText = call ? `On ${callTitle(call)}${call.live ? "" : " (ended)"}.` : "No call yet.";
+    if (callText !== lastCallText) {
+      ui.transcriptCall.textContent = callText;
+      lastCallText = callText;
+    }
     ui.status.dataset.state = call ? (call.live ? call.waiting_for || call.status : "ended") : "idle";
     ui.hangup.disabled = !live;
-    ui.dial.disabled = live || dialing;
-    ui.caller.readOnly = live;
-    ui.keypad.disabled = !live;
-    ui.speechForm.querySelector("fieldset").disabled = !live;
-    ui.recordingForm.querySelector("fieldset").disabled = !live;
-    if (!live && recorder) stopMic(false);
+    ui.dial.disabled = ownLive || dialing;
+    ui.caller.readOnly = ownLive;
+    ui.keypad.disabled = !talking;
+    ui.speechForm.querySelector("fieldset").disabled = !talking;
+    ui.recordingForm.querySelector("fieldset").disabled = !talking;
+    if (!talking && recorder) stopMic(false);
   }
+
+  // --- which call the keypad follows --------------------------------------------------------------
+
+  function callTitle(call) {
+    if (call.direction === "inbound") {
+      return mine.has(call.sid) ? `your call to the hotline from ${call.from}` : `${call.from}'s call to the hotline`;
+    }
+    return `the hotline's call to ${calleeLabel(call)}`;
+  }
+
+  function switchLabel(call) {
+    if (call.direction === "inbound") {
+      return mine.has(call.sid) ? "Your call to the hotline" : `${call.from}'s call to the hotline`;
+    }
+    return `Call to ${calleeNames(call.sid) || call.to}`;
+  }
+
+  function switchable() {
+    return [...calls.values()].filter(
+      (c) =>
+        c.sid === current ||
+        (c.live && (mine.has(c.sid) || (c.direction !== "inbound" && Boolean(c.answered_at)))),
+    );
+  }
+
+  let switchKey = "";
+  function renderSwitch() {
+    const options = switchable();
+    const key = `${current}|` + options.map((c) => `${c.sid}:${c.live}:${switchLabel(c)}`).join("|");
+    if (key === switchKey) return;
+    switchKey = key;
+    ui.activeCall.replaceChildren(
+      ...options.map((call) => {
+        const option = el("option", "", switchLabel(call) + (call.live ? "" : " (ended)"));
+        option.value = call.sid;
+        option.selected = call.sid === current;
+        return option;
+      }),
+    );
+    ui.callSwitch.hidden = options.length < 2;
+  }
+
+  ui.activeCall.addEventListener("change", () => selectCall(ui.activeCall.value));
 
   function showError(message) {
     ui.error.textContent = message;
@@ -379,8 +537,7 @@
 
   function callLabel(call) {
     if (call.direction === "inbound") return `${call.from} called the hotline`;
-    // Outbound calls (alerts to contacts): a later page answers them here.
-    return `Hotline called ${call.to}`;
+    return `Hotline called ${calleeLabel(call)}`;
   }
 
   function renderCallRow(call) {
@@ -397,13 +554,235 @@
     const time = el("time", "", formatTime(call.created_at));
     time.dateTime = call.created_at;
     cells[0].replaceChildren(time);
-    cells[1].textContent = callLabel(call) + (call.sid === current ? " (this phone)" : "");
+    cells[1].textContent = callLabel(call) + (call.sid === current ? " (on the keypad)" : "");
     cells[1].title = call.sid;
-    cells[2].textContent = call.live && call.waiting_for ? `${call.status}, ${call.waiting_for}` : call.status;
+    const waiting = call.live && call.waiting_for && call.waiting_for !== call.status;
+    cells[2].textContent = waiting ? `${call.status}, ${call.waiting_for}` : call.status;
     cells[3].textContent = call.duration != null ? formatDuration(call.duration) : "";
     row.classList.toggle("live", call.live);
     row.classList.toggle("current", call.sid === current);
   }
+
+  // --- incoming calls: the calls the hotline places ring here ----------------------------------
+
+  const cards = new Map(); // sid -> the card's elements
+  const dismissed = new Set();
+  const callees = new Map(); // sid -> {number, contacts} from the directory, or "loading"/"failed"
+  const ringsUntil = new Map(); // sid -> when a call left ringing gives up (ISO)
+
+  function calleeNames(sid) {
+    const info = callees.get(sid);
+    if (!info || typeof info !== "object" || !info.contacts.length) return "";
+    const active = info.contacts.filter((c) => c.active);
+    return (active.length ? active : info.contacts).map((c) => c.name).join(", ");
+  }
+
+  function calleeLabel(call) {
+    const names = calleeNames(call.sid);
+    return names ? `${names} (${call.to})` : call.to;
+  }
+
+  async function loadCallee(sid) {
+    if (callees.has(sid)) return;
+    callees.set(sid, "loading");
+    try {
+      callees.set(sid, await api("GET", `/calls/${encodeURIComponent(sid)}/contacts`));
+    } catch (_) {
+      callees.set(sid, "failed");
+    }
+    const call = calls.get(sid);
+    if (call) updateCall(call);
+    renderSwitch();
+  }
+
+  function ensureCard(call) {
+    if (cards.has(call.sid) || dismissed.has(call.sid)) return;
+    const id = `ring-${call.sid}`;
+    const item = el("li", "ring-card");
+    item.dataset.sid = call.sid;
+    item.setAttribute("aria-labelledby", `${id}-title`);
+    const head = el("div", "ring-head");
+    const dot = el("span", "ring-dot");
+    dot.setAttribute("aria-hidden", "true");
+    const title = el("h3", "ring-title");
+    title.id = `${id}-title`;
+    title.tabIndex = -1;
+    head.append(dot, title);
+    const who = el("ul", "ring-contacts");
+    who.setAttribute("aria-label", "In the directory");
+    const state = el("p", "ring-state");
+    state.id = `${id}-state`;
+    const actions = el("div", "ring-actions");
+    actions.setAttribute("role", "group");
+    actions.setAttribute("aria-labelledby", `${id}-title`);
+    actions.setAttribute("aria-describedby", `${id}-state`);
+    const buttons = {};
+    for (const [action, text, style] of [
+      ["answer", "Answer", "btn-call"],
+      ["machine", "Let voicemail answer", "btn-secondary"],
+      ["ring", "Let it ring", "btn-secondary"],
+      ["decline", "Decline", "btn-end"],
+      ["select", "Use the keypad on this call", "btn-secondary"],
+      ["hangup", "Hang up", "btn-end"],
+      ["dismiss", "Dismiss", "btn-secondary"],
+    ]) {
+      const button = el("button", `btn ${style}`, text);
+      button.type = "button";
+      button.dataset.action = action;
+      buttons[action] = button;
+      actions.append(button);
+    }
+    item.append(head, who, state, actions);
+    cards.set(call.sid, { item, title, who, state, buttons, contactsKey: null });
+    // In the order they came: a card never moves under the pointer when another call rings.
+    ui.incoming.append(item);
+    ui.noIncoming.hidden = true;
+    renderCard(call);
+    loadCallee(call.sid);
+  }
+
+  function removeCard(sid) {
+    const card = cards.get(sid);
+    if (!card) return;
+    card.item.remove();
+    cards.delete(sid);
+    dismissed.add(sid);
+    ui.noIncoming.hidden = cards.size > 0;
+  }
+
+  // What the call's events say: how it was answered, the machine-detection verdict, left ringing.
+  function cardFacts(sid) {
+    const facts = { answeredBy: null, verdict: null, leftRinging: false, declined: false };
+    for (const event of eventsByCall.get(sid) || []) {
+      if (event.kind === "answer") facts.answeredBy = event.text.replace(/^answered by /, "");
+      else if (event.kind === "amd") facts.verdict = event.text;
+      else if (event.kind === "call" && event.text === "left ringing") facts.leftRinging = true;
+      else if (event.kind === "hangup" && event.text === "declined") facts.declined = true;
+    }
+    if (ringsUntil.has(sid)) facts.leftRinging = true;
+    return facts;
+  }
+
+  const ENDINGS = {
+    completed: "completed",
+    busy: "busy",
+    "no-answer": "no answer",
+    canceled: "canceled by the hotline",
+    failed: "failed",
+  };
+
+  function cardState(call, facts) {
+    if (!call.live) {
+      const length = call.duration != null && call.answered_at ? `, ${formatDuration(call.duration)}` : "";
+      const why = facts.declined ? " (you declined)" : facts.leftRinging && call.status === "no-answer" ? " (you let it ring)" : "";
+      const machine = facts.verdict && facts.verdict !== "human" ? `; machine detection said ${facts.verdict}` : "";
+      return `Call ended: ${ENDINGS[call.status] || call.status}${why}${length}${machine}.`;
+    }
+    if (!call.answered_at) {
+      if (facts.leftRinging) {
+        const until = ringsUntil.get(call.sid);
+        return until ? `Ringing. You let it ring: no answer at ${formatTime(until)}.` : "Ringing. You let it ring until it gives up.";
+      }
+      return `Ringing… (since ${formatTime(call.created_at)})`;
+    }
+    const onKeypad = call.sid === current ? " The keypad is on this call." : "";
+    if (facts.answeredBy && facts.answeredBy !== "human") {
+      const verdict = facts.verdict
+        ? `machine detection said ${facts.verdict} (${verdictWords(facts.verdict)}).`
+        : "machine detection is listening…";
+      return `The voicemail answered: ${verdict}${onKeypad}`;
+    }
+    const doing = describe(call).replace(/^Connected(: |\.$)/, "");
+    const more = doing ? ` ${doing.charAt(0).toUpperCase()}${doing.slice(1)}` : "";
+    return `Connected: you answered.${more}${onKeypad}`;
+  }
+
+  function renderCard(call) {
+    const card = cards.get(call.sid);
+    if (!card) return;
+    const facts = cardFacts(call.sid);
+    const names = calleeNames(call.sid);
+    const titleText = `Incoming call to ${names ? `${names} (${call.to})` : call.to} from the hotline`;
+    if (card.title.textContent !== titleText) card.title.textContent = titleText;
+    const info = callees.get(call.sid);
+    const contactsKey = info && typeof info === "object" ? JSON.stringify(info.contacts) : String(info);
+    if (contactsKey !== card.contactsKey) {
+      card.contactsKey = contactsKey;
+      card.who.replaceChildren();
+      if (info && typeof info === "object") {
+        // One contact is already named in the title; several sharing the number are each named.
+        const several = info.contacts.length > 1;
+        for (const contact of info.contacts) {
+          const where = contact.school || contact.district;
+          const what = `${contact.role_words}${where ? `, ${where}` : ""}${contact.active ? "" : " (inactive)"}`;
+          card.who.append(el("li", contact.active ? "" : "inactive", several ? `${contact.name}: ${what}` : what));
+        }
+        if (!info.contacts.length) card.who.append(el("li", "", "Not a number in the directory."));
+      } else if (info === "failed") {
+        card.who.append(el("li", "", "The directory could not be read."));
+      }
+    }
+    const stateText = cardState(call, facts);
+    if (card.state.textContent !== stateText) card.state.textContent = stateText;
+    const ringing = call.live && !call.answered_at;
+    const answered = call.live && Boolean(call.answered_at);
+    card.item.dataset.state = !call.live ? "ended" : ringing ? "ringing" : facts.answeredBy && facts.answeredBy !== "human" ? "machine" : "connected";
+    card.item.classList.toggle("on-keypad", call.sid === current);
+    const b = card.buttons;
+    b.answer.hidden = b.machine.hidden = b.ring.hidden = b.decline.hidden = !ringing;
+    b.ring.disabled = facts.leftRinging;
+    b.select.hidden = !answered || call.sid === current;
+    b.hangup.hidden = !answered;
+    b.dismiss.hidden = call.live;
+  }
+
+  async function cardAction(sid, action) {
+    const card = cards.get(sid);
+    switch (action) {
+      case "answer":
+      case "machine": {
+        const by = action === "answer" ? "human" : "machine";
+        const data = await act("Could not answer", "/answer", { call_sid: sid, by });
+        if (data) await selectCall(sid);
+        break;
+      }
+      case "ring": {
+        const data = await act("Could not let it ring", "/ring", { call_sid: sid });
+        if (data) {
+          ringsUntil.set(sid, data.rings_until);
+          const call = calls.get(sid);
+          if (call) renderCard(call);
+        }
+        break;
+      }
+      case "decline":
+        await act("Could not decline", "/decline", { call_sid: sid });
+        break;
+      case "select":
+        await selectCall(sid);
+        break;
+      case "hangup":
+        await act("Could not hang up", "/hangup", { call_sid: sid });
+        break;
+      case "dismiss":
+        removeCard(sid);
+        ui.incomingHeading.focus();
+        return;
+      default:
+        return;
+    }
+    // The pressed button may be hidden now: keep the focus on its card, not lost on the page.
+    const focused = document.activeElement;
+    if (card && cards.has(sid) && (!focused || focused === document.body || focused.hidden)) {
+      card.title.focus();
+    }
+  }
+
+  ui.incoming.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    const item = button && button.closest("li[data-sid]");
+    if (item) cardAction(item.dataset.sid, button.dataset.action);
+  });
 
   // --- network activity (everything, for the curious) --------------------------------------------
 
@@ -419,6 +798,122 @@
     ui.activity.append(item);
     while (ui.activity.childElementCount > MAX_ACTIVITY) ui.activity.firstElementChild.remove();
   }
+
+  // --- e-mails the hotline sent (the development outbox) ----------------------------------------
+
+  const mailbox = {
+    cursor: 0,
+    timer: null,
+    failures: 0,
+    count: 0,
+    open: null, // seq of the e-mail shown
+    schedule(ms) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.poll(), ms);
+    },
+    async poll() {
+      let delay = MAIL_POLL_MS;
+      try {
+        const data = await api("GET", `/emails?cursor=${this.cursor}`);
+        if (!data.available) {
+          ui.emailsHint.textContent =
+            "E-mails go out through SMTP_URL on this install: they are not kept here.";
+          ui.noEmails.hidden = true;
+          return; // nothing will ever arrive here
+        }
+        if (data.reset) this.clear();
+        for (const item of data.emails) this.add(item);
+        this.cursor = data.cursor;
+        this.failures = 0;
+      } catch (_) {
+        // The event feed reports a lost server; just back off.
+        this.failures += 1;
+        delay = Math.min(10000, MAIL_POLL_MS * 2 ** this.failures);
+      }
+      this.schedule(delay);
+    },
+    clear() {
+      ui.emails.replaceChildren();
+      this.count = 0;
+      closeMail();
+      this.render();
+    },
+    add(item) {
+      const entry = el("li", "mail-entry");
+      const button = el("button", "mail-item");
+      button.type = "button";
+      button.dataset.seq = String(item.seq);
+      button.setAttribute("aria-controls", "mail-view");
+      button.setAttribute("aria-expanded", "false");
+      const time = el("time", "mail-time", formatTime(item.sent_at));
+      time.dateTime = item.sent_at;
+      const meta = el("span", "mail-meta", `to ${item.to.join(", ")}`);
+      meta.append(" · ", time);
+      button.append(el("span", "mail-subject", item.subject || "(no subject)"), meta);
+      entry.append(button);
+      ui.emails.prepend(entry);
+      this.count += 1;
+      this.render();
+    },
+    render() {
+      ui.noEmails.hidden = this.count > 0;
+      ui.emailCount.textContent = this.count ? `(${this.count})` : "";
+    },
+  };
+
+  async function openMail(seq, button) {
+    let data;
+    try {
+      data = await api("GET", `/emails/${encodeURIComponent(seq)}`);
+    } catch (error) {
+      showError(`Could not open the e-mail: ${error.message}`);
+      return;
+    }
+    const mail = data.email;
+    for (const other of ui.emails.querySelectorAll("button[aria-expanded='true']")) {
+      other.setAttribute("aria-expanded", "false");
+    }
+    if (button) button.setAttribute("aria-expanded", "true");
+    mailbox.open = seq;
+    ui.mailSubject.textContent = mail.subject || "(no subject)";
+    ui.mailFrom.textContent = mail.from;
+    ui.mailTo.textContent = mail.to.join(", ");
+    const sent = new Date(mail.sent_at);
+    ui.mailDate.textContent = Number.isNaN(sent.getTime()) ? mail.sent_at : sent.toLocaleString();
+    ui.mailText.textContent = mail.text;
+    // The HTML part goes into an iframe sandboxed with no permission at all: no scripts, no
+    // forms, an opaque origin, and the page's own CSP (nothing loads from elsewhere).
+    if (mail.html) {
+      ui.mailHtml.srcdoc = mail.html;
+      ui.mailHtmlBox.hidden = false;
+    } else {
+      ui.mailHtml.srcdoc = "";
+      ui.mailHtmlBox.hidden = true;
+    }
+    ui.mailHtmlBox.open = false;
+    ui.mailView.hidden = false;
+    ui.mailView.focus();
+  }
+
+  function closeMail() {
+    const button = mailbox.open != null && ui.emails.querySelector(`button[data-seq="${mailbox.open}"]`);
+    mailbox.open = null;
+    ui.mailView.hidden = true;
+    ui.mailHtml.srcdoc = "";
+    if (button) {
+      button.setAttribute("aria-expanded", "false");
+      button.focus();
+    }
+  }
+
+  ui.emails.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-seq]");
+    if (button) openMail(button.dataset.seq, button);
+  });
+  ui.mailClose.addEventListener("click", closeMail);
+  ui.mailView.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeMail();
+  });
 
   // --- actions -----------------------------------------------------------------------------------
 
@@ -439,9 +934,14 @@
     const data = await act("Could not call", "/dial", { from: caller });
     dialing = false;
     if (data && data.call_sid) {
-      setCurrent(data.call_sid);
+      mine.add(data.call_sid);
+      myCall = data.call_sid;
       updateCall(data.call);
-      for (const call of calls.values()) renderCallRow(call);
+      setCurrent(data.call_sid);
+      for (const call of calls.values()) {
+        renderCallRow(call);
+        if (cards.has(call.sid)) renderCard(call);
+      }
     } else {
       renderCurrent();
     }
@@ -617,20 +1117,38 @@
       const state = await api("GET", "/state");
       feed.cursor = state.cursor;
       for (const call of state.calls) updateCall(call);
+      // Calls the hotline placed that still ring (or are answered) get their cards back, in the
+      // order they were placed.
+      const ringing = state.calls.filter((c) => c.live && c.direction !== "inbound");
+      await Promise.all(
+        ringing.map(async (call) => {
+          try {
+            const log = await api("GET", `/calls/${encodeURIComponent(call.sid)}`);
+            for (const event of log.events) remember(event);
+          } catch (_) {
+            // The card shows what the call itself says.
+          }
+        }),
+      );
+      for (const call of ringing) ensureCard(calls.get(call.sid) || call);
       // A reloaded page picks up this caller's live call where it was.
-      const mine = state.calls.filter((c) => c.live && c.direction === "inbound" && c.from === ui.caller.value.trim());
-      if (mine.length) {
-        const resumed = await api("GET", `/calls/${encodeURIComponent(mine[mine.length - 1].sid)}`);
+      const own = state.calls.filter((c) => c.live && c.direction === "inbound" && c.from === ui.caller.value.trim());
+      if (own.length) {
+        const resumed = await api("GET", `/calls/${encodeURIComponent(own[own.length - 1].sid)}`);
         for (const event of resumed.events) remember(event);
-        setCurrent(resumed.call.sid);
+        mine.add(resumed.call.sid);
+        myCall = resumed.call.sid;
         updateCall(resumed.call);
+        setCurrent(resumed.call.sid);
       }
     } catch (error) {
       showError(`Could not reach the dev phone API: ${error.message}`);
     }
     renderCurrent();
+    renderSwitch();
     root.dataset.ready = "true";
     feed.poll();
+    mailbox.poll();
   }
 
   start();
