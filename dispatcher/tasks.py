@@ -7,15 +7,18 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
+from dispatcher.call_outcomes import call_finished
 from dispatcher.planning import plan_tip, raise_alert
 from dispatcher.sender import send_notification
 from dispatcher.watchdog import run_watchdog
 from hotline import heartbeat, timeline
+from hotline.calls import FINAL_CALL_STATUSES
 from hotline.models import Call, Notification, NotificationChannel, NotificationState, Tip
 from hotline.services import Hotline
 from hotline.telephony.ports import CallUpdate, TelephonyError
@@ -146,6 +149,7 @@ class SweepReport:
     unknown: list[int] = field(default_factory=list)
     enqueued: list[int] = field(default_factory=list)
     sent_inline: list[int] = field(default_factory=list)
+    checked: list[int] = field(default_factory=list)
 
 
 def sweep(services: Hotline) -> SweepReport:
@@ -184,7 +188,62 @@ def sweep(services: Hotline) -> SweepReport:
         else:
             send_job(services, notification_id)
             report.sent_inline.append(notification_id)
+    report.checked = check_stale_calls(services)
     return report
+
+
+#: An alert call with no final status this long after it was placed is asked about at Twilio
+#: (a status callback can be lost), at most every RECHECK_EVERY.
+STALE_CALL_AFTER = timedelta(minutes=15)
+RECHECK_EVERY = timedelta(minutes=5)
+
+
+def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
+    """Ask the provider about alert calls whose final status never arrived."""
+    now = services.clock.now()
+    with services.db.session() as session:
+        rows = session.execute(
+            select(Notification.id, Notification.provider_sid)
+            .where(
+                Notification.channel == NotificationChannel.VOICE,
+                Notification.state == NotificationState.SENT,
+                Notification.outcome == "accepted",
+                Notification.provider_sid.is_not(None),
+                Notification.sent_at < now - STALE_CALL_AFTER,
+                Notification.updated_at < now - RECHECK_EVERY,
+            )
+            .limit(limit)
+        ).all()
+        for row_id, _ in rows:
+            session.get_one(Notification, row_id).updated_at = now
+    checked = []
+    for row_id, call_sid in rows:
+        try:
+            status = services.telephony.fetch_call_status(call_sid)
+        except TelephonyError as exc:
+            log.info("could not check call %s (%s)", call_sid, exc.kind.value)
+            continue
+        if status not in FINAL_CALL_STATUSES:
+            continue
+        with services.db.session() as session:
+            row = session.get_one(Notification, row_id)
+            if row.outcome != "accepted":
+                continue  # the callback arrived meanwhile
+            row.outcome = status
+            row.updated_at = now
+            call = session.scalar(select(Call).where(Call.sid == call_sid))
+            timeline.record(
+                session,
+                session.get_one(Tip, row.tip_id),
+                "notification.status_checked",
+                at=now,
+                notification_id=row.id,
+                status=status,
+            )
+            if call is None or not call.flow_state.get("confirmed"):
+                call_finished(session, row, status, call.answered_by if call else None, now)
+        checked.append(row_id)
+    return checked
 
 
 def watchdog(services: Hotline) -> dict[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -220,3 +222,19 @@ def test_a_reporter_calling_hears_nothing_about_alerts(world: World) -> None:
     driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     heard = driver.call(from_="+14155550123").heard_text_since_last_action()
     assert "confirmation" not in heard and "Thank you for calling" in heard
+
+
+def test_a_call_whose_final_status_never_came_is_checked_at_twilio(world: World) -> None:
+    from dispatcher.tasks import STALE_CALL_AFTER
+
+    tip_id = world.tip()
+    world.run()
+    sid = world.phone.call_sids[0]
+    world.phone.call_statuses[sid] = "no-answer"
+    world.clock.advance(STALE_CALL_AFTER + timedelta(seconds=1))
+    world.run()
+    row = next(
+        r for r in world.rows(tip_id, channel=NotificationChannel.VOICE) if r.provider_sid == sid
+    )
+    assert row.outcome == "no-answer"
+    assert "notification.status_checked" in world.events(tip_id)
