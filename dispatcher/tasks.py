@@ -218,6 +218,8 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
             session.get_one(Notification, row_id).updated_at = now
     checked = []
     for row_id, call_sid in rows:
+        if call_sid is None:
+            continue
         try:
             status = services.telephony.fetch_call_status(call_sid)
         except TelephonyError as exc:
