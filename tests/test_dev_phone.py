@@ -2,7 +2,10 @@
 
 The API tests drive a simulator whose webhooks go into the same app, to a small voice menu
 defined here (``/test-ivr/...``, signature checked), so they do not depend on the real voice
-menu. The browser tests serve the app over real HTTP, as ``make run`` does.
+menu. The incoming-call tests use the real thing instead: a Critical tip for the sample
+directory's Lakeview High School, the dispatcher placing its alert calls through the app's
+telephony port (the simulator), and the real alert call's webhooks. The browser tests serve the
+app over real HTTP, as ``make run`` does.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,20 +31,40 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
+from dispatcher import tasks
 from hotline import create_app, devphone, migrate
 from hotline.clock import Clock, ManualClock
 from hotline.directory.cli import load_sample_if_empty
+from hotline.email.dev import DevOutbox
+from hotline.email.fake import FakeEmail
 from hotline.embedded import EmbeddedWorker
-from hotline.models import Tip
+from hotline.jobs import LocalJobQueue
+from hotline.models import (
+    Channel,
+    Contact,
+    ContactRole,
+    PhoneNumber,
+    School,
+    Tip,
+    TipLevel,
+)
 from hotline.services import hotline
+from hotline.telephony.ports import CallRequest
 from hotline.telephony.simulated import (
     HttpWebhookTransport,
     SimulatedPhoneNetwork,
     WebhookTransport,
 )
+from hotline.tips import create_tip
 from tests.sim_support import FlaskClientTransport
 
 CALLER = "+15555550123"
+PRINCIPAL = "+13125550111"  # Angela Brooks (Principal), Lakeview High School (1101)
+ASSISTANT = "+13125550112"
+SRO = "+13125550113"
+PSAP = "+13125550190"
+#: What a call the tests place plays: a sentence, then a minute of silence.
+HOLD_TWIML = "<Response><Say>Please hold.</Say><Pause length='60'/></Response>"
 API = "/dev/phone/api"
 HEADERS = {"X-Dev-Phone": "1"}
 CHROMIUM = "/usr/bin/chromium"
@@ -204,6 +228,7 @@ def test_root_redirects_to_the_page_and_the_page_loads(dev_app: Flask) -> None:
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Call the hotline" in html and 'aria-live="polite"' in html
+    assert 'id="incoming"' in html and 'id="emails"' in html and 'sandbox=""' in html
     assert 'data-api="/dev/phone/api"' in html
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     for asset in ("devphone.js", "devphone.css"):
@@ -401,9 +426,336 @@ def test_not_exposed_when_the_app_uses_twilio(make_app: Callable[..., Flask]) ->
         "/dev/phone/static/devphone.js",
         f"{API}/state",
         f"{API}/events?cursor=0",
+        f"{API}/emails?cursor=0",
+        f"{API}/emails/1",
+        f"{API}/calls/CA{'0' * 32}/contacts",
     ):
         assert client.get(path).status_code == 404, path
-    assert client.post(f"{API}/dial", json={"from": CALLER}, headers=HEADERS).status_code == 404
+    for action in ("dial", "answer", "ring", "decline"):
+        body = {"from": CALLER, "call_sid": "CA" + "0" * 32}
+        assert client.post(f"{API}/{action}", json=body, headers=HEADERS).status_code == 404
+
+
+# --- incoming calls: the alert calls the app places ----------------------------------------------
+
+
+def load_sample(app: Flask) -> None:
+    load_sample_if_empty(hotline(app))
+
+
+def run_dispatcher(app: Flask) -> None:
+    """What the worker does: planned tips' jobs, then the sweep."""
+    services = hotline(app)
+    jobs = services.jobs
+    assert isinstance(jobs, LocalJobQueue)
+    with app.app_context():
+        jobs.drain(lambda name, args: tasks.run_job(services, name, args))
+        tasks.sweep(services)
+        jobs.drain(lambda name, args: tasks.run_job(services, name, args))
+
+
+def critical_tip(app: Flask) -> str:
+    """A Critical tip for Lakeview High School, sent out by the dispatcher; its report number."""
+    services = hotline(app)
+    with app.app_context(), services.db.session() as session:
+        school = session.scalars(select(School).where(School.code == "1101")).one()
+        tip = create_tip(
+            session,
+            services.keyring,
+            channel=Channel.VOICE,
+            level=TipLevel.CRITICAL,
+            tip_type="weapon",
+            received_at=services.clock.now(),
+            school=school,
+        ).tip
+        number = tip.report_number
+    run_dispatcher(app)
+    return number
+
+
+def place(app: Flask, to: str, twiml: str, ring_timeout: int | None = None) -> str:
+    """A call the app places through its telephony port (the simulator), as the dispatcher does."""
+    services = hotline(app)
+    request = CallRequest(
+        to=to, from_=services.settings.hotline_number, twiml=twiml, ring_timeout=ring_timeout
+    )
+    return services.telephony.place_call(request).sid
+
+
+def incoming(app: Flask) -> dict[str, dict[str, Any]]:
+    """The live calls the app placed, by the number they ring, as the page sees them."""
+    feed = events(app)
+    return {c["to"]: c for c in feed["calls"] if c["direction"] == "outbound-api" and c["live"]}
+
+
+def call_log(app: Flask, sid: str) -> list[dict[str, Any]]:
+    answer = app.test_client().get(f"{API}/calls/{sid}")
+    assert answer.status_code == 200
+    log: list[dict[str, Any]] = answer.get_json()["events"]
+    return log
+
+
+def said(log: list[dict[str, Any]]) -> str:
+    return " ".join(e["text"] for e in log if e["kind"] == "say")
+
+
+def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flask) -> None:
+    load_sample(dev_app)
+    report = critical_tip(dev_app)
+    # Whatever else the dispatcher does, the principal's alert call rings first. Two more calls
+    # the app places at the same moment stand for a parallel escalation (how many calls the
+    # dispatcher places at once is its business, tested with it).
+    for number in (ASSISTANT, PSAP):
+        place(dev_app, number, HOLD_TWIML)
+    ringing = incoming(dev_app)
+    assert {PRINCIPAL, ASSISTANT, PSAP} <= set(ringing)
+    principal = ringing[PRINCIPAL]
+    assert principal["status"] == "ringing" and principal["waiting_for"] == "ringing"
+    assert principal["from"] == "+15555550100" and principal["answered_at"] is None
+    feed = events(dev_app)
+    placed = [e for e in feed["events"] if e["call_sid"] == principal["sid"]]
+    assert [e["kind"] for e in placed][:3] == ["call", "status", "status"]
+    assert placed[0]["direction"] == "outbound-api" and placed[-1]["status"] == "ringing"
+
+    who = dev_app.test_client().get(f"{API}/calls/{principal['sid']}/contacts").get_json()
+    assert who["ok"] and who["number"] == PRINCIPAL
+    assert who["contacts"] == [
+        {
+            "name": "Angela Brooks (Principal)",
+            "role": "school_contact",
+            "role_words": "school contact",
+            "priority": 1,
+            "school": "Lakeview High School",
+            "district": "Lakeview Unified School District",
+            "active": True,
+        }
+    ]
+    psap = dev_app.test_client().get(f"{API}/calls/{ringing[PSAP]['sid']}/contacts").get_json()
+    assert [(c["name"], c["role_words"]) for c in psap["contacts"]] == [
+        ("Lakeview County Emergency Communications (admin line)", "911 centre (PSAP)")
+    ]
+
+    answered = post(dev_app, "/answer", {"call_sid": principal["sid"], "by": "human"})
+    assert answered.status_code == 200, answered.get_json()
+    call = answered.get_json()["call"]
+    assert call["status"] == "in-progress" and call["waiting_for"] == "gather"
+    log = call_log(dev_app, principal["sid"])
+    assert [e["text"] for e in log if e["kind"] == "answer"] == ["answered by human"]
+    heard = said(log)
+    assert "critical safety report for Lakeview High School" in heard
+    assert ", ".join(report) in heard and "Press 1 to confirm" in heard
+
+    # Each call is answered on its own: the others still ring.
+    still = incoming(dev_app)
+    assert still[ASSISTANT]["waiting_for"] == "ringing" and still[PSAP]["waiting_for"] == "ringing"
+    colleague = post(dev_app, "/answer", {"call_sid": still[ASSISTANT]["sid"]})  # by: human
+    assert colleague.get_json()["call"]["status"] == "in-progress"
+    assert said(call_log(dev_app, still[ASSISTANT]["sid"])) == "Please hold."
+    assert incoming(dev_app)[PSAP]["waiting_for"] == "ringing"
+    assert incoming(dev_app)[PRINCIPAL]["waiting_for"] == "gather"
+
+    pressed = post(dev_app, "/digits", {"call_sid": principal["sid"], "digits": "1"})
+    assert pressed.status_code == 200
+    assert pressed.get_json()["call"]["status"] == "completed"
+    log = call_log(dev_app, principal["sid"])
+    assert f"Your confirmation of report {', '.join(report)} is recorded" in said(log)
+    assert [e["text"] for e in log if e["kind"] == "status"][-1] == "completed"
+    with hotline(dev_app).db.sessionmaker() as session:
+        tip = session.scalars(select(Tip).where(Tip.report_number == report)).one()
+        assert tip.level is TipLevel.CRITICAL
+    # The other calls are calls of their own.
+    after = incoming(dev_app)
+    assert after[ASSISTANT]["status"] == "in-progress" and after[PSAP]["status"] == "ringing"
+
+
+def test_the_voicemail_answers_and_the_machine_verdict_shows(
+    dev_app: Flask, clock: ManualClock
+) -> None:
+    load_sample(dev_app)
+    critical_tip(dev_app)
+    sid = incoming(dev_app)[PRINCIPAL]["sid"]
+    cursor = events(dev_app)["cursor"]
+    answered = post(dev_app, "/answer", {"call_sid": sid, "by": "machine"})
+    assert answered.status_code == 200, answered.get_json()
+    assert answered.get_json()["call"]["status"] == "in-progress"
+    assert answered.get_json()["call"]["answered_by"] is None  # the verdict is not in yet
+
+    # Asynchronous detection: the alert plays at once, the verdict comes when detection ends.
+    clock.advance(10)
+    sim = hotline(dev_app).simulator
+    assert sim is not None
+    sim.tick()
+    later = [e for e in events(dev_app, cursor)["events"] if e["call_sid"] == sid]
+    kinds = [e["kind"] for e in later]
+    assert "answer" in kinds and "amd" in kinds
+    assert next(e for e in later if e["kind"] == "answer")["text"] == "answered by machine_end_beep"
+    assert next(e for e in later if e["kind"] == "amd")["text"] == "machine_end_beep"
+    assert any(e["kind"] == "say" and "critical safety report" in e["text"] for e in later)
+    call = dev_app.test_client().get(f"{API}/calls/{sid}").get_json()["call"]
+    assert call["answered_by"] == "machine_end_beep"
+
+
+def test_declined_and_unanswered_calls_end_busy_and_no_answer(
+    dev_app: Flask, clock: ManualClock
+) -> None:
+    load_sample(dev_app)
+    critical_tip(dev_app)
+    principal = incoming(dev_app)[PRINCIPAL]["sid"]
+    declined = post(dev_app, "/decline", {"call_sid": principal})
+    assert declined.status_code == 200, declined.get_json()
+    assert declined.get_json()["call"]["status"] == "busy"
+    log = call_log(dev_app, principal)
+    assert [(e["kind"], e["text"]) for e in log if e["kind"] != "webhook"][-2:] == [
+        ("hangup", "declined"),
+        ("status", "busy"),
+    ]
+
+    sid = place(dev_app, PSAP, HOLD_TWIML, ring_timeout=25)
+    left = post(dev_app, "/ring", {"call_sid": sid})
+    assert left.status_code == 200, left.get_json()
+    data = left.get_json()
+    assert data["call"]["status"] == "ringing"
+    assert data["rings_until"] == (clock.now() + timedelta(seconds=25)).isoformat()
+    sim = hotline(dev_app).simulator
+    assert sim is not None
+    clock.advance(24)
+    sim.tick()
+    assert dev_app.test_client().get(f"{API}/calls/{sid}").get_json()["call"]["live"]
+    clock.advance(2)
+    sim.tick()
+    call = dev_app.test_client().get(f"{API}/calls/{sid}").get_json()["call"]
+    assert call["status"] == "no-answer" and not call["live"]
+    texts = [(e["kind"], e["text"]) for e in call_log(dev_app, sid)]
+    assert ("call", "left ringing") in texts and ("call", "nobody answered") in texts
+
+    # What cannot happen is a JSON answer, never a 500.
+    inbound = post(dev_app, "/dial", {"from": CALLER}).get_json()["call_sid"]
+    ringing = place(dev_app, SRO, HOLD_TWIML)
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        ("/answer", {"call_sid": principal}, 409),  # declined: it has ended
+        ("/ring", {"call_sid": sid}, 409),  # it has ended
+        ("/decline", {"call_sid": sid}, 409),
+        ("/answer", {"call_sid": inbound}, 409),  # the hotline does not ring the caller
+        ("/ring", {"call_sid": inbound}, 409),
+        ("/decline", {"call_sid": inbound}, 409),
+        ("/answer", {"call_sid": "CA" + "0" * 32}, 409),  # no such call
+        ("/answer", {"call_sid": ringing, "by": "robot"}, 400),
+        ("/answer", {"call_sid": ringing, "by": ["human"]}, 400),
+        ("/answer", {"by": "human"}, 400),
+        ("/ring", {"call_sid": "nonsense"}, 400),
+        ("/decline", {}, 400),
+    ]
+    for path, body, status in cases:
+        answer = post(dev_app, path, body)
+        got = answer.get_json()
+        assert (path, body, answer.status_code) == (path, body, status), got
+        assert got["ok"] is False and got["error"], (path, body)
+    # Answered once, it cannot be answered, declined or left ringing again.
+    assert post(dev_app, "/answer", {"call_sid": ringing}).status_code == 200
+    for path in ("/answer", "/ring", "/decline"):
+        again = post(dev_app, path, {"call_sid": ringing})
+        assert again.status_code == 409 and "ringing outbound call" in again.get_json()["error"]
+
+
+def test_contacts_sharing_a_number_and_numbers_outside_the_directory(dev_app: Flask) -> None:
+    load_sample(dev_app)
+    services = hotline(dev_app)
+    now = services.clock.now()
+    with services.db.session() as session:
+        principal = session.scalars(
+            select(Contact).join(PhoneNumber).where(PhoneNumber.e164 == PRINCIPAL)
+        ).one()
+        for name, active in (("Lakeview High front desk", True), ("Former principal", False)):
+            session.add(
+                Contact(
+                    district_id=principal.district_id,
+                    school_id=principal.school_id,
+                    role=ContactRole.SCHOOL_CONTACT,
+                    priority=4,
+                    name=name,
+                    phone_number_id=principal.phone_number_id,
+                    active=active,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    for number in (PRINCIPAL, "+13125559999"):
+        place(dev_app, number, "<Response><Say>Test.</Say></Response>")
+    ringing = incoming(dev_app)
+    shared = dev_app.test_client().get(f"{API}/calls/{ringing[PRINCIPAL]['sid']}/contacts")
+    assert [(c["name"], c["active"]) for c in shared.get_json()["contacts"]] == [
+        ("Angela Brooks (Principal)", True),
+        ("Lakeview High front desk", True),
+        ("Former principal", False),
+    ]
+    unknown = dev_app.test_client().get(f"{API}/calls/{ringing['+13125559999']['sid']}/contacts")
+    assert unknown.status_code == 200 and unknown.get_json()["contacts"] == []
+    missing = dev_app.test_client().get(f"{API}/calls/CA{'0' * 32}/contacts")
+    assert missing.status_code == 404 and missing.get_json()["ok"] is False
+    # The inline TwiML plays to whoever answers.
+    sid = ringing["+13125559999"]["sid"]
+    assert post(dev_app, "/answer", {"call_sid": sid}).get_json()["call"]["status"] == "completed"
+    assert said(call_log(dev_app, sid)) == "Test."
+
+
+def test_development_emails_are_listed_and_read(dev_app: Flask) -> None:
+    client = dev_app.test_client()
+    empty = client.get(f"{API}/emails?cursor=0").get_json()
+    assert empty == {"ok": True, "available": True, "emails": [], "cursor": 0, "reset": False}
+    load_sample(dev_app)
+    report = critical_tip(dev_app)
+
+    listed = client.get(f"{API}/emails?cursor=0").get_json()
+    mails = listed["emails"]
+    assert listed["ok"] and listed["cursor"] == mails[-1]["seq"] and not listed["reset"]
+    # A Critical tip: an e-mail to every point of contact of the school at once.
+    recipients = {address for m in mails for address in m["to"]}
+    assert {"a.brooks@lakeview.example.org", "d.kim@lakeview.example.org"} <= recipients
+    first = mails[0]
+    assert first["subject"].startswith("[CRITICAL]") and report in first["subject"]
+    assert first["from"] == "hotline@localhost" and first["has_html"] is True
+    assert {"seq", "message_id", "sent_at", "from", "to", "subject", "has_html"} == set(first)
+
+    read = client.get(f"{API}/emails/{first['seq']}").get_json()["email"]
+    assert read["subject"] == first["subject"] and report in read["text"]
+    assert read["html"].lstrip().startswith("<!DOCTYPE html>")
+    assert client.get(f"{API}/emails?cursor={listed['cursor']}").get_json()["emails"] == []
+    # A cursor from before a restart of the app: everything again, and the page starts over.
+    restarted = client.get(f"{API}/emails?cursor={listed['cursor'] + 50}").get_json()
+    assert restarted["reset"] is True and len(restarted["emails"]) == len(mails)
+
+    gone = client.get(f"{API}/emails/{listed['cursor'] + 1}")
+    assert gone.status_code == 404 and gone.get_json()["ok"] is False
+    assert client.get(f"{API}/emails/0").status_code == 404
+    bad = client.get(f"{API}/emails?cursor=-1")
+    assert bad.status_code == 400 and bad.get_json()["ok"] is False
+
+    # E-mail through SMTP (a training install with SMTP_URL set): nothing is kept to show.
+    assert isinstance(hotline(dev_app).email, DevOutbox)
+    hotline(dev_app).email = FakeEmail()
+    smtp = client.get(f"{API}/emails?cursor=0").get_json()
+    assert smtp["ok"] and smtp["available"] is False and smtp["emails"] == []
+    assert client.get(f"{API}/emails/1").status_code == 404
+
+
+def test_incoming_call_actions_are_refused_cross_site(dev_app: Flask) -> None:
+    load_sample(dev_app)
+    critical_tip(dev_app)
+    sid = incoming(dev_app)[PRINCIPAL]["sid"]
+    client = dev_app.test_client()
+    for action in ("answer", "ring", "decline"):
+        url = f"{API}/{action}"
+        assert client.post(url, data={"call_sid": sid}).status_code == 403
+        assert client.post(url, json={"call_sid": sid}).status_code == 403
+        foreign = client.post(
+            url, json={"call_sid": sid}, headers={**HEADERS, "Origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 403
+    assert incoming(dev_app)[PRINCIPAL]["waiting_for"] == "ringing"
+    rebound = client.get(f"{API}/emails?cursor=0", headers={"Host": "evil.example"})
+    assert rebound.status_code == 403
+    contacts = client.get(f"{API}/calls/{sid}/contacts", headers={"Host": "evil.example"})
+    assert contacts.status_code == 403
 
 
 # --- in a real browser --------------------------------------------------------------------------
@@ -774,3 +1126,88 @@ def test_browser_makes_a_report_and_follows_it_up(
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))
     page.screenshot(path=str(SCREENSHOT_DIR / "devphone-report.png"), full_page=True)
+
+
+def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
+    browser: Any, page: Any, serve: Callable[..., Served]
+) -> None:
+    """A Critical report made on the page's keypad: the dispatcher in the embedded worker calls
+    the school's principal, whose call rings on the same page; answered, it reads the alert and
+    takes the confirmation. The report's e-mails land in the E-mails panel."""
+    from playwright.sync_api import expect
+
+    served = serve(sample=True)
+    open_phone(page, served)
+    expect(page.locator("#no-incoming")).to_be_visible()
+    expect(page.locator("#no-emails")).to_be_visible()
+    page.get_by_role("button", name="Call the hotline").click()
+    wait_listening(page, 0)
+    press_keys(page, "1")  # English
+    press_keys(page, "1")  # a new report
+    press_keys(page, "1")  # a threat of violence, a weapon or a planned attack: Critical
+    press_keys(page, "1101#")  # Lakeview High School
+    press_keys(page, "1")  # that is right: the tip exists, the dispatcher sends it out
+    expect(page.locator("#status")).to_have_text(re.compile("recording"))
+    page.get_by_label("What you say after the beep").fill("A student showed a gun in the gym.")
+    page.get_by_role("button", name="Send recording, then #").click()
+    number, _ = read_back(page)
+
+    card = page.locator("#incoming li.ring-card", has_text="Angela Brooks")
+    expect(card.locator("h3")).to_have_text(
+        f"Incoming call to Angela Brooks (Principal) ({PRINCIPAL}) from the hotline"
+    )
+    expect(card).to_contain_text("school contact, Lakeview High School")
+    expect(card.locator(".ring-state")).to_contain_text("Ringing")
+    assert card.get_attribute("data-state") == "ringing"
+    for name in ("Answer", "Let voicemail answer", "Let it ring", "Decline"):
+        expect(card.get_by_role("button", name=name, exact=True)).to_be_visible()
+    # A second call at the same moment (as a parallel escalation places): it rings on its own.
+    place(served.app, ASSISTANT, HOLD_TWIML)
+    second = page.locator("#incoming li.ring-card", has_text="Daniel Kim")
+    expect(second.locator(".ring-state")).to_contain_text("Ringing")
+
+    card.get_by_role("button", name="Answer", exact=True).click()
+    expect(page.locator("#transcript-call")).to_contain_text("Angela Brooks")
+    alert = page.locator("#transcript li[data-kind='say']", has_text="critical safety report")
+    expect(alert).to_contain_text("Lakeview High School")
+    expect(alert).to_contain_text(", ".join(number))
+    expect(card.locator(".ring-state")).to_contain_text("Connected: you answered")
+    expect(second.locator(".ring-state")).to_contain_text("Ringing")
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-incoming.png"), full_page=True)
+
+    # The second call answered moves the keypad to it; the switch brings it back.
+    second.get_by_role("button", name="Answer", exact=True).click()
+    expect(page.locator("#transcript li[data-kind='say']").first).to_have_text(
+        re.compile("Please hold")
+    )
+    switch = page.get_by_label("The keypad and transcript follow")
+    expect(switch).to_be_visible()
+    expect(card.get_by_role("button", name="Use the keypad on this call")).to_be_visible()
+    switch.select_option(card.get_attribute("data-sid"))
+    expect(alert).to_be_visible()
+    page.locator("#keypad button[data-key='1']").click()
+    expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text(
+        f"Your confirmation of report {', '.join(number)} is recorded"
+    )
+    expect(card.locator(".ring-state")).to_contain_text("Call ended: completed")
+    expect(card.get_by_role("button", name="Dismiss")).to_be_visible()
+    second.get_by_role("button", name="Hang up").click()
+    expect(second.locator(".ring-state")).to_contain_text("Call ended: completed")
+
+    # The report's e-mails: the CRITICAL one to each point of contact (then, as the recording
+    # came in, an update).
+    critical = page.locator(".mail-subject", has_text=re.compile(rf"^\[CRITICAL\] .*{number}"))
+    mail = page.locator("#emails button", has=critical, has_text="a.brooks@lakeview.example.org")
+    expect(mail).to_be_visible()
+    mail.click()
+    view = page.locator("#mail-view")
+    expect(view).to_be_visible()
+    expect(page.locator("#mail-subject")).to_contain_text(f"[CRITICAL] Safety tip {number}")
+    expect(page.locator("#mail-text")).to_contain_text(number)
+    page.get_by_text("HTML version").click()
+    html = page.frame_locator("#mail-html")
+    expect(html.locator("body")).to_contain_text(number)
+    assert page.locator("#mail-html").get_attribute("sandbox") == ""
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-emails.png"), full_page=True)
+    page.get_by_role("button", name="Close").click()
+    expect(view).to_be_hidden()

@@ -41,6 +41,7 @@
     incoming: $("incoming"),
     incomingHeading: $("incoming-heading"),
     noIncoming: $("no-incoming"),
+    incomingNews: $("incoming-news"),
     callsBody: document.querySelector("#calls tbody"),
     noCalls: $("no-calls"),
     activity: $("activity"),
@@ -48,6 +49,7 @@
     noEmails: $("no-emails"),
     emailsHint: $("emails-hint"),
     emailCount: $("email-count"),
+    emailsNews: $("emails-news"),
     mailView: $("mail-view"),
     mailSubject: $("mail-subject"),
     mailFrom: $("mail-from"),
@@ -205,6 +207,10 @@
   }
 
   function updateCall(call) {
+    const known = calls.get(call.sid);
+    // A call never comes back to life: an answer that left the server before the call ended
+    // (a log fetched while the feed brought the end) must not revive it.
+    if (known && !known.live && call.live) call = known;
     calls.set(call.sid, call);
     renderCallRow(call);
     if (cards.has(call.sid)) renderCard(call);
@@ -591,7 +597,12 @@
       callees.set(sid, "failed");
     }
     const call = calls.get(sid);
-    if (call) updateCall(call);
+    if (call) {
+      updateCall(call);
+      // Said once, when the name is known (the card itself is not a live region: its buttons
+      // would be read out at every change).
+      if (call.live && !call.answered_at) ui.incomingNews.textContent = `Incoming call to ${calleeLabel(call)} from the hotline.`;
+    }
     renderSwitch();
   }
 
@@ -823,6 +834,10 @@
         }
         if (data.reset) this.clear();
         for (const item of data.emails) this.add(item);
+        if (data.emails.length) {
+          const n = data.emails.length;
+          ui.emailsNews.textContent = `${n} new e-mail${n === 1 ? "" : "s"}: ${data.emails[n - 1].subject}`;
+        }
         this.cursor = data.cursor;
         this.failures = 0;
       } catch (_) {
