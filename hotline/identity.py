@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -35,6 +35,9 @@ class IdentityKey:
     hash_key: bytes
     pin_key: bytes
     fernet: Fernet
+    #: For what the app keeps briefly but must not keep in clear (webhook answers that read out
+    #: a PIN, kept to answer Twilio's retries the same way).
+    receipt_fernet: Fernet
 
     @classmethod
     def from_master(cls, master: bytes) -> IdentityKey:
@@ -46,6 +49,7 @@ class IdentityKey:
             hash_key=_derive(master, "reporter-hash/v1"),
             pin_key=_derive(master, "pin-hash/v1"),
             fernet=Fernet(base64.urlsafe_b64encode(_derive(master, "reporter-encrypt/v1"))),
+            receipt_fernet=Fernet(base64.urlsafe_b64encode(_derive(master, "webhook-receipt/v1"))),
         )
 
 
@@ -79,6 +83,17 @@ class IdentityKeyring:
     @property
     def all_keys(self) -> list[IdentityKey]:
         return list(self._by_id.values())
+
+    def seal_receipt(self, body: str) -> str:
+        return self.current.receipt_fernet.encrypt(body.encode("utf-8")).decode("ascii")
+
+    def open_receipt(self, sealed: str) -> str:
+        """The body sealed under any key this install has (rotation-safe)."""
+        fernet = MultiFernet([k.receipt_fernet for k in self.all_keys])
+        try:
+            return fernet.decrypt(sealed.encode("ascii")).decode("utf-8")
+        except InvalidToken as exc:
+            raise ValueError("webhook receipt does not decrypt with any key") from exc
 
     # Reporter numbers -----------------------------------------------------------------------
 

@@ -551,8 +551,8 @@ class WebhookReceipt(Base):
     """One row per webhook delivery the app has acted on, so a retry changes nothing twice.
 
     The key is Twilio's ``I-Twilio-Idempotency-Token`` when sent, otherwise the route, the URL
-    (flows put a step counter in it) and a digest of the parameters. The response is kept so a
-    retry gets the same answer.
+    (flows put a step counter in it) and a digest of the parameters. The response is kept,
+    encrypted (it may read out a reporter's PIN), so a retry gets the same answer.
     """
 
     __tablename__ = "webhook_receipts"

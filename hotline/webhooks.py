@@ -27,6 +27,8 @@ from hotline.services import Hotline, hotline
 
 log = logging.getLogger(__name__)
 
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
 #: How long a delivery's receipt is kept. Twilio retries within seconds to minutes; a week
 #: covers any replay worth recognising and keeps the table small.
 RECEIPT_RETENTION = timedelta(days=7)
@@ -79,8 +81,15 @@ def receipt_key(endpoint: str, url: str, params: dict[str, str], token: str | No
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _stored_response(receipt: WebhookReceipt) -> Response:
-    return Response(receipt.body, status=receipt.status_code, content_type=receipt.content_type)
+def _stored_response(services: Hotline, receipt: WebhookReceipt) -> Response:
+    try:
+        body = services.keyring.open_receipt(receipt.body)
+    except ValueError:
+        # Sealed under a key this install no longer has: answer with nothing rather than do
+        # the work a second time.
+        log.warning("receipt of a repeated delivery on %s could not be opened", receipt.endpoint)
+        body = EMPTY_TWIML
+    return Response(body, status=receipt.status_code, content_type=receipt.content_type)
 
 
 def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Response]]:
@@ -117,7 +126,7 @@ def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Respon
                     )
                     if earlier is not None:
                         log.info("repeated delivery on %s answered from its receipt", endpoint)
-                        return _stored_response(earlier)
+                        return _stored_response(services, earlier)
                     try:
                         response = view(twilio_request, session)
                         session.add(
@@ -126,7 +135,8 @@ def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Respon
                                 endpoint=endpoint,
                                 status_code=response.status_code,
                                 content_type=response.content_type or "text/plain",
-                                body=response.get_data(as_text=True),
+                                # Sealed: an answer may read out a reporter's PIN.
+                                body=services.keyring.seal_receipt(response.get_data(as_text=True)),
                                 received_at=services.clock.now(),
                             )
                         )

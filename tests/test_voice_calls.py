@@ -587,3 +587,26 @@ def test_recording_callback_racing_the_record_action_still_reads_back_the_report
     assert tip.status is TipStatus.OPEN and len(tip.recordings) == 1
     assert tip.recordings[0].status == "completed"
     assert [e.kind for e in tip.events].count("recording.added") == 1
+
+
+def test_the_pin_is_never_stored_in_clear(app: Flask, driver: VoiceDriver) -> None:
+    """Not in the tip (a keyed hash), not in the call's state (sealed, then wiped), not in the
+    webhook receipts kept to answer Twilio's retries (sealed)."""
+    call = new_report(driver.call())
+    _, pin = finish_report(call)
+    spelled = ", ".join(pin)
+    raw = hotline(app).db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        dump = []
+        for table in ("tips", "calls", "webhook_receipts", "tip_events"):
+            cur.execute(f"SELECT * FROM {table}")
+            dump.append(repr(cur.fetchall()))
+    finally:
+        raw.close()
+    text = "\n".join(dump)
+    assert spelled not in text and "Your PIN is" not in text
+    # A retry still gets the same answer, opened from the sealed receipt.
+    readback = next(r for r in call.requests if spelled in r.body)
+    again = app.test_client().post(readback.path, data=readback.params, headers=readback.headers)
+    assert again.get_data(as_text=True) == readback.body

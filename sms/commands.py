@@ -1,0 +1,356 @@
+"""What an incoming text means, and what the hotline answers: pure functions, no Flask, no database.
+
+A text is one of:
+
+- a carrier keyword (Twilio's list, the whole message trimmed, any case): opt-out (``STOP``...),
+  opt-in (``START``, ``YES``, ``UNSTOP``) or help (``HELP``, ``INFO``). Twilio answers these itself
+  and still forwards them; they are never menu or confirmation words;
+- a confirmation from a contact: ``1`` (their latest open alert) or ``1 <report number>``
+  (``1, 1234567``, ``1 #1234567``, ``1 123-4567``...);
+- anything else: words for the agents, never dropped. Whether a confirmation really is one (the
+  sender is a contact) is the service's question; from anyone else ``1 1234567`` is just a text.
+
+The replies are here too, per language, so the wording can be read and tested in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Keywords ---------------------------------------------------------------------------------------
+
+OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+)
+OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
+HELP_WORDS = frozenset({"help", "info"})
+
+
+class Keyword(enum.StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+#: Twilio's ``OptOutType`` parameter (Advanced Opt-Out, which may have custom keywords): its
+#: verdict wins over our own reading of the body.
+OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}
+
+
+# Commands ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeywordCommand:
+    keyword: Keyword
+
+
+@dataclass(frozen=True)
+class ConfirmLatest:
+    """``1``: confirm the newest open alert sent to this number."""
+
+
+@dataclass(frozen=True)
+class ConfirmReport:
+    """``1 <report number>``: confirm that report. The digits are not checked against the
+    report-number format here, so a mistyped number gets a clear refusal rather than turning
+    into a tip."""
+
+    report_number: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """Anything else: words for the agents."""
+
+    body: str
+
+
+Command = KeywordCommand | ConfirmLatest | ConfirmReport | Text
+
+#: ``1``, optionally followed by a report number: separated from the ``1`` by spaces, a comma,
+#: a colon, a dash or ``#`` (``11234567`` is not ``1 1234567``: it could be a report number
+#: typed alone). Digit groups may be split by a space or a dash. A final ``.`` or ``!`` is fine.
+_CONFIRM_RE = re.compile(
+    r"^1(?:(?:\s+|\s*[,.:;\-]\s*|\s*#\s*)#?\s*([0-9](?:[ \-]?[0-9]){3,9}))?\s*[.!]?$"
+)
+
+
+def _strip_invisible(text: str) -> str:
+    """Drop format characters (zero-width spaces, direction marks) that phones slip in."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def normalize_command(body: str) -> str:
+    """The text as matched against commands: compatibility-normalised (full-width digits and
+    letters become ASCII), invisible characters dropped, trimmed, case-folded."""
+    return _strip_invisible(unicodedata.normalize("NFKC", body)).strip().casefold()
+
+
+def keyword_of(body: str, opt_out_type: str = "") -> Keyword | None:
+    by_twilio = OPT_OUT_TYPES.get(opt_out_type.strip().upper())
+    if by_twilio is not None:
+        return by_twilio
+    word = normalize_command(body)
+    if word in OPT_OUT_WORDS:
+        return Keyword.OPT_OUT
+    if word in OPT_IN_WORDS:
+        return Keyword.OPT_IN
+    if word in HELP_WORDS:
+        return Keyword.HELP
+    return None
+
+
+def parse_command(body: str, opt_out_type: str = "") -> Command:
+    """What ``body`` asks for. Keywords first: ``YES`` or ``STOP`` is never anything else."""
+    keyword = keyword_of(body, opt_out_type)
+    if keyword is not None:
+        return KeywordCommand(keyword)
+    match = _CONFIRM_RE.match(normalize_command(body))
+    if match is not None:
+        digits = match.group(1)
+        if digits is None:
+            return ConfirmLatest()
+        return ConfirmReport(re.sub(r"[^0-9]", "", digits))
+    return Text(body)
+
+
+# Cleaning what arrives ---------------------------------------------------------------------------
+
+#: Control characters other than tab and newline (NUL cannot even be stored in PostgreSQL).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_body(raw: str) -> str:
+    """The words as they are kept: line breaks unified, control characters replaced by spaces,
+    lone surrogates (undecodable bytes) replaced, trimmed. Nothing else is cut: the webhook
+    guard already refuses requests over 64 KiB, and every word may matter."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL_RE.sub(" ", text)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Media:
+    url: str
+    content_type: str | None
+
+
+#: Twilio sends at most 10 media items per message.
+MAX_MEDIA = 10
+_CONTENT_TYPE_RE = re.compile(
+    r"^[a-z0-9][a-z0-9!#$&^_.+\-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+\-]{0,62}$"
+)
+_SID_RE = re.compile(r"^(?:SM|MM)[0-9a-fA-F]{32}$")
+
+
+def parse_media(params: Mapping[str, str]) -> tuple[Media, ...]:
+    """``MediaUrl{N}``/``MediaContentType{N}`` for N < 10. ``NumMedia`` is not trusted to say
+    how many: every well-formed URL present is kept (fetching it comes later, outside the
+    request)."""
+    items: list[Media] = []
+    for index in range(MAX_MEDIA):
+        url = params.get(f"MediaUrl{index}", "").strip()
+        if not url.startswith(("https://", "http://")) or len(url) > 500 or _CONTROL_RE.search(url):
+            continue
+        kind = params.get(f"MediaContentType{index}", "").strip().lower()
+        items.append(Media(url, kind if _CONTENT_TYPE_RE.match(kind) else None))
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """An incoming text as the service sees it."""
+
+    #: ``From`` as Twilio sent it (``anonymous``, empty or garbage included); normalised and
+    #: hashed by the service, never stored as is.
+    sender: str
+    body: str
+    media: tuple[Media, ...]
+    message_sid: str | None
+    opt_out_type: str
+
+    @property
+    def command(self) -> Command:
+        return parse_command(self.body, self.opt_out_type)
+
+
+def inbound_from_params(params: Mapping[str, str]) -> InboundSms:
+    sid = params.get("MessageSid", "") or params.get("SmsSid", "")
+    return InboundSms(
+        sender=params.get("From", "")[:64],
+        body=clean_body(params.get("Body", "")),
+        media=parse_media(params),
+        message_sid=sid if _SID_RE.match(sid) else None,
+        opt_out_type=params.get("OptOutType", "")[:16],
+    )
+
+
+# Language ----------------------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Words that are Spanish and not English (2 points each).
+_STRONG_ES = _words(
+    """
+    hola gracias ayuda escuela colegio pistola arma armas amenaza amenazas bomba alguien
+    está esta estoy están hay porque cuando dónde donde qué quién quien mañana hoy miedo
+    matar suicidio droga drogas acoso golpe pelea niño niña niños estudiante estudiantes maestro
+    maestra profesor profesora dijo quiere tiene tengo también muy pero sí señor señora
+    nadie creo eso esto aquí baño salón clase mi mis nuestro hijo hija amigo amiga
+    """
+)
+#: Words common in Spanish that English rarely uses (1 point each).
+_WEAK_ES = _words("el la los las del un una es por para con que se su sus al ya como y lo le")
+_EN = _words(
+    """
+    the is are was were to and of he she they at school gun someone will going has have with
+    my i you it this that on for be not there said tomorrow today please help hi hello kid
+    kids student students teacher threat weapon knife fight bullying about what who where
+    when why how his her their bring brought kill hurt
+    """
+)
+_WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
+_SPANISH_LETTERS = frozenset("ñ¿¡áéíóúü")
+
+
+def guess_language(text: str) -> str:
+    """``es`` when the text is clearly Spanish, otherwise ``en`` (best effort: an agent sees
+    the words either way and the translation layer comes later)."""
+    lowered = text.casefold()
+    words = _WORD_RE.findall(lowered)
+    spanish = sum(2 if w in _STRONG_ES else 1 if w in _WEAK_ES else 0 for w in words)
+    if any(ch in _SPANISH_LETTERS for ch in lowered):
+        spanish += 1
+    english = sum(1 for w in words if w in _EN)
+    return "es" if spanish >= 2 and spanish > english else "en"
+
+
+# Replies -----------------------------------------------------------------------------------------
+
+LANGUAGES = ("en", "es")
+
+HELP_REPLY = (
+    "School safety tip line: text or call this number to report a safety concern at a school. "
+    "Reports are anonymous: your number is never shown to anyone. "
+    "Emergency: call 911. In crisis: call or text 988. "
+    "School staff: text 1 and the report number to confirm an alert. "
+    "Text STOP to stop texts. "
+    "Ayuda: escriba su reporte a este número; es anónimo. Emergencia: 911. Crisis: 988."
+)
+
+_SAFETY = {
+    "en": "Emergency? Call 911. Thinking about hurting yourself? Call or text 988.",
+    "es": "¿Emergencia? Llame al 911. ¿Piensa en hacerse daño? Llame o escriba al 988.",
+}
+
+#: How to confirm, told to contacts whenever what they sent was not understood as a command.
+CONFIRM_HOW = "To confirm an alert, text 1 and its report number, e.g. 1 {example}."
+HELP_HINT = "Text HELP for help."
+
+
+def _lang(language: str) -> str:
+    return language if language in LANGUAGES else "en"
+
+
+def new_tip_reply(report_number: str, pin: str | None, language: str) -> str:
+    """The first answer to a new SMS tip: the report number and PIN (to follow up by phone from
+    any phone), that an agent will read it, 911 and 988. Without ``pin``, the report number
+    alone."""
+    if _lang(language) == "es":
+        keep = (
+            f"Reporte {report_number}, PIN {pin}: guárdelos en privado para dar seguimiento "
+            "llamando a este número (puede borrar este mensaje)."
+            if pin
+            else f"Su número de reporte es {report_number}."
+        )
+        return (
+            f"Línea de seguridad escolar: recibimos su mensaje. {keep} "
+            "Un agente lo leerá y puede contestarle aquí. " + _SAFETY["es"]
+        )
+    keep = (
+        f"Report {report_number}, PIN {pin}: keep them private to follow up by calling this "
+        "number (you can delete this text)."
+        if pin
+        else f"Your report number is {report_number}."
+    )
+    return (
+        f"School safety tip line: we got your message. {keep} "
+        "A trained agent will read it and may text you back here. " + _SAFETY["en"]
+    )
+
+
+def added_reply(report_number: str, language: str) -> str:
+    """A further text in the same conversation."""
+    if _lang(language) == "es":
+        return f"Agregado al reporte {report_number}. Un agente lo leerá. " + _SAFETY["es"]
+    return f"Added to report {report_number}. An agent will read it. " + _SAFETY["en"]
+
+
+def empty_reply(language: str = "en") -> str:
+    if _lang(language) == "es":
+        return (
+            "Su mensaje llegó vacío. Escriba qué pasa y el nombre de la escuela. " + _SAFETY["es"]
+        )
+    return "Your message was empty. Text what is happening and the school's name. " + _SAFETY["en"]
+
+
+def contact_hint(example: str) -> str:
+    """Added to the answer to a contact's text that is not a command."""
+    return CONFIRM_HOW.format(example=example)
+
+
+def _report_label(report_number: str, school_name: str | None) -> str:
+    return f"report {report_number}" + (f" ({school_name})" if school_name else "")
+
+
+class ConfirmOutcome(enum.StrEnum):
+    #: A leg ended with this confirmation.
+    CONFIRMED = "confirmed"
+    #: Every leg the number was on was already confirmed (by them or a colleague).
+    ALREADY = "already"
+    #: Notified without a leg to end (a Standard tip, a cancelled leg): the receipt is recorded.
+    RECEIPT = "receipt"
+
+
+def confirmed_reply(
+    outcome: ConfirmOutcome,
+    report_number: str,
+    school_name: str | None,
+    *,
+    still_open: str | None = None,
+) -> str:
+    label = _report_label(report_number, school_name)
+    if outcome is ConfirmOutcome.CONFIRMED:
+        text = f"Confirmed: {label}. Thank you."
+    elif outcome is ConfirmOutcome.ALREADY:
+        text = f"Thank you: {label} was already confirmed; your receipt is recorded too."
+    else:
+        text = f"Receipt recorded: {label}. Thank you."
+    if still_open is not None:
+        text += f" Report {still_open} is still waiting for your confirmation: text 1 again."
+    return f"{text} {HELP_HINT}"
+
+
+def nothing_to_confirm_reply(example: str) -> str:
+    return (
+        "No alert sent to this number is waiting for confirmation. "
+        f"{contact_hint(example)} {HELP_HINT}"
+    )
+
+
+def not_sent_to_you_reply(report_number: str) -> str:
+    """The same words whether the report exists or not."""
+    return (
+        f"Report {report_number} is not one sent to this number, so nothing was confirmed. "
+        "Check the report number in the alert and text 1 and that number. "
+        f"{HELP_HINT}"
+    )

@@ -1,0 +1,754 @@
+"""Incoming texts: keywords, confirmations by contacts, and tips that are never dropped."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from hotline.clock import ManualClock
+from hotline.models import (
+    Channel,
+    Contact,
+    ContactRole,
+    LegKind,
+    LegState,
+    MessageDirection,
+    NotificationChannel,
+    NotificationState,
+    PhoneNumber,
+    Reporter,
+    Tip,
+    TipEvent,
+    TipLevel,
+    TipMessage,
+    TipStatus,
+    WebhookReceipt,
+)
+from hotline.services import hotline
+from hotline.telephony.simulated import SimulatedPhoneNetwork
+from sms import commands, service
+from sms.commands import (
+    ConfirmLatest,
+    ConfirmReport,
+    Keyword,
+    KeywordCommand,
+    Media,
+    Text,
+    clean_body,
+    guess_language,
+    parse_command,
+    parse_media,
+)
+from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
+from tests.dispatch_world import World
+from tests.sim_support import FlaskClientTransport
+from tests.twilio_driver import TwilioDriver, sign
+
+HOTLINE = "+13125550100"
+PRINCIPAL = "+13125550111"  # Angela Brooks, Lakeview High School (1101)
+PSAP_LINE = "+13125550190"  # Lakeview County Emergency Communications, district-wide
+STRANGER = "+13125550199"  # in no directory: a reporter
+STRANGER_DIGITS = ("5550199", "555-0199", "555 0199")
+
+
+# The pure part ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("1", ConfirmLatest()),
+        (" 1 ", ConfirmLatest()),
+        ("1.", ConfirmLatest()),
+        ("\uff11", ConfirmLatest()),  # a full-width digit from a phone's keyboard
+        ("1 1234567", ConfirmReport("1234567")),
+        ("1, 1234567", ConfirmReport("1234567")),
+        ("1 #1234567", ConfirmReport("1234567")),
+        ("1#1234567", ConfirmReport("1234567")),
+        ("  1   1234567  ", ConfirmReport("1234567")),
+        ("1: 123-4567", ConfirmReport("1234567")),
+        ("1 1234567!", ConfirmReport("1234567")),
+        ("1 12345", ConfirmReport("12345")),  # checked (and refused) by the service
+        ("1\u200b 1234567", ConfirmReport("1234567")),  # a zero-width space
+        ("YES", KeywordCommand(Keyword.OPT_IN)),
+        ("yes", KeywordCommand(Keyword.OPT_IN)),
+        ("Start", KeywordCommand(Keyword.OPT_IN)),
+        ("unstop", KeywordCommand(Keyword.OPT_IN)),
+        ("stop", KeywordCommand(Keyword.OPT_OUT)),
+        ("Stop ", KeywordCommand(Keyword.OPT_OUT)),
+        ("STOPALL", KeywordCommand(Keyword.OPT_OUT)),
+        ("unsubscribe", KeywordCommand(Keyword.OPT_OUT)),
+        ("Cancel", KeywordCommand(Keyword.OPT_OUT)),
+        ("end", KeywordCommand(Keyword.OPT_OUT)),
+        ("QUIT", KeywordCommand(Keyword.OPT_OUT)),
+        ("revoke", KeywordCommand(Keyword.OPT_OUT)),
+        ("OptOut", KeywordCommand(Keyword.OPT_OUT)),
+        ("help", KeywordCommand(Keyword.HELP)),
+        ("  INFO\n", KeywordCommand(Keyword.HELP)),
+        # Not the whole message: words for the agents.
+        ("stop it", Text("stop it")),
+        ("yes 1234567", Text("yes 1234567")),
+        ("please help", Text("please help")),
+        ("1234567", Text("1234567")),  # a report number alone is not a confirmation
+        ("11234567", Text("11234567")),
+        ("sí", Text("sí")),
+        ("1 abc", Text("1 abc")),
+        ("1 12", Text("1 12")),
+        ("1 911", Text("1 911")),
+        ("2", Text("2")),
+        ("👍", Text("👍")),
+        ("1 👍", Text("1 👍")),
+        ("1👍", Text("1👍")),
+        ("stop 🙏", Text("stop 🙏")),
+        ("", Text("")),
+    ],
+)
+def test_parse_command(body: str, expected: commands.Command) -> None:
+    assert parse_command(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("opt_out_type", "body", "expected"),
+    [
+        ("STOP", "arret", KeywordCommand(Keyword.OPT_OUT)),  # an Advanced Opt-Out custom word
+        ("START", "whatever", KeywordCommand(Keyword.OPT_IN)),
+        ("HELP", "aide", KeywordCommand(Keyword.HELP)),
+        ("", "1", ConfirmLatest()),
+        ("bogus", "1", ConfirmLatest()),
+    ],
+)
+def test_twilios_opt_out_type_wins(
+    opt_out_type: str, body: str, expected: commands.Command
+) -> None:
+    assert parse_command(body, opt_out_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("sí", "es"),
+        ("Hola, hay un chico con una pistola en la escuela", "es"),
+        ("mañana va a pasar algo en el colegio, tengo miedo", "es"),
+        ("There is a kid with a gun at school", "en"),
+        ("someone said they will bring a knife tomorrow", "en"),
+        ("ok", "en"),
+        ("1234567", "en"),
+        ("café", "en"),
+        ("👍", "en"),
+        ("", "en"),
+    ],
+)
+def test_guess_language(text: str, language: str) -> None:
+    assert guess_language(text) == language
+
+
+def test_clean_body_keeps_the_words_and_drops_control_characters() -> None:
+    assert clean_body("  he has\x00 a gun\r\nroom 12\x07\t ok \x1b[2J ") == (
+        "he has  a gun\nroom 12 \t ok  [2J"
+    )
+    assert clean_body("\ud800 lone surrogate") == "? lone surrogate"
+    long = "word " * 4000
+    assert clean_body(long) == long.strip()
+
+
+def test_parse_media_keeps_well_formed_urls_only() -> None:
+    params = {
+        "NumMedia": "lots",
+        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+        "MediaContentType0": "image/JPEG",
+        "MediaUrl1": "javascript:alert(1)",
+        "MediaUrl2": "https://example.org/x.png",
+        "MediaContentType2": "<script>",
+    }
+    assert parse_media(params) == (
+        Media(params["MediaUrl0"], "image/jpeg"),
+        Media("https://example.org/x.png", None),
+    )
+
+
+def test_replies_carry_the_safety_lines() -> None:
+    for language in ("en", "es", "fr"):
+        for text in (
+            commands.new_tip_reply("1234567", "4821", language),
+            commands.added_reply("1234567", language),
+            commands.empty_reply(language),
+        ):
+            assert "911" in text and "988" in text and len(text) <= 1600
+    assert "Llame" in commands.added_reply("1234567", "es")
+    assert "PIN" not in commands.new_tip_reply("1234567", None, "en")
+    assert "911" in commands.HELP_REPLY and "988" in commands.HELP_REPLY
+    assert "anonymous" in commands.HELP_REPLY and "text 1" in commands.HELP_REPLY
+
+
+# Through the webhook -----------------------------------------------------------------------------
+
+
+def sms(sender: str, body: str, **extra: str) -> dict[str, str]:
+    """What Twilio posts for an incoming text (location fields included: they are dropped)."""
+    sid = "SM" + secrets.token_hex(16)
+    return {
+        "ToCountry": "US",
+        "ToState": "IL",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "CHICAGO",
+        "FromZip": "60601",
+        "SmsSid": sid,
+        "FromState": "IL",
+        "SmsStatus": "received",
+        "FromCity": "CHICAGO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": HOTLINE,
+        "ToZip": "60601",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+def driver(app: Flask) -> TwilioDriver:
+    return TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+
+
+def text(app: Flask, sender: str, body: str, **extra: str) -> TestResponse:
+    return driver(app).post("/twilio/sms", sms(sender, body, **extra))
+
+
+def reply_of(response: TestResponse) -> str | None:
+    """The <Message> sent back, None for an empty MessagingResponse."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.content_type.startswith("text/xml")
+    root = ET.fromstring(response.get_data(as_text=True))
+    assert root.tag == "Response"
+    messages = root.findall("Message")
+    assert len(messages) <= 1
+    return None if not messages else (messages[0].text or "")
+
+
+def session_of(app: Flask) -> Session:
+    return hotline(app).db.sessionmaker()
+
+
+def report_number(app: Flask, tip_id: int) -> str:
+    with session_of(app) as s:
+        return s.get_one(Tip, tip_id).report_number
+
+
+def count(app: Flask, model: type[object]) -> int:
+    with session_of(app) as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def sms_tips(app: Flask) -> list[Tip]:
+    with session_of(app) as s:
+        return list(s.scalars(select(Tip).where(Tip.channel == Channel.SMS).order_by(Tip.id)))
+
+
+def messages_of(app: Flask, tip_id: int) -> list[str]:
+    with session_of(app) as s:
+        return list(
+            s.scalars(
+                select(TipMessage.body)
+                .where(
+                    TipMessage.tip_id == tip_id,
+                    TipMessage.direction == MessageDirection.FROM_REPORTER,
+                )
+                .order_by(TipMessage.id)
+            )
+        )
+
+
+def database_text(app: Flask) -> str:
+    """Every value in the database, as SQL text."""
+    path = hotline(app).db.engine.url.database
+    assert path
+    with sqlite3.connect(path) as conn:
+        return "\n".join(conn.iterdump())
+
+
+def phone_row(app: Flask, e164: str) -> PhoneNumber:
+    with session_of(app) as s:
+        return s.scalars(select(PhoneNumber).where(PhoneNumber.e164 == e164)).one()
+
+
+def alerted(world: World, school_code: str = "1101") -> tuple[int, str]:
+    """A Critical tip (Lakeview High School by default) whose first calls and texts went out."""
+    tip_id = world.tip(school_code)
+    world.run()
+    return tip_id, report_number(world.app, tip_id)
+
+
+def test_1_confirms_the_principals_latest_alert(world: World) -> None:
+    tip_id, report = alerted(world)
+    principal = world.contact("Angela Brooks")
+    sent_to_principal = [
+        r for r in world.rows(tip_id) if r.contact_id == principal.id and r.phone_number_id
+    ]
+    assert {r.channel for r in sent_to_principal} == {
+        NotificationChannel.VOICE,
+        NotificationChannel.SMS,
+    }
+
+    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+
+    assert reply is not None
+    assert reply.startswith(f"Confirmed: report {report} (Lakeview High School). Thank you.")
+    assert "HELP" in reply
+    legs = world.legs(tip_id)
+    assert legs[LegKind.POC].state is LegState.CONFIRMED
+    assert legs[LegKind.POC].confirmed_via == "sms"
+    assert legs[LegKind.POC].confirmed_by_contact_id == principal.id
+    assert legs[LegKind.PSAP].state is LegState.OPEN  # a confirmation ends its own leg only
+    assert "leg.confirmed" in world.events(tip_id)
+    assert sms_tips(world.app) == []  # a command, not a tip
+
+    again = reply_of(text(world.app, PRINCIPAL, "1"))
+    assert again is not None and f"report {report} (Lakeview High School) was already" in again
+    assert world.events(tip_id).count("leg.confirmed") == 1
+    assert "receipt.confirmed" in world.events(tip_id)
+
+
+def test_1_picks_the_newest_open_alert_and_says_another_waits(world: World) -> None:
+    older, older_report = alerted(world)
+    world.clock.advance(60)
+    newer, newer_report = alerted(world)
+
+    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+
+    assert reply is not None and f"Confirmed: report {newer_report}" in reply
+    assert f"Report {older_report} is still waiting" in reply
+    assert world.legs(newer)[LegKind.POC].state is LegState.CONFIRMED
+    assert world.legs(older)[LegKind.POC].state is LegState.OPEN
+    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+    assert reply is not None and f"Confirmed: report {older_report}" in reply
+    assert world.legs(older)[LegKind.POC].state is LegState.CONFIRMED
+
+
+@pytest.mark.parametrize("form", ["1 {r}", "1, {r}", " 1 #{r} ", "1#{r}"])
+def test_1_with_the_report_number_confirms_that_report(world: World, form: str) -> None:
+    tip_id, report = alerted(world)
+    world.clock.advance(30)
+    alerted(world)  # a newer alert: the report number says which one
+
+    reply = reply_of(text(world.app, PRINCIPAL, form.format(r=report)))
+
+    assert reply is not None
+    assert reply.startswith(f"Confirmed: report {report} (Lakeview High School). Thank you.")
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED
+
+
+def test_a_report_not_sent_to_them_is_refused_without_saying_whether_it_exists(
+    world: World,
+) -> None:
+    elsewhere, elsewhere_report = alerted(world, school_code="1102")  # the middle school
+    alerted(world)  # and one the principal did get
+    events_before = world.events(elsewhere)
+
+    refused = reply_of(text(world.app, PRINCIPAL, f"1 {elsewhere_report}"))
+    unknown_number = "9" * len(elsewhere_report)
+    assert report_number_is_free(world.app, unknown_number)
+    unknown = reply_of(text(world.app, PRINCIPAL, f"1 {unknown_number}"))
+
+    assert refused is not None and unknown is not None
+    assert f"Report {elsewhere_report} is not one sent to this number" in refused
+    assert "HELP" in refused
+    assert refused.replace(elsewhere_report, "N") == unknown.replace(unknown_number, "N")
+    assert world.legs(elsewhere)[LegKind.POC].state is LegState.OPEN
+    assert world.events(elsewhere) == events_before
+    assert sms_tips(world.app) == []
+
+
+def report_number_is_free(app: Flask, number: str) -> bool:
+    with session_of(app) as s:
+        return s.scalar(select(Tip.id).where(Tip.report_number == number)) is None
+
+
+def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> None:
+    """Another contact (another district's police desk) uses the same line as the PSAP: "1"
+    confirms the PSAP leg for the PSAP contact that was actually called."""
+    psap = world.contact("Lakeview County Emergency")
+    with world.services.db.session() as s:
+        foothills = s.get_one(Contact, world.contact("Foothills County Sheriff").id)
+        s.add(
+            Contact(
+                district_id=foothills.district_id,
+                school_id=None,
+                role=ContactRole.LAW_ENFORCEMENT,
+                priority=2,
+                name="Night desk (shared line)",
+                phone_number_id=psap.phone_number_id,
+                created_at=world.clock.now(),
+                updated_at=world.clock.now(),
+            )
+        )
+    tip_id, report = alerted(world)
+    for _ in range(10):  # calls are spaced (one per second): let the PSAP's go out
+        if all(r.state is NotificationState.SENT for r in world.rows(tip_id, contact_id=psap.id)):
+            break
+        world.clock.advance(2)
+        world.run()
+
+    reply = reply_of(text(world.app, PSAP_LINE, "1"))
+
+    assert reply is not None and f"Confirmed: report {report}" in reply
+    legs = world.legs(tip_id)
+    assert legs[LegKind.PSAP].state is LegState.CONFIRMED
+    assert legs[LegKind.PSAP].confirmed_by_contact_id == psap.id
+    assert legs[LegKind.POC].state is LegState.OPEN
+
+
+def test_1_with_no_alert_says_so(world: World) -> None:
+    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+    assert reply is not None and reply.startswith("No alert sent to this number is waiting")
+    assert sms_tips(world.app) == []
+
+
+def test_a_text_from_an_unknown_number_becomes_an_sms_tip(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    words = "A boy in my class said he will bring a gun to Lakeview High tomorrow"
+    with caplog.at_level(logging.DEBUG):
+        reply = reply_of(text(world.app, STRANGER, words))
+
+    [tip] = sms_tips(world.app)
+    assert (tip.level, tip.status, tip.language) == (TipLevel.STANDARD, TipStatus.OPEN, "en")
+    assert messages_of(world.app, tip.id) == [words]
+    assert reply is not None
+    assert f"Report {tip.report_number}, PIN " in reply
+    pin = reply.split("PIN ", 1)[1].split(":", 1)[0]
+    assert world.services.keyring.check_pin(tip.report_number, pin, tip.pin_hash, tip.pin_key_id)
+    assert "agent will read it" in reply and "911" in reply and "988" in reply
+    with session_of(world.app) as s:
+        reporter = s.get_one(Reporter, tip.reporter_id)
+        assert len(reporter.number_hash) == 64 and reporter.number_encrypted
+        assert STRANGER not in reporter.number_encrypted
+    # The number is nowhere in clear: not in any table (receipts included), not in the logs.
+    dump = database_text(world.app)
+    assert words in dump
+    for digits in STRANGER_DIGITS:
+        assert digits not in dump
+        assert digits not in caplog.text
+    assert "CHICAGO" not in dump and "60601" not in dump  # caller location dropped
+    events = world.events(tip.id)
+    assert events[:2] == ["tip.received", "message.from_reporter"]
+
+
+def test_a_second_text_joins_the_conversation_and_a_day_later_opens_a_new_tip(
+    world: World,
+) -> None:
+    reply_of(text(world.app, STRANGER, "someone is selling vapes in the bathroom"))
+    world.clock.advance(timedelta(hours=3))
+    second = reply_of(text(world.app, STRANGER, "it is the 2nd floor one"))
+
+    [tip] = sms_tips(world.app)
+    assert messages_of(world.app, tip.id) == [
+        "someone is selling vapes in the bathroom",
+        "it is the 2nd floor one",
+    ]
+    assert second is not None and second.startswith(f"Added to report {tip.report_number}.")
+    assert "PIN" not in second and "911" in second and "988" in second
+
+    world.clock.advance(timedelta(hours=25))
+    later = reply_of(text(world.app, STRANGER, "something else happened today"))
+    tips = sms_tips(world.app)
+    assert len(tips) == 2 and tips[0].reporter_id == tips[1].reporter_id
+    assert later is not None and f"Report {tips[1].report_number}, PIN" in later
+    assert count(world.app, Reporter) == 1
+
+
+def test_a_spanish_text_is_answered_in_spanish(world: World) -> None:
+    reply = reply_of(text(world.app, STRANGER, "Hola, hay un chico con una pistola en la escuela"))
+    [tip] = sms_tips(world.app)
+    assert tip.language == "es"
+    assert reply is not None and "recibimos su mensaje" in reply
+    assert "911" in reply and "988" in reply
+    added = reply_of(text(world.app, STRANGER, "ok"))
+    assert added is not None and added.startswith(f"Agregado al reporte {tip.report_number}")
+
+
+def test_pictures_are_kept_on_the_timeline(world: World) -> None:
+    urls = [
+        "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
+        "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME2",
+    ]
+    media = {
+        "NumMedia": "2",
+        "MediaUrl0": urls[0],
+        "MediaContentType0": "image/jpeg",
+        "MediaUrl1": urls[1],
+        "MediaContentType1": "image/png",
+    }
+    reply_of(text(world.app, STRANGER, "look at this", **media))
+    reply = reply_of(text(world.app, STRANGER, "", **media))  # a picture alone, later
+
+    [tip] = sms_tips(world.app)
+    assert messages_of(world.app, tip.id) == ["look at this"]
+    with session_of(world.app) as s:
+        kept = list(
+            s.scalars(
+                select(TipEvent.data)
+                .where(TipEvent.tip_id == tip.id, TipEvent.kind == "message.media")
+                .order_by(TipEvent.id)
+            )
+        )
+    assert len(kept) == 2
+    assert [m["url"] for m in kept[0]["media"]] == urls
+    assert [m["content_type"] for m in kept[0]["media"]] == ["image/jpeg", "image/png"]
+    assert reply is not None and reply.startswith(f"Added to report {tip.report_number}")
+
+
+def test_1_from_an_unknown_number_is_kept_not_dropped(world: World) -> None:
+    reply = reply_of(text(world.app, STRANGER, "1"))
+    [tip] = sms_tips(world.app)
+    assert messages_of(world.app, tip.id) == ["1"]
+    assert reply is not None and tip.report_number in reply
+
+
+def test_a_contacts_text_that_is_not_a_command_is_kept_with_a_hint(world: World) -> None:
+    reply = reply_of(text(world.app, PRINCIPAL, "got it, on my way"))
+    [tip] = sms_tips(world.app)
+    assert messages_of(world.app, tip.id) == ["got it, on my way"]
+    assert reply is not None and "To confirm an alert, text 1 and its report number" in reply
+
+
+def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
+    tip_id, _ = alerted(world)
+    texts_before = len(world.phone.messages)
+
+    assert reply_of(text(world.app, PRINCIPAL, "Stop ")) is None
+    phone = phone_row(world.app, PRINCIPAL)
+    assert phone.sms_opted_out and phone.sms_opted_out_at == world.clock.now()
+
+    assert reply_of(text(world.app, PRINCIPAL, "1")) is None  # nothing sent...
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED  # ...but it counts
+    assert reply_of(text(world.app, PRINCIPAL, "HELP")) is None
+    assert reply_of(text(world.app, PRINCIPAL, "are you there?")) is None
+    assert len(sms_tips(world.app)) == 1  # the words are still kept
+    assert len(world.phone.messages) == texts_before
+
+    assert reply_of(text(world.app, PRINCIPAL, "START")) is None  # Twilio confirms it itself
+    phone = phone_row(world.app, PRINCIPAL)
+    assert not phone.sms_opted_out and phone.sms_opted_out_at is None
+    help_reply = reply_of(text(world.app, PRINCIPAL, "help"))
+    assert help_reply == commands.HELP_REPLY
+
+
+def test_a_reporter_who_texted_stop_is_not_answered_until_start(world: World) -> None:
+    reply_of(text(world.app, STRANGER, "there is a fight after school today"))
+    [tip] = sms_tips(world.app)
+
+    assert reply_of(text(world.app, STRANGER, "STOP")) is None
+    with session_of(world.app) as s:
+        assert s.scalars(select(Reporter)).one().sms_opted_out
+    assert "reporter.sms_opted_out" in world.events(tip.id)
+    assert reply_of(text(world.app, STRANGER, "they are in the gym")) is None
+    assert messages_of(world.app, tip.id)[-1] == "they are in the gym"
+
+    assert reply_of(text(world.app, STRANGER, "yes")) is None
+    with session_of(world.app) as s:
+        assert not s.scalars(select(Reporter)).one().sms_opted_out
+    assert "reporter.sms_opted_in" in world.events(tip.id)
+    reply = reply_of(text(world.app, STRANGER, "still there"))
+    assert reply is not None and reply.startswith(f"Added to report {tip.report_number}")
+
+
+def test_stop_from_a_new_number_is_remembered_without_the_number(world: World) -> None:
+    assert reply_of(text(world.app, STRANGER, "stop")) is None
+    assert sms_tips(world.app) == []
+    assert reply_of(text(world.app, STRANGER, "someone has a knife")) is None
+    assert len(sms_tips(world.app)) == 1
+    dump = database_text(world.app)
+    assert all(digits not in dump for digits in STRANGER_DIGITS)
+
+
+def test_help_gets_the_hotlines_own_answer(world: World) -> None:
+    reply = reply_of(text(world.app, STRANGER, "HELP"))
+    assert reply == commands.HELP_REPLY
+    assert sms_tips(world.app) == [] and count(world.app, Reporter) == 0
+
+
+def test_a_forged_text_is_refused_and_stores_nothing(world: World) -> None:
+    params = sms(STRANGER, "forged words")
+    url = TEST_PUBLIC_BASE_URL + "/twilio/sms"
+    client = driver(world.app)
+    for kwargs in (
+        {"signed": False},
+        {"signature": sign("not-the-token", url, params)},
+        {"signature": sign(TEST_AUTH_TOKEN, url, {**params, "Body": "other words"})},
+        {"signature": sign(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + "/twilio/voice", params)},
+    ):
+        r = client.post("/twilio/sms", params, **kwargs)
+        assert r.status_code == 403
+    assert count(world.app, Tip) == 0
+    assert count(world.app, Reporter) == 0
+    assert count(world.app, WebhookReceipt) == 0
+
+
+def test_a_retried_delivery_changes_nothing_twice(world: World) -> None:
+    client = driver(world.app)
+    params = sms(STRANGER, "a student is threatening others on the bus")
+    first = client.post("/twilio/sms", params, idempotency_token="tok-1")
+    again = client.post("/twilio/sms", params, idempotency_token="tok-1")
+    assert reply_of(first) is not None
+    assert again.get_data() == first.get_data()
+    # Without the token, the same content (same MessageSid) is recognised too.
+    params2 = sms(STRANGER, "and on the way home")
+    assert (
+        client.post("/twilio/sms", params2).get_data()
+        == client.post("/twilio/sms", params2).get_data()
+    )
+    [tip] = sms_tips(world.app)
+    assert messages_of(world.app, tip.id) == [
+        "a student is threatening others on the bus",
+        "and on the way home",
+    ]
+
+
+def test_a_retried_confirmation_changes_nothing_twice(world: World) -> None:
+    tip_id, report = alerted(world)
+    client = driver(world.app)
+    params = sms(PRINCIPAL, f"1 {report}")
+    first = client.post("/twilio/sms", params, idempotency_token="tok-c")
+    again = client.post("/twilio/sms", params, idempotency_token="tok-c")
+    assert again.get_data() == first.get_data()
+    assert "Confirmed:" in (reply_of(again) or "")
+    events = world.events(tip_id)
+    assert events.count("leg.confirmed") == 1 and "receipt.confirmed" not in events
+
+
+@pytest.mark.parametrize(
+    ("change", "kept"),
+    [
+        ({"From": None}, True),
+        ({"Body": None}, False),
+        ({"From": None, "Body": None}, False),
+        ({"From": "anonymous"}, True),
+        ({"From": "+266696687"}, True),  # Twilio's placeholder for a withheld number
+        ({"From": "not a number \x00"}, True),
+        ({"Body": "he said \x00\x01\x1b[31m he has a gun \u202e"}, True),
+        ({"Body": "x" * 20_000}, True),
+        ({"Body": "🔫😡 at lunch"}, True),
+        ({"NumMedia": "99", "MediaUrl0": "ftp://nope"}, True),
+        ({"MessageSid": "<script>", "SmsSid": None}, True),
+        ({"OptOutType": "x" * 100}, True),
+    ],
+)
+def test_malformed_texts_never_fail(
+    world: World, change: dict[str, str | None], kept: bool
+) -> None:
+    params = sms(STRANGER, "something is wrong at school")
+    for name, value in change.items():
+        if value is None:
+            params.pop(name)
+        else:
+            params[name] = value
+    reply = reply_of(driver(world.app).post("/twilio/sms", params))
+    tips = sms_tips(world.app)
+    assert len(tips) == (1 if kept else 0)
+    withheld = params.get("From", "") in ("", "anonymous", "+266696687") or "number" in params.get(
+        "From", ""
+    )
+    if kept:
+        [body] = messages_of(world.app, tips[0].id)
+        assert "\x00" not in body and "\x1b" not in body
+        assert (tips[0].reporter_id is None) == withheld
+    if withheld:
+        assert reply is None  # nobody to answer
+    else:
+        assert reply is not None and "911" in reply and "988" in reply
+
+
+def test_a_failure_inside_still_keeps_the_text(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply_of(text(world.app, STRANGER, "first message"))
+
+    def broken(*args: object, **kwargs: object) -> service.Reply:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "handle_text", broken)
+    reply = reply_of(text(world.app, STRANGER, "second message, during the bug"))
+    tips = sms_tips(world.app)
+    assert len(tips) == 2  # the rescue does not join: simplest path
+    assert messages_of(world.app, tips[1].id) == ["second message, during the bug"]
+    assert reply is not None and tips[1].report_number in reply and "911" in reply
+
+    monkeypatch.setattr(service, "keep_text", broken)
+    reply = reply_of(text(world.app, STRANGER, "third"))
+    assert reply is not None and "could not take your message" in reply and "988" in reply
+
+
+def test_a_standard_tip_sent_to_them_gets_its_receipt_recorded(world: World) -> None:
+    tip_id = world.tip(level=TipLevel.STANDARD, tip_type="bullying")
+    world.clock.advance(timedelta(minutes=16))  # past the review hold
+    world.run()
+    report = report_number(world.app, tip_id)
+    principal = world.contact("Angela Brooks")
+    assert any(
+        r.state is NotificationState.SENT for r in world.rows(tip_id, contact_id=principal.id)
+    )
+
+    assert reply_of(text(world.app, PRINCIPAL, "1")) == commands.nothing_to_confirm_reply(
+        service.EXAMPLE_REPORT
+    )  # "1" alone is for Critical alerts
+    reply = reply_of(text(world.app, PRINCIPAL, f"1 {report}"))
+
+    assert reply is not None
+    assert reply.startswith(f"Receipt recorded: report {report} (Lakeview High School).")
+    assert "receipt.confirmed" in world.events(tip_id)
+
+
+def test_the_simulated_network_delivers_the_answers(
+    make_app: Callable[..., Flask], clock: ManualClock
+) -> None:
+    """The dev phone's network texts the real webhook and takes its TwiML like Twilio would."""
+    app = make_app()
+    services = hotline(app)
+    base = services.settings.public_base_url
+    sim = SimulatedPhoneNetwork(
+        account_sid="AC" + "0" * 32,
+        auth_token=services.webhook_auth_token,
+        hotline_number=services.settings.hotline_number,
+        voice_url=f"{base}/twilio/voice",
+        voice_status_url=f"{base}/twilio/voice/status",
+        sms_url=f"{base}/twilio/sms",
+        clock=clock,
+        transport=FlaskClientTransport(app),
+    )
+    sim.text_hotline(STRANGER, "someone wrote a threat on the bathroom wall")
+    sim.text_hotline(STRANGER, "", media=[(b"\xff\xd8 fake jpeg", "image/jpeg")])
+    sim.tick()
+    [tip] = sms_tips(app)
+    inbox = [m.body for m in sim.handset_inbox(STRANGER)]
+    assert inbox[0].startswith("School safety tip line: we got your message.")
+    assert f"Report {tip.report_number}, PIN" in inbox[0]
+    assert inbox[1].startswith(f"Added to report {tip.report_number}.")
+    media = [e for e in world_events(app, tip.id) if e.kind == "message.media"]
+    assert len(media) == 1 and media[0].data["media"][0]["content_type"] == "image/jpeg"
+
+    sim.text_hotline(STRANGER, "STOP")
+    sim.text_hotline(STRANGER, "one more thing")
+    sim.tick()
+    assert len(sim.handset_inbox(STRANGER)) == 3  # only the network's own STOP answer
+    events, _ = sim.events_since(0)
+    assert not [e for e in events if e.kind in ("error", "warning")]
+    assert messages_of(app, tip.id)[-1] == "one more thing"
+
+
+def world_events(app: Flask, tip_id: int) -> list[TipEvent]:
+    with session_of(app) as s:
+        return list(s.scalars(select(TipEvent).where(TipEvent.tip_id == tip_id)))
