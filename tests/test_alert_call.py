@@ -238,3 +238,118 @@ def test_a_call_whose_final_status_never_came_is_checked_at_twilio(world: World)
     )
     assert row.outcome == "no-answer"
     assert "notification.status_checked" in world.events(tip_id)
+
+
+@pytest.mark.parametrize(
+    ("channel", "code", "flag"),
+    [
+        ("place_call", 21211, "bad_for_calls"),
+        ("place_call", 21214, "bad_for_calls"),
+        ("place_call", 21217, "bad_for_calls"),
+        ("send_sms", 21610, "sms_opted_out"),
+        ("send_sms", 21612, "bad_for_sms"),
+        ("send_sms", 21614, "bad_for_sms"),
+    ],
+)
+def test_each_permanent_error_marks_the_number_and_tells_the_agents(
+    world: World, channel: str, code: int, flag: str
+) -> None:
+    from hotline.models import Alert, PhoneNumber
+    from hotline.telephony.ports import TelephonyError, TelephonyErrorKind
+
+    world.phone.fail_next(
+        channel, TelephonyError(TelephonyErrorKind.PERMANENT_NUMBER, f"twilio {code}", code=code)
+    )
+    tip_id = world.tip()
+    world.run()
+    with hotline(world.app).db.sessionmaker() as s:
+        bad = s.scalars(select(PhoneNumber).where(getattr(PhoneNumber, flag).is_(True))).all()
+        assert len(bad) == 1 and bad[0].bad_reason == f"twilio {code}"
+        alerts = s.scalars(select(Alert).where(Alert.tip_id == tip_id)).all()
+        assert any(a.kind == "notification_failed" and str(code) in a.message for a in alerts)
+    # Skipped from then on: the next round never calls or texts that number that way again.
+    before = len(world.phone.calls) + len(world.phone.messages)
+    for _ in range(14):
+        world.clock.advance(150)
+        world.run()
+    if channel == "place_call":
+        assert bad[0].e164 not in [c.to for c in world.phone.calls[before:]]
+
+
+def test_duplicate_and_shuffled_status_callbacks_apply_once(world: World) -> None:
+    tip_id = world.tip()
+    world.run()
+    row = first_call(world, tip_id)
+    driver = alert_driver(world, row.id)
+    sid = world.phone.call_sids[0]
+    path = f"/twilio/alert/status?n={row.id}"
+
+    def send(seq: int, status: str) -> None:
+        params = {
+            "CallSid": sid,
+            "CallStatus": status,
+            "SequenceNumber": str(seq),
+            "CallDuration": "0",
+        }
+        r = world.app.test_client().post(
+            path,
+            data=params,
+            headers={
+                "X-Twilio-Signature": driver.sign(driver.url(path), params),
+                "I-Twilio-Idempotency-Token": f"tok-{seq}-{status}",
+            },
+        )
+        assert r.status_code == 200
+
+    for seq, status in [
+        (0, "initiated"),
+        (3, "no-answer"),
+        (1, "ringing"),
+        (3, "no-answer"),
+        (2, "ringing"),
+    ]:
+        send(seq, status)
+    with hotline(world.app).db.sessionmaker() as s:
+        call = s.scalars(select(Call).where(Call.sid == sid)).one()
+        assert (call.status, call.last_sequence_number) == ("no-answer", 3)
+    assert world.events(tip_id).count("notification.retry_planned") == 1
+
+
+def test_nobody_answers_the_whole_chain_and_it_goes_around_again(world: World) -> None:
+    tip_id = world.tip()
+    answered: set[str] = set()
+    for _ in range(30):
+        world.run()
+        for row in world.rows(
+            tip_id, channel=NotificationChannel.VOICE, state=NotificationState.SENT
+        ):
+            if row.provider_sid in answered or row.outcome != "accepted":
+                continue
+            answered.add(row.provider_sid or "")
+            driver = alert_driver(world, row.id)
+            params = {
+                "CallSid": row.provider_sid or "",
+                "CallStatus": "no-answer",
+                "SequenceNumber": "1",
+            }
+            path = f"/twilio/alert/status?n={row.id}"
+            world.app.test_client().post(
+                path,
+                data=params,
+                headers={"X-Twilio-Signature": driver.sign(driver.url(path), params)},
+            )
+        world.clock.advance(60)
+    legs = world.legs(tip_id)
+    assert legs[LegKind.POC].round >= 2 and legs[LegKind.POC].state is LegState.OPEN
+    numbers = [c.to for c in world.phone.calls]
+    # Everyone on the chain was tried (each twice in a round), then the principal again.
+    for number in (
+        "+13125550111",
+        "+13125550112",
+        "+13125550113",
+        "+13125550101",
+        "+13125550102",
+        "+13125550103",
+    ):
+        assert number in numbers
+    assert numbers.count("+13125550111") >= 3
