@@ -303,14 +303,13 @@ def pending_alerts_for(session: Session, caller: str) -> list[flow.PendingAlert]
             NotificationLeg.state == LegState.OPEN,
             Notification.state.in_((NotificationState.SENT, NotificationState.UNKNOWN)),
         )
-        .order_by(Tip.received_at.desc())
-        .distinct()
-        .limit(5)
+        .order_by(Tip.received_at.desc(), Tip.id.desc())
+        .limit(50)
     ).all()
     seen: set[int] = set()
     out = []
     for tip_id, report, school, contact_id in rows:
-        if tip_id not in seen:
+        if tip_id not in seen and len(out) < 5:
             seen.add(tip_id)
             out.append(flow.PendingAlert(tip_id, contact_id, report, school or "an unknown school"))
     return out
