@@ -263,7 +263,9 @@ def plan_tip(
             key=f"leg-gap:{tip.id}:{kind.value}:{version}",
             now=now,
         )
-    due = tuple(r.id for r in rows if r.due_at <= now)
+    # Calls first: a principal's phone ringing matters more than the e-mail arriving first.
+    order = {NotificationChannel.VOICE: 0, NotificationChannel.SMS: 1, NotificationChannel.EMAIL: 2}
+    due = tuple(r.id for r in sorted(rows, key=lambda r: order[r.channel]) if r.due_at <= now)
     return PlanResult(version=version, created=len(rows), due_now=due)
 
 

@@ -38,6 +38,9 @@ def worker_name() -> str:
 def plan_tip_job(services: Hotline, tip_id: int) -> None:
     with services.db.session() as session:
         result = plan_tip(session, tip_id, services.clock.now())
+        if result is not None:
+            # Handed to the queue below: the sweep need not hand them again right away.
+            outbox.mark_enqueued(session, result.due_now, services.clock.now())
     if result is not None:
         for notification_id in result.due_now:
             services.jobs.enqueue(SEND, notification_id)

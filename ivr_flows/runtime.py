@@ -307,7 +307,7 @@ def pending_alerts_for(session: Session, caller: str) -> list[flow.PendingAlert]
         .limit(50)
     ).all()
     seen: set[int] = set()
-    out = []
+    out: list[flow.PendingAlert] = []
     for tip_id, report, school, contact_id in rows:
         if tip_id not in seen and len(out) < 5:
             seen.add(tip_id)
