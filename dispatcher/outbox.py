@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.orm import Session
 
 from hotline.models import (
@@ -36,9 +36,13 @@ LEASE = timedelta(seconds=60)
 REENQUEUE_AFTER = timedelta(seconds=15)
 
 
-def _urgency() -> object:
+def _urgency() -> ColumnElement[int]:
     # Critical first, then by deadline: one slow Standard batch never delays a Critical call.
     return case((Notification.level == TipLevel.CRITICAL, 0), else_=1)
+
+
+def _calls_first() -> ColumnElement[int]:
+    return case((Notification.channel == NotificationChannel.VOICE, 0), else_=1)
 
 
 def due_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:
@@ -51,7 +55,7 @@ def due_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:
             (Notification.enqueued_at.is_(None))
             | (Notification.enqueued_at <= now - REENQUEUE_AFTER),
         )
-        .order_by(_urgency(), Notification.deadline_at, Notification.id)  # type: ignore[arg-type]
+        .order_by(_urgency(), Notification.deadline_at, _calls_first(), Notification.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery, Task, bootsteps
 from celery.beat import PersistentScheduler
+from celery.signals import worker_process_init
 from flask import Flask
 
 from hotline import heartbeat
@@ -40,7 +41,8 @@ def celery_init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         # Enqueueing never blocks a web request for long: the sweep re-drives what failed.
-        broker_transport_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        broker_transport_options={"socket_connect_timeout": 1, "socket_timeout": 5},
+        broker_connection_timeout=1,
         beat_scheduler="hotline.celery_app:HeartbeatScheduler",
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         beat_schedule={
@@ -55,6 +57,14 @@ def celery_init_app(app: Flask) -> Celery:
     # can reach the Flask app's services.
     celery_app.conf["hotline_flask_app"] = app
     celery_app.steps["worker"].add(WorkerHeartbeat)
+
+    def fresh_connections_after_fork(**kwargs: object) -> None:
+        # A prefork child inherits the parent's pooled database connections (the heartbeat
+        # uses them); two processes on one socket read each other's answers. The child drops
+        # them, without closing what the parent still uses.
+        hotline(app).db.engine.dispose(close=False)
+
+    worker_process_init.connect(fresh_connections_after_fork, weak=False)
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     _register_tasks(celery_app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,11 +28,23 @@ class JobQueue(Protocol):
 
 
 class CeleryJobQueue:
-    def __init__(self, celery_app: Any, *, capacity: int = 10_000) -> None:
+    #: After a failed publish, report failure at once for this long instead of trying again: a
+    #: broker that is down costs seconds per attempt, and the sweep must not pay that per row.
+    BROKER_DOWN_FOR_SECONDS = 10.0
+
+    def __init__(
+        self,
+        celery_app: Any,
+        *,
+        capacity: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._celery = celery_app
         self._pending: queue.Queue[tuple[str, tuple[int, ...]]] = queue.Queue(capacity)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._down_until = 0.0
 
     def enqueue(self, name: str, *args: int) -> None:
         self._ensure_thread()
@@ -41,11 +54,14 @@ class CeleryJobQueue:
             log.warning("job queue full; %s left to the sweep", name)
 
     def enqueue_now(self, name: str, *args: int) -> bool:
+        if self._monotonic() < self._down_until:
+            return False
         try:
-            # No publish retries: a broker that is down answers at once and the caller acts.
+            # No publish retries: the caller (the sweep) sends the row itself instead.
             self._celery.send_task(name, args=list(args), retry=False)
             return True
         except Exception as exc:
+            self._down_until = self._monotonic() + self.BROKER_DOWN_FOR_SECONDS
             log.warning(
                 "could not enqueue %s (%s); the sweep will re-drive it", name, type(exc).__name__
             )
