@@ -822,7 +822,8 @@ def test_http_transport_with_concurrent_callers(
 
     assert len(sids) == 4
     for sid in sids:
-        assert sim.said(sid)[-1] == "You chose 1."
+        assert sim.said(sid)[-1] == "You chose 1.", [
+            (e.kind, e.text, e.detail) for e in sim.net.call_log(sid)]
         assert sim.net.fetch_call_status(sid) == "completed"
     assert all(s.valid for s in state.seen)
     assert len(state.to("/t/voice-status")) == 4

@@ -36,6 +36,7 @@ import math
 import re
 import secrets
 import threading
+import time
 import uuid
 import wave
 from collections import deque
@@ -447,7 +448,9 @@ class SimulatedPhoneNetwork:
         self._timers: list[_Timer] = []
         self._timer_seq = itertools.count()
         self._jobs: deque[_Job] = deque()
-        self._busy_lanes: set[str] = set()
+        #: lane → the thread running its job right now
+        self._busy_lanes: dict[str, int] = {}
+        self._lanes_changed = threading.Condition(self._lock)
         self._deliveries: deque[WebhookDelivery] = deque(maxlen=5_000)
         self._delivery_seq = itertools.count(1)
 
@@ -640,6 +643,7 @@ class SimulatedPhoneNetwork:
             self._start_chain_locked(call, fetch, at)
             log.info("sim: inbound call %s", call.sid)
         self._drain()
+        self._settle(call.sid)
         return call.sid
 
     def press(self, call_sid: str, digits: str) -> None:
@@ -653,6 +657,7 @@ class SimulatedPhoneNetwork:
                 if not self._key_locked(call, key, at):
                     self._event_locked("dtmf", at, key, call=call, detail={"heard": "no"})
         self._drain()
+        self._settle(call_sid)
 
     def speak(self, call_sid: str, text: str, confidence: float = 0.9) -> None:
         """Say something: a speech <Gather> hears it; a <Record> records it."""
@@ -675,6 +680,7 @@ class SimulatedPhoneNetwork:
             else:
                 self._event_locked("speech", at, text, call=call, detail={"heard": "no"})
         self._drain()
+        self._settle(call_sid)
 
     def record(
         self,
@@ -704,6 +710,7 @@ class SimulatedPhoneNetwork:
                 elif finish_key is not None:
                     self._key_locked(call, finish_key, at)
         self._drain()
+        self._settle(call_sid)
 
     def hang_up(self, call_sid: str) -> None:
         """The handset hangs up (a ringing outbound call is declined)."""
@@ -714,6 +721,7 @@ class SimulatedPhoneNetwork:
             if call.ended_at is None:
                 self._hang_up_locked(call, self._clock.now())
         self._drain()
+        self._settle(call_sid)
 
     def answer(
         self, call_sid: str, *, by: str = "human", detection_seconds: float | None = None
@@ -751,6 +759,7 @@ class SimulatedPhoneNetwork:
                 # Async detection: the TwiML starts at once, the verdict is posted later.
                 self._start_outbound_twiml_locked(call, at)
         self._drain()
+        self._settle(call_sid)
 
     def let_ring(self, call_sid: str) -> datetime:
         """Leave a ringing outbound call unanswered; returns when it becomes no-answer."""
@@ -772,6 +781,7 @@ class SimulatedPhoneNetwork:
             self._event_locked("hangup", at, "declined", call=call)
             self._end_locked(call, "busy", at)
         self._drain()
+        self._settle(call_sid)
 
     def text_hotline(
         self,
@@ -939,7 +949,7 @@ class SimulatedPhoneNetwork:
                 if job is None:
                     return
                 self._jobs.remove(job)
-                self._busy_lanes.add(job.lane)
+                self._busy_lanes[job.lane] = threading.get_ident()
             try:
                 job.run()
             except Exception:
@@ -947,7 +957,32 @@ class SimulatedPhoneNetwork:
                 log.exception("sim: job on lane %s failed", job.lane)
             finally:
                 with self._lock:
-                    self._busy_lanes.discard(job.lane)
+                    self._busy_lanes.pop(job.lane, None)
+                    self._lanes_changed.notify_all()
+
+    def _settle(self, lane: str, timeout: float = 30.0) -> None:
+        """Wait until nothing of ``lane`` is queued or running. Another thread's drain may be
+        running this call's TwiML: a handset action is over when the hotline has answered it,
+        as for a person (a key pressed before the prompt would otherwise be lost)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lanes_changed:
+                owner = self._busy_lanes.get(lane)
+                if owner == threading.get_ident():
+                    return  # called from within this lane's own job: nothing to wait for
+                queued = any(j.lane == lane for j in self._jobs)
+                if owner is None and not queued:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.warning("sim: lane %s still busy after %.0f s", lane, timeout)
+                    return
+                if owner is not None:
+                    self._lanes_changed.wait(remaining)
+                    continue
+            # Queued and nobody running it (queued by the app without draining): run it here,
+            # outside the lock, as every job runs.
+            self._drain()
 
     def _send(
         self,
