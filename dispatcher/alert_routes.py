@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
@@ -25,12 +26,16 @@ from hotline.models import (
     Call,
     CallDirection,
     Contact,
+    District,
     LegState,
+    MessageDirection,
     Notification,
     NotificationLeg,
     School,
     Tip,
+    TipMessage,
 )
+from hotline.redaction import redact_text
 from hotline.services import hotline
 from hotline.webhooks import TwilioRequest, twilio_webhook
 
@@ -65,12 +70,44 @@ def _described(session: Session, row: Notification) -> tuple[Tip, str, str]:
     return tip, where, kind
 
 
+CHANNEL_WORDS = {"voice": "a phone call", "sms": "a text message", "web": "the web form"}
+#: Longest summary of the reporter's words read on a call (when the district opted in).
+SUMMARY_CHARACTERS = 160
+
+
+def summary(session: Session, tip: Tip) -> str:
+    """How and when the tip came in, and, only where the district opted in to summaries, the
+    start of the reporter's own words: as little as is useful, the rest is behind a login."""
+    school = session.get(School, tip.school_id) if tip.school_id else None
+    district = session.get(District, school.district_id) if school else None
+    zone = ZoneInfo(district.timezone) if district else ZoneInfo("UTC")
+    local = tip.received_at.astimezone(zone)
+    when = f"{local.strftime('%I:%M %p').lstrip('0')} {local.tzname()}"
+    text = f"It came in by {CHANNEL_WORDS.get(tip.channel.value, 'the hotline')} at {when}."
+    if district is not None and district.email_summary:
+        words = session.scalar(
+            select(TipMessage.body)
+            .where(
+                TipMessage.tip_id == tip.id, TipMessage.direction == MessageDirection.FROM_REPORTER
+            )
+            .order_by(TipMessage.id)
+            .limit(1)
+        )
+        if words:
+            short = redact_text(" ".join(words.split()))
+            if len(short) > SUMMARY_CHARACTERS:
+                short = short[:SUMMARY_CHARACTERS].rsplit(" ", 1)[0] + "..."
+            text += f" The reporter wrote: {short}"
+    return text
+
+
 def alert_text(session: Session, rows: Sequence[Notification]) -> str:
     if len(rows) == 1:
         tip, where, kind = _described(session, rows[0])
         return (
             f"This is the school safety tip line. There is a {rows[0].level.value} safety "
             f"report for {where}. Report number {spell(tip.report_number)}. Type: {kind}. "
+            f"{summary(session, tip)} "
             "Press 1 to confirm you received this report. Press star to hear it again."
         )
     parts = []

@@ -353,3 +353,29 @@ def test_nobody_answers_the_whole_chain_and_it_goes_around_again(world: World) -
     ):
         assert number in numbers
     assert numbers.count("+13125550111") >= 3
+
+
+def test_the_alert_says_how_and_when_it_came_in_and_the_words_only_if_opted_in(
+    world: World,
+) -> None:
+    from hotline.models import ActorType, Channel, MessageDirection, TipMessage
+
+    tip_id = world.tip(channel=Channel.SMS)
+    with hotline(world.app).db.session() as s:
+        s.add(
+            TipMessage(
+                tip_id=tip_id,
+                direction=MessageDirection.FROM_REPORTER,
+                body="he said he will bring a gun to the game tomorrow",
+                actor_type=ActorType.REPORTER,
+                created_at=world.clock.now(),
+            )
+        )
+    world.run()
+    row = first_call(world, tip_id)
+    heard = alert_driver(world, row.id).call().heard_text_since_last_action()
+    assert "It came in by a text message at 10:00 AM CDT." in heard
+    assert "gun" not in heard
+    world.set_district(email_summary=True)
+    heard = alert_driver(world, row.id).call().heard_text_since_last_action()
+    assert "The reporter wrote: he said he will bring a gun" in heard
