@@ -40,6 +40,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        # Keep reconnecting through a long Redis outage rather than exit after 100 tries: beat
+        # sends inline meanwhile, and the worker is needed again the moment Redis is back.
+        broker_connection_max_retries=None,
         # Enqueueing never blocks a web request for long: the sweep re-drives what failed.
         broker_transport_options={"socket_connect_timeout": 1, "socket_timeout": 5},
         broker_connection_timeout=1,
