@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatcher.outbox import pull_next_forward
+from dispatcher.outbox import planned_row, pull_next_forward
 from hotline import timeline
 from hotline.models import (
     LegState,
     Notification,
     NotificationChannel,
     NotificationLeg,
-    NotificationState,
     Tip,
 )
 
@@ -65,22 +64,18 @@ def call_finished(
             or 0
         )
         if calls < MAX_CALLS_PER_PERSON_PER_ROUND:
-            retry = Notification(
-                tip_id=row.tip_id,
-                leg_id=row.leg_id,
-                purpose=row.purpose,
+            retry = planned_row(
+                tip,
                 channel=NotificationChannel.VOICE,
                 contact_id=row.contact_id,
                 phone_number_id=row.phone_number_id,
-                level=row.level,
+                leg_id=row.leg_id,
+                purpose=row.purpose,
                 position=row.position,
                 round=row.round,
-                plan_version=row.plan_version,
-                state=NotificationState.PLANNED,
                 due_at=now + RETRY_AFTER[status],
                 deadline_at=max(row.deadline_at, now + RETRY_AFTER[status]),
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
             session.add(retry)
             session.flush()

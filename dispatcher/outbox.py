@@ -26,7 +26,9 @@ from hotline.models import (
     PENDING_NOTIFICATION_STATES,
     Notification,
     NotificationChannel,
+    NotificationPurpose,
     NotificationState,
+    Tip,
     TipLevel,
 )
 
@@ -43,6 +45,42 @@ def _urgency() -> ColumnElement[int]:
 
 def _calls_first() -> ColumnElement[int]:
     return case((Notification.channel == NotificationChannel.VOICE, 0), else_=1)
+
+
+def planned_row(
+    tip: Tip,
+    *,
+    channel: NotificationChannel,
+    contact_id: int | None,
+    due_at: datetime,
+    deadline_at: datetime,
+    now: datetime,
+    purpose: NotificationPurpose = NotificationPurpose.ALERT,
+    leg_id: int | None = None,
+    phone_number_id: int | None = None,
+    email: str | None = None,
+    position: int = 0,
+    round: int = 1,
+) -> Notification:
+    """A new PLANNED row of ``tip``'s outbox, at the tip's current level and plan version."""
+    return Notification(
+        tip_id=tip.id,
+        leg_id=leg_id,
+        purpose=purpose,
+        channel=channel,
+        contact_id=contact_id,
+        phone_number_id=phone_number_id,
+        email=email,
+        level=tip.level,
+        position=position,
+        round=round,
+        plan_version=tip.plan_version,
+        state=NotificationState.PLANNED,
+        due_at=due_at,
+        deadline_at=deadline_at,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def due_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:

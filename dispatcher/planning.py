@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dispatcher import planner
 from dispatcher.calendar import BusinessCalendar, load_calendar, notify_deadline
 from dispatcher.levels import level_of_type
-from dispatcher.outbox import cancel_pending
+from dispatcher.outbox import cancel_pending, planned_row
 from hotline import timeline
 from hotline.models import (
     ActorType,
@@ -332,20 +332,16 @@ def notify_new_information(session: Session, tip: Tip, *, note: str, now: dateti
     deadline = tip.notify_deadline_at or now
     rows = []
     for channel, contact_id, email, phone_number_id in sent:
-        row = Notification(
-            tip_id=tip.id,
-            purpose=NotificationPurpose.UPDATE,
+        row = planned_row(
+            tip,
             channel=channel,
             contact_id=contact_id,
             email=email,
             phone_number_id=phone_number_id,
-            level=tip.level,
-            plan_version=tip.plan_version,
-            state=NotificationState.PLANNED,
+            purpose=NotificationPurpose.UPDATE,
             due_at=now,
             deadline_at=max(deadline, now + timedelta(minutes=20)),
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
         session.add(row)
         rows.append(row)

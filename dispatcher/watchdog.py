@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatcher import planner
+from dispatcher.outbox import planned_row
 from dispatcher.planning import directory_for, raise_alert
 from hotline import timeline
 from hotline.models import (
@@ -145,22 +146,17 @@ def _start_next_round(session: Session, tip: Tip, leg: NotificationLeg, now: dat
     for position, tier in enumerate(tiers):
         for r in tier:
             session.add(
-                Notification(
-                    tip_id=tip.id,
-                    leg_id=leg.id,
-                    purpose=NotificationPurpose.ALERT,
+                planned_row(
+                    tip,
                     channel=NotificationChannel.VOICE,
                     contact_id=r.contact_id,
                     phone_number_id=r.phone_number_id,
-                    level=tip.level,
+                    leg_id=leg.id,
                     position=position,
                     round=leg.round,
-                    plan_version=tip.plan_version,
-                    state=NotificationState.PLANNED,
                     due_at=now + position * wait,
                     deadline_at=deadline,
-                    created_at=now,
-                    updated_at=now,
+                    now=now,
                 )
             )
     # Keep the district and law enforcement informed while the leg goes around again.
@@ -168,20 +164,16 @@ def _start_next_round(session: Session, tip: Tip, leg: NotificationLeg, now: dat
     for r in informed:
         if r.email:
             session.add(
-                Notification(
-                    tip_id=tip.id,
-                    purpose=NotificationPurpose.ESCALATION,
+                planned_row(
+                    tip,
                     channel=NotificationChannel.EMAIL,
                     contact_id=r.contact_id,
                     email=r.email,
-                    level=tip.level,
+                    purpose=NotificationPurpose.ESCALATION,
                     round=leg.round,
-                    plan_version=tip.plan_version,
-                    state=NotificationState.PLANNED,
                     due_at=now,
                     deadline_at=deadline,
-                    created_at=now,
-                    updated_at=now,
+                    now=now,
                 )
             )
     law_leg = session.scalar(
@@ -203,21 +195,16 @@ def _start_next_round(session: Session, tip: Tip, leg: NotificationLeg, now: dat
         for r in directory.law_enforcement:
             if r.callable and r.phone_number_id:
                 session.add(
-                    Notification(
-                        tip_id=tip.id,
-                        leg_id=law_leg.id,
-                        purpose=NotificationPurpose.ESCALATION,
+                    planned_row(
+                        tip,
                         channel=NotificationChannel.VOICE,
                         contact_id=r.contact_id,
                         phone_number_id=r.phone_number_id,
-                        level=tip.level,
-                        round=1,
-                        plan_version=tip.plan_version,
-                        state=NotificationState.PLANNED,
+                        leg_id=law_leg.id,
+                        purpose=NotificationPurpose.ESCALATION,
                         due_at=now,
                         deadline_at=deadline,
-                        created_at=now,
-                        updated_at=now,
+                        now=now,
                     )
                 )
     session.flush()
