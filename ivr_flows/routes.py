@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import tips as tip_service
-from hotline.models import Call, Channel, Reporter, Tip, TipLevel, TipStatus
+from hotline.models import Call, Tip, TipStatus
 from hotline.services import hotline
 from hotline.webhooks import TwilioRequest, twilio_webhook
 from ivr_flows import flow, runtime
@@ -198,20 +198,10 @@ def _keep_rescue_recording(
     language: str,
     now: datetime,
 ) -> None:
-    services = hotline()
     call = runtime.load_call(session, sid, req.get("From"), now)
-    tip = session.get(Tip, call.tip_id) if call.tip_id else None
-    if tip is None:
-        tip = tip_service.create_tip(
-            session,
-            services.keyring,
-            channel=Channel.VOICE,
-            level=TipLevel.STANDARD,
-            received_at=now,
-            language=language,
-            reporter=session.get(Reporter, call.reporter_id) if call.reporter_id else None,
-        ).tip
-        call.tip_id = tip.id
+    if call.tip_id is None:
+        runtime.create_call_tip(session, call, flow.VoiceState(), None, None, language, now)
+    tip = session.get_one(Tip, call.tip_id)
     tip_service.attach_recording(
         session,
         tip,

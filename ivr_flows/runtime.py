@@ -145,7 +145,7 @@ def apply_effects(
                 continue  # defensive: one intake, one tip
             category = effect.category.value if isinstance(effect, flow.CreateTip) else None
             school_id = effect.school_id if isinstance(effect, flow.CreateTip) else None
-            state = _create_tip(session, call, state, category, school_id, effect.language, now)
+            state = create_call_tip(session, call, state, category, school_id, effect.language, now)
         elif isinstance(effect, flow.AttachRecording):
             tip = _call_tip(session, call, state)
             if tip is None:
@@ -202,7 +202,7 @@ def _call_tip(session: Session, call: Call, state: flow.VoiceState) -> Tip | Non
     return None if tip_id is None else session.get(Tip, tip_id)
 
 
-def _create_tip(
+def create_call_tip(
     session: Session,
     call: Call,
     state: flow.VoiceState,
@@ -211,6 +211,8 @@ def _create_tip(
     language: str,
     now: datetime,
 ) -> flow.VoiceState:
+    """The call's tip (Standard for review when the category is unknown); returns ``state``
+    with the tip's id, report number and the PIN sealed for the readback."""
     services = hotline()
     level, tip_type = tip_service.level_for_category(category)
     school = None if school_id is None else session.get(School, school_id)
@@ -252,7 +254,7 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
     tip = _call_tip(session, call, state)
     if state.gathering_a_report:
         if tip is None:
-            state = _create_tip(
+            state = create_call_tip(
                 session,
                 call,
                 state,
