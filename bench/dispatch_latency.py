@@ -127,44 +127,19 @@ def free_port() -> int:
 
 
 class TimedTwilioFake(TwilioFake):
-    """The tests' fake, with the arrival time of every request (taken as the WSGI call starts,
-    before the body is parsed or checked against the contract)."""
+    """The tests' fake (which stamps each request's arrival), also timing its own answers."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.arrivals: list[tuple[float, RecordedRequest]] = []
         #: Seconds the fake took to answer each request (its own share of a send's time).
         self.handling: list[float] = []
-        self._local = threading.local()
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        self._local.arrived = arrived = time.monotonic()
+        arrived = time.monotonic()
         try:
             return super()._wsgi(environ, start_response)
         finally:
             self.handling.append(time.monotonic() - arrived)
-
-    def _record(
-        self,
-        request: Any,
-        query: list[tuple[str, str]],
-        form: list[tuple[str, str]],
-        authorized: bool,
-        operation: str | None,
-    ) -> None:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query=query,
-            form=form,
-            headers=dict(request.headers.items()),
-            authorized=authorized,
-            operation=operation,
-        )
-        arrived = getattr(self._local, "arrived", time.monotonic())
-        with self._lock:
-            self.requests.append(recorded)
-            self.arrivals.append((arrived, recorded))
 
 
 @dataclass
@@ -735,7 +710,7 @@ def run_burst(
 
     arrivals: dict[int, list[tuple[float, str]]] = defaultdict(list)
     with stack.fake._lock:
-        recorded = list(stack.fake.arrivals)
+        recorded = [(r.arrived, r) for r in stack.fake.requests]
     wanted = {nid for nid, *_ in first_round}
     strays = 0
     call_requests = 0

@@ -91,10 +91,15 @@ class Plan:
     gaps: dict[LegKind, str] = field(default_factory=dict)
 
 
+def callable_only(recipients: Sequence[Recipient]) -> list[Recipient]:
+    """Those with a number that is not marked unreachable for calls."""
+    return [r for r in recipients if r.callable and r.phone_number_id]
+
+
 def poc_tiers(directory: Directory, style: EscalationStyle) -> list[list[Recipient]]:
     """The POC leg's chain: who is called together, tier after tier."""
-    school = [r for r in directory.school_contacts if r.callable and r.phone_number_id]
-    district = [r for r in directory.district_contacts if r.callable and r.phone_number_id]
+    school = callable_only(directory.school_contacts)
+    district = callable_only(directory.district_contacts)
     if style is EscalationStyle.PARALLEL:
         return [tier for tier in (school, district) if tier]
     return [[r] for r in school] + [[r] for r in district]
@@ -165,7 +170,7 @@ def _plan_critical(tip: PlanInput) -> Plan:
                 )
             )
 
-    psaps = [r for r in tip.directory.psaps if r.callable and r.phone_number_id]
+    psaps = callable_only(tip.directory.psaps)
     if not psaps:
         gaps[LegKind.PSAP] = "no PSAP line can be called"
     for r in psaps:
@@ -182,7 +187,7 @@ def _plan_critical(tip: PlanInput) -> Plan:
 
     if not tip.school_in_session or tip.possible_crime:
         legs.add(LegKind.LAW_ENFORCEMENT)
-        law = [r for r in tip.directory.law_enforcement if r.callable and r.phone_number_id]
+        law = callable_only(tip.directory.law_enforcement)
         if not law:
             gaps[LegKind.LAW_ENFORCEMENT] = "no law-enforcement line can be called"
         for r in law:

@@ -133,9 +133,9 @@ def _start_next_round(session: Session, tip: Tip, leg: NotificationLeg, now: dat
         style = district.escalation_style if district else EscalationStyle.SEQUENTIAL
         tiers = planner.poc_tiers(directory, style)
     elif leg.kind is LegKind.PSAP:
-        tiers = [[r for r in directory.psaps if r.callable and r.phone_number_id]]
+        tiers = [planner.callable_only(directory.psaps)]
     else:
-        tiers = [[r for r in directory.law_enforcement if r.callable and r.phone_number_id]]
+        tiers = [planner.callable_only(directory.law_enforcement)]
     tiers = [t for t in tiers if t]
     wait = planner.chain_wait(
         len(tiers),
@@ -192,21 +192,20 @@ def _start_next_round(session: Session, tip: Tip, leg: NotificationLeg, now: dat
         )
         session.add(law_leg)
         session.flush()
-        for r in directory.law_enforcement:
-            if r.callable and r.phone_number_id:
-                session.add(
-                    planned_row(
-                        tip,
-                        channel=NotificationChannel.VOICE,
-                        contact_id=r.contact_id,
-                        phone_number_id=r.phone_number_id,
-                        leg_id=law_leg.id,
-                        purpose=NotificationPurpose.ESCALATION,
-                        due_at=now,
-                        deadline_at=deadline,
-                        now=now,
-                    )
+        for r in planner.callable_only(directory.law_enforcement):
+            session.add(
+                planned_row(
+                    tip,
+                    channel=NotificationChannel.VOICE,
+                    contact_id=r.contact_id,
+                    phone_number_id=r.phone_number_id,
+                    leg_id=law_leg.id,
+                    purpose=NotificationPurpose.ESCALATION,
+                    due_at=now,
+                    deadline_at=deadline,
+                    now=now,
                 )
+            )
     session.flush()
     timeline.record(
         session,

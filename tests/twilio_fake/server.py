@@ -20,6 +20,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class RecordedRequest:
     authorized: bool
     #: operationId in the OpenAPI document, or a name for the media routes outside it.
     operation: str | None
+    #: time.monotonic() when the request reached the fake (for latency measurements).
+    arrived: float = 0.0
 
     @property
     def fields(self) -> dict[str, list[str]]:
@@ -104,6 +107,9 @@ class RecordedRequest:
     def field(self, name: str) -> str | None:
         values = self.fields.get(name)
         return values[0] if values else None
+
+
+ARRIVED_KEY = "twilio_fake.arrived"
 
 
 @dataclass
@@ -293,6 +299,8 @@ class TwilioFake:
     # -- the HTTP side -----------------------------------------------------------------------
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        # Stamped before the body is parsed or checked against the contract.
+        environ[ARRIVED_KEY] = time.monotonic()
         request = Request(environ)
         try:
             answer = self._handle(request, environ)
@@ -569,6 +577,7 @@ class TwilioFake:
             headers=dict(request.headers.items()),
             authorized=authorized,
             operation=operation,
+            arrived=request.environ.get(ARRIVED_KEY, time.monotonic()),
         )
         with self._lock:
             self.requests.append(recorded)
