@@ -7,8 +7,9 @@ Critical tips for the same person carries one ``n`` per tip.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
@@ -50,6 +51,36 @@ TELL_COLLEAGUES_JOB = "dispatcher.tell_colleagues"
 
 def _twiml(response: VoiceResponse | str) -> Response:
     return Response(str(response), content_type="text/xml; charset=utf-8")
+
+
+def _fallback() -> Response:
+    """What the callee hears if building the alert failed: never "an application error has
+    occurred", always what to do next."""
+    response = VoiceResponse()
+    response.say(
+        "This is the school safety tip line with a critical safety report for your school. "
+        "Please call or text this number back, or read it on the portal. Goodbye.",
+        **SAY,
+    )
+    response.hangup()
+    return _twiml(response)
+
+
+def _never_fails(
+    view: Callable[[TwilioRequest, Session], Response],
+) -> Callable[[TwilioRequest, Session], Response]:
+    @functools.wraps(view)
+    def guarded(req: TwilioRequest, session: Session) -> Response:
+        try:
+            return view(req, session)
+        except Exception:
+            log.exception(
+                "alert call webhook %s failed; answering with the fallback", view.__name__
+            )
+            session.rollback()
+            return _fallback()
+
+    return guarded
 
 
 def _rows(session: Session) -> list[Notification]:
@@ -176,6 +207,7 @@ def _open_rows(session: Session, rows: Sequence[Notification]) -> list[Notificat
 
 @bp.post("/voice")
 @twilio_webhook("alert.voice")
+@_never_fails
 def voice(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
     rows = _rows(session)
@@ -219,6 +251,7 @@ def voice(req: TwilioRequest, session: Session) -> Response:
 
 @bp.post("/key")
 @twilio_webhook("alert.key")
+@_never_fails
 def key(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
     rows = _rows(session)

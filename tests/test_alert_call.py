@@ -379,3 +379,20 @@ def test_the_alert_says_how_and_when_it_came_in_and_the_words_only_if_opted_in(
     world.set_district(email_summary=True)
     heard = alert_driver(world, row.id).call().heard_text_since_last_action()
     assert "The reporter wrote: he said he will bring a gun" in heard
+
+
+def test_a_failure_building_the_alert_still_answers_what_to_do(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher import alert_routes
+
+    tip_id = world.tip()
+    world.run()
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(alert_routes, "alert_text", broken)
+    call = alert_driver(world, first_call(world, tip_id).id).call()
+    assert call.ended and "call or text this number back" in call.last_heard_text()
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
