@@ -168,6 +168,13 @@ def load_settings(
                 "HOTLINE_NUMBER is required with Twilio credentials: it is the caller id of "
                 "every alert call and text"
             )
+        if get("SMTP_URL") is None:
+            # Without it e-mails would land in the development outbox and count as sent: every
+            # principal's e-mail silently dropped.
+            problems.append(
+                "SMTP_URL is required with Twilio credentials: without it notification e-mails "
+                "would be kept in the development outbox and never reach anyone"
+            )
     elif (redis_url is not None or postgres) and not simulate_flag:
         what = " and ".join(
             name

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import delete, select
 
@@ -121,6 +122,17 @@ class RedisServer:
         self.proc = None
 
 
+class MailSink:
+    """An aiosmtpd handler that keeps what it receives (recipients, raw message)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.envelopes.append((list(envelope.rcpt_tos), envelope.content))  # type: ignore[attr-defined]
+        return "250 OK"
+
+
 class Bench:
     """The database, the fake, the clock file and the processes of one test."""
 
@@ -138,6 +150,10 @@ class Bench:
         self.clock_file = str(tmp_path / "clock.txt")
         self.clock = FileClock(self.clock_file)
         self.clock.set(start)
+        # Production needs a real mail server: the workers send through SMTP to this sink.
+        self.mail = MailSink()
+        self.smtp = Controller(self.mail, hostname="127.0.0.1", port=free_port())
+        self.smtp.start()
         self.env = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
@@ -146,6 +162,7 @@ class Bench:
             "TWILIO_API_BASE_URL": fake.base_url,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{free_port()}",
             "HOTLINE_NUMBER": HOTLINE_NUMBER,
+            "SMTP_URL": f"smtp://127.0.0.1:{self.smtp.port}?starttls=false",
             "SECRET_KEY": "celery-dispatch-test-secret",
             "HOTLINE_IDENTITY_KEY": IDENTITY_KEY,
             "HOTLINE_INSTANCE_PATH": str(tmp_path / "instance"),
@@ -217,6 +234,7 @@ class Bench:
                 proc.wait(5)
         self.procs.clear()
         self.services.db.dispose()
+        self.smtp.stop()
 
     def logs(self) -> str:
         parts = []

@@ -72,6 +72,8 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[AppFactory]:
             "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
             "PUBLIC_BASE_URL": TEST_PUBLIC_BASE_URL,
             "HOTLINE_NUMBER": "+13125550100",
+            # Required with Twilio credentials; the e-mail port itself is the injected fake.
+            "SMTP_URL": "smtp://127.0.0.1:2525",
             "SECRET_KEY": "test-secret-key",
             "HOTLINE_IDENTITY_KEY": "5fS3y1jGm8oqsp2zC2d0qgE9Bq9tRJrj6f2mX0m8n1Y=",
             # Most tests are not about the calls-per-second budget (tests/test_call_budget.py is).

@@ -21,6 +21,7 @@ PRODUCTION = {
     "REDIS_URL": "redis://cache.example.org:6379/0",
     "SECRET_KEY": "a-long-random-secret",
     "HOTLINE_IDENTITY_KEY": KEY,
+    "SMTP_URL": "smtp://mailer:secret@smtp.example.org:587",
 }
 
 
@@ -61,10 +62,27 @@ def test_database_url_as_operators_are_given_it(url: str, expected: str) -> None
     assert normalize_database_url(url) == expected
 
 
-@pytest.mark.parametrize("missing", ["PUBLIC_BASE_URL", "HOTLINE_NUMBER"])
+@pytest.mark.parametrize("missing", ["PUBLIC_BASE_URL", "HOTLINE_NUMBER", "SMTP_URL"])
 def test_twilio_credentials_need_public_url_and_number(missing: str, tmp_path: Path) -> None:
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     assert missing in refusal(env, tmp_path)
+
+
+def test_without_twilio_the_development_outbox_may_stay(tmp_path: Path) -> None:
+    """A training install on the simulated network keeps e-mails in the dev outbox."""
+    env = {"SECRET_KEY": "s", "HOTLINE_IDENTITY_KEY": KEY, "HOTLINE_SIMULATE": "1"}
+    s = load_settings({**env, "REDIS_URL": "redis://localhost:6379/0"}, instance_path=tmp_path)
+    assert s.simulate and s.smtp_url is None
+
+
+def test_twilio_without_smtp_never_uses_the_development_outbox(tmp_path: Path) -> None:
+    from hotline import create_app
+
+    env = {k: v for k, v in PRODUCTION.items() if k != "SMTP_URL"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    with pytest.raises(ConfigError) as info:
+        create_app(environ=env, instance_path=tmp_path)
+    assert "e-mails" in str(info.value)
 
 
 def test_half_the_twilio_credentials_is_refused(tmp_path: Path) -> None:

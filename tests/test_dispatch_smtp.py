@@ -25,22 +25,14 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from hotline.tips import create_tip
+from tests.celery_support import MailSink
 from tests.dispatch_world import SCHOOL_HOURS
 from tests.test_dev_server import free_port
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.envelopes.append((list(envelope.rcpt_tos), envelope.content))  # type: ignore[attr-defined]
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler, port = Inbox(), free_port()
+def inbox() -> Iterator[tuple[MailSink, int]]:
+    handler, port = MailSink(), free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     yield handler, port
@@ -49,7 +41,7 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 @pytest.mark.parametrize("opted_in", [False, True], ids=["default", "district-opted-in"])
 def test_critical_tip_emails_arrive_with_the_reporters_words_only_if_opted_in(
-    opted_in: bool, make_app: Callable[..., Flask], clock: ManualClock, inbox: tuple[Inbox, int]
+    opted_in: bool, make_app: Callable[..., Flask], clock: ManualClock, inbox: tuple[MailSink, int]
 ) -> None:
     handler, port = inbox
     clock.set(SCHOOL_HOURS)
