@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -73,6 +74,11 @@ def _never_fails(
     def guarded(req: TwilioRequest, session: Session) -> Response:
         try:
             return view(req, session)
+        except IntegrityError:
+            # A concurrent webhook inserted the same row (a status callback racing this call's
+            # first request): the webhook guard applies the delivery again on top of it, so the
+            # callee hears the alert, not the fallback.
+            raise
         except Exception:
             log.exception(
                 "alert call webhook %s failed; answering with the fallback", view.__name__

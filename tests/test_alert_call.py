@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hotline.models import (
     Call,
@@ -396,3 +396,45 @@ def test_a_failure_building_the_alert_still_answers_what_to_do(
     call = alert_driver(world, first_call(world, tip_id).id).call()
     assert call.ended and "call or text this number back" in call.last_heard_text()
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
+
+
+def test_a_status_callback_racing_the_first_request_still_gets_the_alert(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call's status callback inserts the call's row just after the alert webhook looked
+    for it: the guard applies the webhook again, and the callee hears the alert."""
+    from dispatcher import alert_routes
+    from hotline.models import CallDirection
+
+    tip_id = world.tip()
+    world.run()
+    row = first_call(world, tip_id)
+    real_call = alert_routes._call
+    raced: list[str] = []
+
+    def racing(session, req, rows):  # type: ignore[no-untyped-def]
+        def insert_first(session, *args):  # type: ignore[no-untyped-def]
+            if raced:
+                return
+            raced.append(req.get("CallSid"))
+            with hotline(world.app).db.session() as other:
+                other.add(
+                    Call(
+                        sid=req.get("CallSid"),
+                        direction=CallDirection.OUTBOUND,
+                        status="ringing",
+                        created_at=world.clock.now(),
+                        flow_state={},
+                    )
+                )
+
+        if not raced:
+            # After this request looked for the call's row, before it inserts its own.
+            event.listen(session, "before_flush", insert_first)
+        return real_call(session, req, rows)
+
+    monkeypatch.setattr(alert_routes, "_call", racing)
+    call = alert_driver(world, row.id).call()
+    heard = call.heard_text_since_last_action()
+    assert raced and "Press 1 to confirm" in heard
+    assert "call or text this number back" not in heard
