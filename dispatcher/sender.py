@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatcher import outbox
@@ -41,6 +42,7 @@ from hotline.services import Hotline
 from hotline.telephony.ports import CallRequest, SmsRequest, TelephonyError, TelephonyErrorKind
 
 log = logging.getLogger(__name__)
+S = NotificationState
 
 #: Test-only fault injection: seconds to wait between claiming a row and sending it, so a test
 #: can kill a worker in exactly that gap. Refused outside simulated or mock installs.
@@ -82,13 +84,20 @@ CALL_SPACING = timedelta(seconds=30)
 SPACING_DEADLINE_MARGIN = timedelta(minutes=2)
 
 
+def attempt_token(worker: str) -> str:
+    """What a claim is held under: the worker's name (for people reading the table) and a part
+    unique to this attempt, so a worker never mistakes an older claim of its own for this one."""
+    return f"{worker[:51]}/{secrets.token_hex(6)}"
+
+
 def send_notification(services: Hotline, notification_id: int, worker: str) -> str:
     """Send one due row (with, for a Critical call, every other due Critical call to the same
     number: one call for all). Returns what happened, for logs and tests: not-claimed,
     cancelled, postponed, sent, retry, failed, unknown."""
     db = services.db
+    token = attempt_token(worker)
     with db.session() as session:
-        if not outbox.claim(session, notification_id, worker, services.clock.now()):
+        if not outbox.claim(session, notification_id, token, services.clock.now()):
             return "not-claimed"
     _pause_after_claim(services)
     with db.session() as session:
@@ -98,7 +107,9 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
             _finish(
                 session,
                 notification_id,
-                NotificationState.FAILED,
+                token,
+                S.CLAIMED,
+                S.FAILED,
                 now,
                 outcome="no-address",
                 error="the recipient has no usable number or address",
@@ -107,20 +118,20 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
         if outbound.channel is NotificationChannel.VOICE:
             wait = _wait_before_calling(session, services, notification_id, now)
             if wait is not None:
-                _postpone(session, notification_id, now + wait)
+                _postpone(session, notification_id, token, now, now + wait)
                 return "postponed"
-        if not outbox.start_sending(session, notification_id, worker, now):
+        if not outbox.start_sending(session, notification_id, token, now):
             return "cancelled"
         if outbound.channel is NotificationChannel.VOICE:
-            bundle = (notification_id, *_bundle_siblings(session, notification_id, worker, now))
+            bundle = (notification_id, *_bundle_siblings(session, notification_id, token, now))
             if len(bundle) > 1:
                 outbound = replace(outbound, bundle=bundle)
     try:
         provider_sid = _send(services, outbound)
     except TelephonyError as exc:
-        return _telephony_failed(services, outbound, exc)
+        return _telephony_failed(services, outbound, token, exc)
     except EmailError as exc:
-        return _email_failed(services, outbound, exc)
+        return _email_failed(services, outbound, token, exc)
     except Exception as exc:  # a bug: the request may have gone out; never resend blindly
         log.exception("sending notification %s failed unexpectedly", notification_id)
         with db.session() as session:
@@ -128,7 +139,9 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
                 _finish(
                     session,
                     row_id,
-                    NotificationState.UNKNOWN,
+                    token,
+                    S.SENDING,
+                    S.UNKNOWN,
                     services.clock.now(),
                     outcome="error",
                     error=type(exc).__name__,
@@ -137,32 +150,58 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
     with db.session() as session:
         now = services.clock.now()
         for row_id in outbound.bundle:
-            row = session.get_one(Notification, row_id)
-            row.state = NotificationState.SENT
-            row.sent_at = now
-            row.provider_sid = provider_sid
-            row.outcome = "accepted"
-            row.updated_at = now
-            if row.phone_number_id is not None:
-                phone = session.get_one(PhoneNumber, row.phone_number_id)
-                if row.channel is NotificationChannel.VOICE:
-                    phone.last_called_at = now
-                else:
-                    phone.last_texted_at = now
-            timeline.record(
-                session,
-                session.get_one(Tip, row.tip_id),
-                "notification.sent",
-                at=now,
-                notification_id=row.id,
-                channel=row.channel.value,
-                purpose=row.purpose.value,
-                contact_id=row.contact_id,
-                leg_id=row.leg_id,
-                provider_sid=provider_sid,
-                bundled_with=[i for i in outbound.bundle if i != row.id] or None,
-            )
+            _record_sent(session, row_id, token, provider_sid, outbound.bundle, now)
     return "sent"
+
+
+def _record_sent(
+    session: Session,
+    row_id: int,
+    token: str,
+    provider_sid: str,
+    bundle: tuple[int, ...],
+    now: datetime,
+) -> None:
+    """The provider took the request. A status callback may have come first: its outcome
+    stays. A row the sweep already marked unknown (this worker's lease ran out mid-request)
+    stays unknown, and keeps the sid so what the provider says of it can be matched."""
+    sent = outbox.transition_one(
+        session,
+        row_id,
+        S.SENDING,
+        S.SENT,
+        now=now,
+        token=token,
+        sent_at=now,
+        provider_sid=provider_sid,
+        outcome=func.coalesce(Notification.outcome, "accepted"),
+    )
+    row = session.get_one(Notification, row_id)
+    if not sent:
+        if row.state is S.UNKNOWN and row.provider_sid is None:
+            row.provider_sid = provider_sid
+            row.updated_at = now
+        log.warning("notification %s was sent after it was given up as %s", row_id, row.state)
+    if row.phone_number_id is not None:
+        phone = session.get_one(PhoneNumber, row.phone_number_id)
+        if row.channel is NotificationChannel.VOICE:
+            phone.last_called_at = now
+        else:
+            phone.last_texted_at = now
+    timeline.record(
+        session,
+        session.get_one(Tip, row.tip_id),
+        "notification.sent",
+        at=now,
+        notification_id=row.id,
+        channel=row.channel.value,
+        purpose=row.purpose.value,
+        contact_id=row.contact_id,
+        leg_id=row.leg_id,
+        provider_sid=provider_sid,
+        bundled_with=[i for i in bundle if i != row.id] or None,
+        state=None if sent else row.state.value,
+    )
 
 
 def _wait_before_calling(
@@ -182,19 +221,24 @@ def _wait_before_calling(
     return timedelta(seconds=wait) if wait > 0 else None
 
 
-def _postpone(session: Session, notification_id: int, due_at: datetime) -> None:
-    row = session.get_one(Notification, notification_id)
-    row.state = NotificationState.PLANNED
-    row.due_at = due_at
-    row.claimed_by = None
-    row.lease_until = None
-    row.enqueued_at = None
-    row.attempts = max(0, row.attempts - 1)
-    row.updated_at = due_at
+def _postpone(
+    session: Session, notification_id: int, token: str, now: datetime, due_at: datetime
+) -> None:
+    # The claim counted an attempt that was not made.
+    outbox.transition_one(
+        session,
+        notification_id,
+        S.CLAIMED,
+        S.PLANNED,
+        now=now,
+        token=token,
+        due_at=due_at,
+        attempts=Notification.attempts - 1,
+    )
 
 
 def _bundle_siblings(
-    session: Session, notification_id: int, worker: str, now: datetime
+    session: Session, notification_id: int, token: str, now: datetime
 ) -> list[int]:
     """Other due Critical calls to the same number for other tips, taken into this call."""
     row = session.get_one(Notification, notification_id)
@@ -216,8 +260,8 @@ def _bundle_siblings(
     ).all()
     taken = []
     for sibling in candidates:
-        if outbox.claim(session, sibling, worker, now) and outbox.start_sending(
-            session, sibling, worker, now
+        if outbox.claim(session, sibling, token, now) and outbox.start_sending(
+            session, sibling, token, now
         ):
             taken.append(sibling)
     return taken
@@ -365,22 +409,32 @@ def _send(services: Hotline, out: Outbound) -> str:
 def _finish(
     session: Session,
     notification_id: int,
-    state: NotificationState,
+    token: str,
+    frm: NotificationState,
+    to: NotificationState,
     now: datetime,
     *,
     outcome: str,
     error: str | None,
-) -> Notification:
+) -> bool:
+    """The claimant ends the row (failed, unknown). False when it had changed meanwhile (a
+    confirmation cancelled it, the sweep marked it unknown): nothing is written then."""
+    if not outbox.transition_one(
+        session,
+        notification_id,
+        frm,
+        to,
+        now=now,
+        token=token,
+        outcome=outcome[:32],
+        last_error=None if error is None else error[:500],
+    ):
+        return False
     row = session.get_one(Notification, notification_id)
-    row.state = state
-    row.outcome = outcome[:32]
-    row.last_error = None if error is None else error[:500]
-    row.updated_at = now
-    tip = session.get_one(Tip, row.tip_id)
     timeline.record(
         session,
-        tip,
-        f"notification.{state.value}",
+        session.get_one(Tip, row.tip_id),
+        f"notification.{to.value}",
         at=now,
         notification_id=row.id,
         channel=row.channel.value,
@@ -388,18 +442,24 @@ def _finish(
         outcome=outcome,
         error=error,
     )
-    return row
+    return True
 
 
-def _retry_later(session: Session, row: Notification, now: datetime, reason: str) -> None:
+def _retry_later(
+    session: Session, row: Notification, token: str, now: datetime, reason: str
+) -> bool:
     backoff = min(timedelta(seconds=2 ** min(row.attempts, 6)), RETRY_BACKOFF_MAX)
-    row.state = NotificationState.PLANNED
-    row.due_at = now + backoff
-    row.claimed_by = None
-    row.lease_until = None
-    row.enqueued_at = None
-    row.last_error = reason[:500]
-    row.updated_at = now
+    if not outbox.transition_one(
+        session,
+        row.id,
+        S.SENDING,
+        S.PLANNED,
+        now=now,
+        token=token,
+        due_at=now + backoff,
+        last_error=reason[:500],
+    ):
+        return False
     timeline.record(
         session,
         session.get_one(Tip, row.tip_id),
@@ -407,39 +467,47 @@ def _retry_later(session: Session, row: Notification, now: datetime, reason: str
         at=now,
         notification_id=row.id,
         channel=row.channel.value,
-        retry_at=row.due_at.isoformat(),
+        retry_at=(now + backoff).isoformat(),
         reason=reason,
     )
+    return True
 
 
-def _telephony_failed(services: Hotline, out: Outbound, exc: TelephonyError) -> str:
+def _telephony_failed(services: Hotline, out: Outbound, token: str, exc: TelephonyError) -> str:
     outcome = "failed"
     with services.db.session() as session:
         now = services.clock.now()
         for row_id in out.bundle or (out.notification_id,):
-            outcome = _one_failed(session, row_id, exc, now)
+            outcome = _one_failed(session, row_id, token, exc, now)
     return outcome
 
 
-def _one_failed(session: Session, row_id: int, exc: TelephonyError, now: datetime) -> str:
+def _one_failed(
+    session: Session, row_id: int, token: str, exc: TelephonyError, now: datetime
+) -> str:
     row = session.get_one(Notification, row_id)
     tip = session.get_one(Tip, row.tip_id)
     if exc.kind is TelephonyErrorKind.RETRYABLE:
-        _retry_later(session, row, now, f"provider busy or unreachable ({exc.code})")
+        _retry_later(session, row, token, now, f"provider busy or unreachable ({exc.code})")
         return "retry"
     if exc.kind is TelephonyErrorKind.UNKNOWN_OUTCOME:
-        _finish(session, row.id, NotificationState.UNKNOWN, now, outcome="unknown", error=str(exc))
-        raise_alert(
-            session,
-            tip=tip,
-            kind="notification_unknown",
-            message=f"Report {tip.report_number}: a {row.channel.value} to contact "
-            f"{row.contact_id} may not have gone out (provider timeout or error).",
-            key=f"unknown:{row.id}",
-            now=now,
-        )
+        if _finish(
+            session, row.id, token, S.SENDING, S.UNKNOWN, now, outcome="unknown", error=str(exc)
+        ):
+            raise_alert(
+                session,
+                tip=tip,
+                kind="notification_unknown",
+                message=f"Report {tip.report_number}: a {row.channel.value} to contact "
+                f"{row.contact_id} may not have gone out (provider timeout or error).",
+                key=f"unknown:{row.id}",
+                now=now,
+            )
         return "unknown"
-    _finish(session, row.id, NotificationState.FAILED, now, outcome="failed", error=str(exc))
+    if not _finish(
+        session, row.id, token, S.SENDING, S.FAILED, now, outcome="failed", error=str(exc)
+    ):
+        return "failed"
     if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
         mark_bad_number(session, row, exc, now)
         if row.channel is NotificationChannel.VOICE:
@@ -471,28 +539,25 @@ def mark_bad_number(
     phone.bad_since = now
 
 
-def _email_failed(services: Hotline, out: Outbound, exc: EmailError) -> str:
+def _email_failed(services: Hotline, out: Outbound, token: str, exc: EmailError) -> str:
     with services.db.session() as session:
         now = services.clock.now()
         row = session.get_one(Notification, out.notification_id)
         tip = session.get_one(Tip, row.tip_id)
         if exc.kind is EmailErrorKind.RETRYABLE:
-            _retry_later(session, row, now, f"mail server unavailable ({exc.smtp_code})")
+            _retry_later(session, row, token, now, f"mail server unavailable ({exc.smtp_code})")
             return "retry"
-        state = (
-            NotificationState.UNKNOWN
-            if exc.kind is EmailErrorKind.UNKNOWN_OUTCOME
-            else NotificationState.FAILED
-        )
-        _finish(session, row.id, state, now, outcome=state.value, error=str(exc))
-        raise_alert(
-            session,
-            tip=tip,
-            kind=f"email_{state.value}",
-            message=f"Report {tip.report_number}: an e-mail to contact {row.contact_id} "
-            f"{'may not have' if state is NotificationState.UNKNOWN else 'has not'} "
-            "gone out.",
-            key=f"email:{row.id}",
-            now=now,
-        )
+        state = S.UNKNOWN if exc.kind is EmailErrorKind.UNKNOWN_OUTCOME else S.FAILED
+        if _finish(
+            session, row.id, token, S.SENDING, state, now, outcome=state.value, error=str(exc)
+        ):
+            raise_alert(
+                session,
+                tip=tip,
+                kind=f"email_{state.value}",
+                message=f"Report {tip.report_number}: an e-mail to contact {row.contact_id} "
+                f"{'may not have' if state is S.UNKNOWN else 'has not'} gone out.",
+                key=f"email:{row.id}",
+                now=now,
+            )
         return state.value

@@ -297,7 +297,8 @@ def outage(
 
 def pid_of(claimed_by: str | None) -> int:
     assert claimed_by is not None
-    return int(claimed_by.rsplit(":", 1)[1])
+    # host:pid/attempt (dispatcher.sender.attempt_token)
+    return int(claimed_by.rsplit("/", 1)[0].rsplit(":", 1)[1])
 
 
 def test_redis_outage_due_calls_go_out_inline_and_the_workers_come_back(

@@ -1,7 +1,8 @@
 """A recording fake of the telephony port, for tests that are not about the phone network.
 
 It records every request, hands out Twilio-shaped sids, and can be told to fail: the next N
-requests of a kind raise a given TelephonyError, or a given number always fails.
+requests of a kind raise a given TelephonyError, or a given number always fails; and it can run
+something while a request is under way (a callback racing the answer, a sweep).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hotline.telephony.ports import (
@@ -34,6 +36,9 @@ class FakeTelephony:
     call_statuses: dict[str, str] = field(default_factory=dict)
     _failures: dict[str, deque[TelephonyError]] = field(default_factory=lambda: defaultdict(deque))
     _failing_numbers: dict[str, TelephonyError] = field(default_factory=dict)
+    _meanwhile: dict[str, deque[Callable[[], None]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Telling it to fail -------------------------------------------------------------------------
@@ -46,6 +51,18 @@ class FakeTelephony:
     def fail_number(self, number: str, error: TelephonyError) -> None:
         with self._lock:
             self._failing_numbers[number] = error
+
+    def meanwhile(self, operation: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once while the next ``operation`` request is under way (after the
+        request left, before its answer): what the rest of the world does in that gap."""
+        with self._lock:
+            self._meanwhile[operation].append(action)
+
+    def _during(self, operation: str) -> None:
+        with self._lock:
+            action = self._meanwhile[operation].popleft() if self._meanwhile[operation] else None
+        if action is not None:
+            action()
 
     def _maybe_fail(self, operation: str, number: str | None = None) -> None:
         with self._lock:
@@ -63,6 +80,7 @@ class FakeTelephony:
             self.calls.append(request)
             self.call_sids.append(sid)
             self.call_statuses[sid] = "queued"
+        self._during("place_call")
         return PlacedCall(sid=sid, status="queued")
 
     def update_call(self, call_sid: str, update: CallUpdate) -> None:
@@ -81,6 +99,7 @@ class FakeTelephony:
         self._maybe_fail("send_sms", request.to)
         with self._lock:
             self.messages.append(request)
+        self._during("send_sms")
         return SentMessage(sid="SM" + secrets.token_hex(16), status="queued")
 
     def fetch_media(self, url: str) -> FetchedMedia:
