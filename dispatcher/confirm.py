@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.outbox import cancel_pending
@@ -55,15 +55,38 @@ def confirm(
     """Record that ``contact`` received ``tip`` (by ``via``: voice, sms, portal) and end their
     leg: everything of it not yet sent is cancelled. Idempotent."""
     kind = leg_kind or (LEG_OF_ROLE.get(contact.role) if contact is not None else None)
+    actor_id = None if contact is None else contact.id
+    # One conditional update ends the leg: of two people pressing 1 at once, exactly one ends
+    # it (the other's update finds it confirmed, whatever its session had cached).
+    ended = (
+        kind is not None
+        and session.execute(
+            update(NotificationLeg)
+            .where(
+                NotificationLeg.tip_id == tip.id,
+                NotificationLeg.kind == kind,
+                NotificationLeg.state == LegState.OPEN,
+            )
+            .values(
+                state=LegState.CONFIRMED,
+                confirmed_at=now,
+                confirmed_by_contact_id=actor_id,
+                confirmed_via=via,
+                updated_at=now,
+            )
+            .returning(NotificationLeg.id)
+            .execution_options(synchronize_session="fetch")
+        ).scalar()
+        is not None
+    )
     leg = None
     if kind is not None:
         leg = session.scalar(
             select(NotificationLeg)
             .where(NotificationLeg.tip_id == tip.id, NotificationLeg.kind == kind)
-            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-    actor_id = None if contact is None else contact.id
-    if leg is None or leg.state is not LegState.OPEN:
+    if leg is None or not ended:
         timeline.record(
             session,
             tip,
@@ -78,11 +101,6 @@ def confirm(
         return Confirmation(
             tip.id, kind, False, None if leg is None else leg.confirmed_by_contact_id, 0
         )
-    leg.state = LegState.CONFIRMED
-    leg.confirmed_at = now
-    leg.confirmed_by_contact_id = actor_id
-    leg.confirmed_via = via
-    leg.updated_at = now
     cancelled = cancel_pending(
         session, tip_id=tip.id, leg_id=leg.id, now=now, reason="leg-confirmed"
     )

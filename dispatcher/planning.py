@@ -152,7 +152,14 @@ def plan_tip(
 ) -> PlanResult | None:
     """Plan the tip's notifications. Without ``replan`` a tip is planned once (the task may run
     twice); with it, what has not gone out is cancelled and planned again from arrival."""
-    tip = session.scalar(select(Tip).where(Tip.id == tip_id).with_for_update())
+    # Fresh from the database under the lock, not the session's copy: two planners of one tip
+    # must see each other's plan_version.
+    tip = session.scalar(
+        select(Tip)
+        .where(Tip.id == tip_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if tip is None:
         return None
     if tip.plan_version > 0 and not replan:

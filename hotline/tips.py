@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from blinker import signal
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hotline import timeline
@@ -151,11 +151,19 @@ def find_tip_for_followup(
 def record_followup_failure(
     session: Session, report_number: str, now: datetime, channel: Channel
 ) -> Tip | None:
-    """Count a wrong PIN against the report (if there is one) and lock it after a few."""
-    tip = session.scalar(select(Tip).where(Tip.report_number == report_number).with_for_update())
-    if tip is None:
+    """Count a wrong PIN against the report (if there is one) and lock it after a few. The count
+    is one atomic increment: wrong PINs tried at once on several lines all count."""
+    counted = session.execute(
+        update(Tip)
+        .where(Tip.report_number == report_number)
+        .values(followup_failures=Tip.followup_failures + 1, updated_at=now)
+        .returning(Tip.id, Tip.followup_failures)
+        .execution_options(synchronize_session="fetch")
+    ).first()
+    if counted is None:
         return None
-    tip.followup_failures += 1
+    tip_id, failures = counted
+    tip = session.get_one(Tip, tip_id)
     timeline.record(
         session,
         tip,
@@ -163,15 +171,23 @@ def record_followup_failure(
         at=now,
         actor_type=ActorType.REPORTER,
         channel=channel.value,
-        failures=tip.followup_failures,
+        failures=failures,
     )
-    if tip.followup_failures >= FOLLOWUP_LOCK_AFTER:
-        tip.followup_locked_until = now + FOLLOWUP_LOCK_FOR
-        tip.followup_failures = 0
-        timeline.record(
-            session, tip, "followup.locked", at=now, until=tip.followup_locked_until.isoformat()
+    if failures >= FOLLOWUP_LOCK_AFTER:
+        locked = session.execute(
+            update(Tip)
+            .where(Tip.id == tip_id, Tip.followup_failures >= FOLLOWUP_LOCK_AFTER)
+            .values(followup_locked_until=now + FOLLOWUP_LOCK_FOR, followup_failures=0)
+            .execution_options(synchronize_session="fetch")
         )
-    tip.updated_at = now
+        if getattr(locked, "rowcount", 0):
+            timeline.record(
+                session,
+                tip,
+                "followup.locked",
+                at=now,
+                until=(now + FOLLOWUP_LOCK_FOR).isoformat(),
+            )
     return tip
 
 
