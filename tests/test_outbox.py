@@ -65,9 +65,11 @@ def test_nothing_writes_a_rows_state_but_transition(world: World) -> None:
     tip_id = world.tip()
     world.run()
     row_id = planned_call(world, tip_id).id
-    with pytest.raises(IllegalTransition, match="only through transition"):
-        with world.services.db.session() as s:
-            s.get_one(Notification, row_id).state = S.CANCELLED
+    with (
+        pytest.raises(IllegalTransition, match="only through transition"),
+        world.services.db.session() as s,
+    ):
+        s.get_one(Notification, row_id).state = S.CANCELLED
     assert state_of(world, row_id).state is S.PLANNED
 
 
