@@ -111,8 +111,15 @@ def test_whole_report_in_english(app: Flask, driver: VoiceDriver) -> None:
     assert tip.school is not None and tip.school.code == "1101" and tip.language == "en"
     assert hotline(app).keyring.check_pin(report_number, pin, tip.pin_hash, tip.pin_key_id)
     assert [r.sid for r in tip.recordings] == [call.recordings[0].sid]
-    assert [e.kind for e in tip.events] == ["tip.received", "recording.added", "tip.opened"]
+    assert [e.kind for e in tip.events] == [
+        "tip.received",
+        "call.caller_verification",
+        "recording.added",
+        "tip.opened",
+    ]
     assert tip.events[0].actor_type is ActorType.REPORTER
+    # The driver's call carries no StirVerstat: the agents see that it said nothing.
+    assert tip.events[1].data == {"stir_verstat": None, "reached_by": "tip.created"}
     with hotline(app).db.sessionmaker() as s:
         row = s.scalars(select(CallRow)).one()
         assert row.tip_id == tip.id and row.status == "completed"
@@ -217,8 +224,15 @@ def make_report(driver: VoiceDriver) -> tuple[str, str]:
     return numbers
 
 
-def follow_up(driver: VoiceDriver, report: str, pin: str, *, language: str = "1") -> Call:
-    call = driver.call(from_="+14155550199")
+def follow_up(
+    driver: VoiceDriver,
+    report: str,
+    pin: str,
+    *,
+    language: str = "1",
+    extra_params: dict[str, str] | None = None,
+) -> Call:
+    call = driver.call(from_="+14155550199", extra_params=extra_params)
     call.press(language)
     call.press("2")
     call.press(report + "#")
@@ -246,7 +260,40 @@ def test_follow_up_hears_messages_and_adds_information(
     [tip] = tips(app)
     assert len(tip.recordings) == 2
     kinds = [e.kind for e in tip.events]
-    assert kinds[-3:] == ["followup.started", "messages.heard", "followup.recording"]
+    assert kinds[-4:] == [
+        "followup.started",
+        "call.caller_verification",
+        "messages.heard",
+        "followup.recording",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("TN-Validation-Passed-A", "TN-Validation-Passed-A"),
+        ("TN-Validation-Failed-B", "TN-Validation-Failed-B"),
+        ("No-TN-Validation", "No-TN-Validation"),
+        ("<script>", "unrecognised"),
+    ],
+)
+def test_the_caller_id_verification_is_on_the_timeline(
+    app: Flask, driver: VoiceDriver, given: str, kept: str
+) -> None:
+    """StirVerstat is not dropped with the caller's location: agents judge a call by it, on
+    the tip the call made and on the tip it followed up."""
+    call = driver.call(extra_params={"StirVerstat": given, "CallerName": "JANE DOE"})
+    new_report(call)
+    report, pin = finish_report(call)
+    call.silence()
+    follow_up(driver, report, pin, extra_params={"StirVerstat": "No-TN-Validation"})
+    [tip] = tips(app)
+    noted = [e.data for e in tip.events if e.kind == "call.caller_verification"]
+    assert noted == [
+        {"stir_verstat": kept, "reached_by": "tip.created"},
+        {"stir_verstat": "No-TN-Validation", "reached_by": "followup"},
+    ]
+    assert "JANE DOE" not in str([e.data for e in tip.events])
 
 
 def test_follow_up_without_messages(app: Flask, driver: VoiceDriver) -> None:
