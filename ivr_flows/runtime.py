@@ -192,8 +192,8 @@ def confirm_by_callback(
 ) -> None:
     """A contact calling back keyed in a report number the menu found theirs to confirm."""
     rows = confirmable_notifications(session, number=caller, report_number=report_number)
-    if not rows:  # the directory changed between the question and the answer
-        log.warning("a voice confirmation found nothing to confirm any more")
+    if not rows:  # asked in this same transaction a moment ago: defensive only
+        log.warning("a voice confirmation found nothing to confirm")
         return
     confirm_notified(session, rows, via="voice-callback", now=now)
     tip = session.get_one(Tip, rows[0].tip_id)

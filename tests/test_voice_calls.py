@@ -357,6 +357,7 @@ HANG_UP_AT: dict[str, list[str]] = {
     "record": ["1", "1", "2", "1102#", "1"],
     "followup-report": ["1", "2"],
     "followup-pin": ["1", "2", "123456#"],
+    "confirm-report": ["1", "3"],
 }
 
 
@@ -370,7 +371,7 @@ def test_hang_up_at_every_step_keeps_what_was_gathered(
     call.hang_up()
     assert call.ended and call.final_status == "completed"
     found = tips(app)
-    if step in ("language", "main-menu", "followup-report", "followup-pin"):
+    if step in ("language", "main-menu", "followup-report", "followup-pin", "confirm-report"):
         assert found == []  # nothing about a tip was given
         return
     [tip] = found
@@ -516,7 +517,7 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
 ) -> None:
     from ivr_flows import flow
 
-    call = driver.call()
+    call = driver.call(extra_params={"StirVerstat": "TN-Validation-Passed-B"})
     call.press("1")
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -531,6 +532,8 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
     assert call.ended and "Thank you" in call.last_heard_text()
     [tip] = tips(app)
     assert len(tip.recordings) == 1 and tip.channel.value == "voice"
+    noted = [e.data for e in tip.events if e.kind == "call.caller_verification"]
+    assert noted == [{"stir_verstat": "TN-Validation-Passed-B", "reached_by": "tip.created"}]
 
 
 def reach(step: str, driver: VoiceDriver) -> Call:
@@ -570,7 +573,14 @@ def test_silence_at_every_prompt_is_handled_and_the_call_ends_after_a_recording_
     after = call.heard_text_since_last_action()
     # Asked again, saying it heard nothing, or moved on: never dead air in return.
     assert after.strip()
-    if step in ("language", "main-menu", "category", "followup-report", "followup-pin"):
+    if step in (
+        "language",
+        "main-menu",
+        "category",
+        "followup-report",
+        "followup-pin",
+        "confirm-report",
+    ):
         assert "didn't hear anything" in after
     for _ in range(30):
         if call.ended:
