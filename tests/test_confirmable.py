@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dispatcher.confirm import ConfirmOutcome, confirm_notified, confirmable_notifications
-from dispatcher.planning import plan_tip
+from dispatcher.planning import DONE_STATES, plan_tip
 from hotline.models import (
     Contact,
     ContactRole,
@@ -38,7 +38,7 @@ def sent_ids(world: World, tip_id: int, contact: Contact) -> set[int]:
     return {
         r.id
         for r in world.rows(tip_id, contact_id=contact.id)
-        if r.state in (NotificationState.SENT, NotificationState.SENDING, NotificationState.UNKNOWN)
+        if r.state in DONE_STATES
     }
 
 
