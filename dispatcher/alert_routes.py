@@ -23,6 +23,7 @@ from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
 from hotline import timeline
 from hotline.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status
+from hotline.confirming import VOICE_MENU_KEY
 from hotline.db import run_after_commit
 from hotline.models import (
     Call,
@@ -60,7 +61,8 @@ def _fallback() -> Response:
     response = VoiceResponse()
     response.say(
         "This is the school safety tip line with a critical safety report for your school. "
-        "Please call or text this number back, or read it on the portal. Goodbye.",
+        "Please read it on the portal or in our e-mail, and confirm there, or by calling or "
+        "texting this number back with its report number. Goodbye.",
         **SAY,
     )
     response.hangup()
@@ -158,17 +160,26 @@ def alert_text(session: Session, rows: Sequence[Notification]) -> str:
     )
 
 
+def confirm_later() -> str:
+    """How to confirm after the alert call, spoken: calling back confirms only with the report
+    number (the caller ID proves nothing), and so does a text."""
+    number = " ".join(hotline().settings.hotline_number.lstrip("+"))
+    return (
+        f"call this number, {number}, choose your language, press {VOICE_MENU_KEY}, and key "
+        "in the report number; or text 1 and the report number to this number; or use the "
+        "portal"
+    )
+
+
 def voicemail_text(session: Session, rows: Sequence[Notification]) -> str:
     reports = "; ".join(
         f"report number {spell(t.report_number)} for {w}"
         for t, w, _ in (_described(session, r) for r in rows)
     )
-    number = " ".join(hotline().settings.hotline_number.lstrip("+"))
     return (
         "This is the school safety tip line with a critical safety report: "
         f"{reports}. This message is not a confirmation. To confirm that you received it, "
-        f"call or text this number, {number}: text 1 and the report number; or use the "
-        "portal. Goodbye."
+        f"{confirm_later()}. Goodbye."
     )
 
 
@@ -235,8 +246,7 @@ def voice(req: TwilioRequest, session: Session) -> Response:
         return _twiml(response)
     if request.args.get("again") == "2":
         response.say(
-            "We did not get your confirmation. You can confirm later by calling or texting "
-            "this number, or on the portal. Goodbye.",
+            f"We did not get your confirmation. To confirm later, {confirm_later()}. Goodbye.",
             **SAY,
         )
         response.hangup()

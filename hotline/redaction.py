@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 #: Caller-location and caller-name fields Twilio adds to webhooks. They are dropped on arrival:
-#: a reporter's city and ZIP code can identify them as surely as their number.
+#: a reporter's city and ZIP code can identify them as surely as their number, and the signed
+#: STIR/SHAKEN token carries the number itself. ``StirVerstat`` (how well the caller ID was
+#: verified) is kept: it says nothing of the caller, and agents judge callers by it.
 CALLER_LOCATION_FIELDS: frozenset[str] = frozenset(
     f"{who}{what}"
     for who in ("From", "To", "Caller", "Called")
     for what in ("City", "State", "Zip", "Country")
-) | frozenset({"CallerName", "FromName", "StirVerstat", "StirPassportToken"})
+) | frozenset({"CallerName", "FromName", "StirPassportToken"})
 
 MASK = "[phone]"
 

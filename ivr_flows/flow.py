@@ -9,7 +9,11 @@ applies the effects, then renders ``preface + script(state)`` as TwiML.
 Rules every path obeys, so a frightened caller is never stuck or lost:
 - every prompt that waits for input is re-asked at most ``MAX_TRIES`` times, then the call moves on
   with a sensible default (English, a new report, "something else", school unknown);
-- every path reaches a chance to record before the call ends;
+- every path reaches a chance to record before the call ends (but for a contact who confirmed
+  an alert);
+- caller ID is not identity: nothing about a tip is read to a caller because of the number they
+  call from. A contact confirming an alert keys in its report number (menu option
+  ``VOICE_MENU_KEY``), and only that number is read back;
 - the tip exists as soon as category and school are settled, before the recording, so the
   dispatcher can start and a hang-up loses nothing.
 """
@@ -20,6 +24,7 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from hotline.confirming import VOICE_MENU_KEY
 from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
 
 #: How many times one question is asked before the call moves on without an answer.
@@ -30,13 +35,13 @@ MAX_SCHOOL_TRIES = 2
 MAX_FOLLOWUP_ATTEMPTS = 3
 #: How often the report number and PIN may be replayed.
 MAX_READBACKS = 5
+#: Report numbers a contact may try to confirm in one pass of the menu.
+MAX_CONFIRM_ATTEMPTS = 3
 #: Longest recording, in seconds.
 MAX_RECORDING_SECONDS = 300
 
 
 class Step(enum.StrEnum):
-    #: A school contact calling back about alerts sent to them: offered to confirm first.
-    CONTACT_CONFIRM = "contact_confirm"
     LANGUAGE = "language"
     MAIN_MENU = "main_menu"
     CATEGORY = "category"
@@ -49,6 +54,10 @@ class Step(enum.StrEnum):
     FOLLOWUP_MENU = "followup_menu"
     FOLLOWUP_RECORD = "followup_record"
     LEAVE_MESSAGE = "leave_message"
+    #: A contact confirming an alert keys in its report number.
+    CONFIRM_REPORT = "confirm_report"
+    #: Confirmed: another report, the menu, or goodbye.
+    CONFIRM_MORE = "confirm_more"
     ENDED = "ended"
 
 
@@ -76,6 +85,10 @@ CATEGORY_MENU: dict[str, Category] = {
 @dataclass(frozen=True)
 class Start:
     """The call was answered."""
+
+    #: What the network said of the caller ID (Twilio's ``StirVerstat``), kept for the agents;
+    #: it never decides anything here.
+    caller_verification: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,10 +169,11 @@ class MessagesHeard:
 
 
 @dataclass(frozen=True)
-class ConfirmAlerts:
-    """A contact calling back confirms the alerts waiting for them: (tip id, contact id)."""
+class ConfirmReport:
+    """A contact calling back confirms the report they keyed in (the context said the caller's
+    number may confirm it)."""
 
-    alerts: tuple[tuple[int, int], ...]
+    report_number: str
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,7 @@ Effect = (
     | FollowupSucceeded
     | MessagesHeard
     | SchoolNoted
-    | ConfirmAlerts
+    | ConfirmReport
 )
 
 
@@ -239,16 +253,6 @@ class Message:
     text: str
 
 
-@dataclass(frozen=True)
-class PendingAlert:
-    """A Critical tip sent to the caller's number whose leg still waits for a confirmation."""
-
-    tip_id: int
-    contact_id: int
-    report_number: str
-    school_name: str
-
-
 class FlowContext(Protocol):
     """The questions the menu asks of the directory and the tips. Queries only: every change is
     an effect."""
@@ -272,9 +276,9 @@ class FlowContext(Protocol):
 
     def spoken_code(self, speech: str) -> str | None: ...
 
-    def pending_alerts(self) -> list[PendingAlert]:
-        """Alerts waiting for the caller's confirmation, when the caller's number is a
-        contact's (empty for everyone else, reporters included)."""
+    def may_confirm(self, report_number: str) -> bool:
+        """Whether the caller's number may confirm this report (it was sent to that number).
+        False alike for an unknown report and one not sent there."""
         ...
 
 
@@ -306,8 +310,9 @@ class VoiceState:
     messages_read: bool = False
     #: The recording that made the tip complete; a hang-up after it is not an incomplete tip.
     recorded: bool = False
-    #: The alerts a calling contact was offered to confirm.
-    pending: tuple[tuple[int, int], ...] = ()
+    confirm_attempts: int = 0
+    #: Twilio's ``StirVerstat`` for the caller ID, as the call came in (for the timeline).
+    caller_verification: str | None = None
     #: The PIN, encrypted, kept only for the readback and wiped when the call ends. The flow
     #: never reads it; the runtime opens it for ``script(pin=...)``.
     pin_sealed: str | None = None
@@ -323,10 +328,11 @@ class VoiceState:
         if not data:
             return cls()
         values = dict(data)
-        values["step"] = Step(values.get("step", Step.LANGUAGE.value))
+        step = values.get("step", Step.LANGUAGE.value)
+        # A step this version no longer has (a call in progress across an upgrade): start over.
+        values["step"] = Step(step) if step in Step._value2member_map_ else Step.LANGUAGE
         if values.get("category") is not None:
             values["category"] = Category(values["category"])
-        values["pending"] = tuple(tuple(p) for p in values.get("pending", ()))
         candidate = values.get("school_candidate")
         if candidate is not None:
             values["school_candidate"] = SchoolRef(**candidate)
@@ -356,17 +362,15 @@ def advance(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     """Apply one event to the call. Unknown combinations re-ask the current question."""
     state = replace(state, n=state.n + 1)
     if isinstance(event, Start):
-        pending = ctx.pending_alerts()
-        if pending:
-            return Turn(
-                replace(
-                    state,
-                    step=Step.CONTACT_CONFIRM,
-                    tries=0,
-                    pending=tuple((p.tip_id, p.contact_id) for p in pending),
-                )
+        # Everyone hears the same menu, whatever number they call from.
+        return Turn(
+            replace(
+                state,
+                step=Step.LANGUAGE,
+                tries=0,
+                caller_verification=event.caller_verification,
             )
-        return Turn(replace(state, step=Step.LANGUAGE, tries=0))
+        )
     handler = _HANDLERS.get(state.step)
     if handler is None:  # ENDED: nothing more to do
         return Turn(state)
@@ -384,19 +388,6 @@ def _retry(state: VoiceState, event: Event, on_give_up: Turn) -> Turn:
 
 def _goto(state: VoiceState, step: Step, **changes: Any) -> VoiceState:
     return replace(state, step=step, tries=0, **changes)
-
-
-def _contact_confirm(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
-    if isinstance(event, Keys) and event.digits[:1] == "1":
-        return Turn(
-            _goto(state, Step.ENDED),
-            (ConfirmAlerts(state.pending),),
-            (Say(PromptKey.CONTACT_CONFIRMED, language=DEFAULT_LANGUAGE),),
-        )
-    if isinstance(event, Keys) and event.digits[:1] == "2":
-        return Turn(_goto(state, Step.LANGUAGE))
-    # Not sure what they want: the ordinary menu (which starts with the greeting).
-    return _retry(state, event, Turn(_goto(state, Step.LANGUAGE)))
 
 
 def _language(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
@@ -421,6 +412,8 @@ def _main_menu(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
             return Turn(_goto(state, Step.CATEGORY))
         if key == "2":
             return Turn(_goto(state, Step.FOLLOWUP_REPORT, followup_attempts=0))
+        if key == VOICE_MENU_KEY:
+            return Turn(_goto(state, Step.CONFIRM_REPORT, confirm_attempts=0))
         if key == "*":
             return Turn(replace(state, tries=0))
     # A caller who cannot work the menu most likely wants to report something.
@@ -611,8 +604,37 @@ def _leave_message_step(state: VoiceState, event: Event, ctx: FlowContext) -> Tu
     )
 
 
+def _confirm_report(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+    """The report number of an alert to confirm. An unknown report and one not sent to the
+    caller's number are answered alike; after a few, the menu again."""
+    if isinstance(event, Keys):
+        digits = event.digits.strip("#*")
+        if digits.isdigit() and len(digits) <= 16:
+            if ctx.may_confirm(digits):
+                return Turn(
+                    _goto(state, Step.CONFIRM_MORE),
+                    (ConfirmReport(digits),),
+                    (Say(PromptKey.CONFIRM_RECORDED, {"report_number": Digits(digits)}),),
+                )
+            attempts = state.confirm_attempts + 1
+            preface: tuple[Say, ...] = (Say(PromptKey.CONFIRM_NO_MATCH),)
+            if attempts >= MAX_CONFIRM_ATTEMPTS:
+                preface += (Say(PromptKey.CONFIRM_OTHER_WAYS),)
+                return Turn(_goto(state, Step.MAIN_MENU, confirm_attempts=0), preface=preface)
+            return Turn(_goto(state, Step.CONFIRM_REPORT, confirm_attempts=attempts), (), preface)
+    return _retry(state, event, Turn(_goto(state, Step.MAIN_MENU, confirm_attempts=0)))
+
+
+def _confirm_more(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+    if isinstance(event, Keys) and event.digits[:1] == "1":
+        return Turn(_goto(state, Step.CONFIRM_REPORT, confirm_attempts=0))
+    if isinstance(event, Keys) and event.digits[:1] == "2":
+        return Turn(_goto(state, Step.MAIN_MENU))
+    ended = Turn(_goto(state, Step.ENDED), preface=(Say(PromptKey.CONFIRM_GOODBYE),))
+    return _retry(state, event, ended)
+
+
 _HANDLERS = {
-    Step.CONTACT_CONFIRM: _contact_confirm,
     Step.LANGUAGE: _language,
     Step.MAIN_MENU: _main_menu,
     Step.CATEGORY: _category,
@@ -625,6 +647,8 @@ _HANDLERS = {
     Step.FOLLOWUP_MENU: _followup_menu,
     Step.FOLLOWUP_RECORD: _followup_record,
     Step.LEAVE_MESSAGE: _leave_message_step,
+    Step.CONFIRM_REPORT: _confirm_report,
+    Step.CONFIRM_MORE: _confirm_more,
 }
 
 
@@ -633,21 +657,6 @@ def script(
 ) -> tuple[Script, tuple[Effect, ...]]:
     """What the caller hears at ``state.step``, and any effect of hearing it (messages read)."""
     step = state.step
-    if step is Step.CONTACT_CONFIRM:
-        alerts = [a for a in ctx.pending_alerts() if (a.tip_id, a.contact_id) in state.pending]
-        listing = "; ".join(
-            f"report {', '.join(a.report_number)} for {a.school_name}" for a in alerts
-        )
-        return Ask(
-            (
-                Say(
-                    PromptKey.CONTACT_PENDING,
-                    {"count": str(len(alerts) or 1), "reports": listing},
-                    language=DEFAULT_LANGUAGE,
-                ),
-            ),
-            num_digits=1,
-        ), ()
     if step is Step.LANGUAGE:
         options = tuple(
             Say(PromptKey.LANGUAGE_OPTION, {"digit": digit}, language=code)
@@ -711,6 +720,10 @@ def script(
         return RecordMessage((Say(PromptKey.FOLLOWUP_RECORD),)), ()
     if step is Step.LEAVE_MESSAGE:
         return RecordMessage((Say(PromptKey.FOLLOWUP_LEAVE_MESSAGE),)), ()
+    if step is Step.CONFIRM_REPORT:
+        return Ask((Say(PromptKey.CONFIRM_ASK),), timeout=10), ()
+    if step is Step.CONFIRM_MORE:
+        return Ask((Say(PromptKey.CONFIRM_MORE),), num_digits=1), ()
     return HangUp(()), ()
 
 

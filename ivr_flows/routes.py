@@ -79,6 +79,18 @@ def parse_event(kind: str, params: dict[str, str]) -> flow.Event:
     return flow.NoInput()
 
 
+_VERSTAT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
+
+
+def caller_verification(params: dict[str, str]) -> str | None:
+    """Twilio's ``StirVerstat`` (``TN-Validation-Passed-A``, ``No-TN-Validation``...): as given
+    when it looks like one, ``unrecognised`` otherwise, None when absent."""
+    value = params.get("StirVerstat", "").strip()
+    if not value:
+        return None
+    return value if _VERSTAT_RE.match(value) else "unrecognised"
+
+
 def _call_sid(req: TwilioRequest) -> str | None:
     sid = req.get("CallSid")
     return sid if _SID_RE.match(sid) else None
@@ -134,13 +146,13 @@ def _menu_turn(
     # nothing: the current prompt is said again.
     stale = n is not None and n != state.n
     turn = flow.Turn(state) if stale else flow.advance(state, event, ctx)
-    state = runtime.apply_effects(session, call, turn.state, turn.effects, now)
+    state = runtime.apply_effects(session, call, turn.state, turn.effects, now, req.get("From"))
     if state.step in (flow.Step.READBACK, flow.Step.ENDED) and state.tip_id is not None:
         tip = session.get(Tip, state.tip_id)
         if tip is not None and tip.status is TipStatus.INTAKE:
             tip_service.finish_intake(session, tip, now)
     script, heard = flow.script(state, ctx, pin=runtime.open_pin(state))
-    state = runtime.apply_effects(session, call, state, heard, now)
+    state = runtime.apply_effects(session, call, state, heard, now, req.get("From"))
     state = flow.mark_messages_read(state)
     if state.step is flow.Step.ENDED:
         state = replace(state, pin_sealed=None)
@@ -153,7 +165,7 @@ def _menu_turn(
 @bp.post("")
 @twilio_webhook("voice.incoming")
 def incoming(req: TwilioRequest, session: Session) -> Response:
-    return run_menu(req, session, flow.Start(), None)
+    return run_menu(req, session, flow.Start(caller_verification(req.params)), None)
 
 
 @bp.post("/step")
@@ -200,7 +212,8 @@ def _keep_rescue_recording(
 ) -> None:
     call = runtime.load_call(session, sid, req.get("From"), now)
     if call.tip_id is None:
-        runtime.create_call_tip(session, call, flow.VoiceState(), None, None, language, now)
+        state = flow.VoiceState(caller_verification=caller_verification(req.params))
+        runtime.create_call_tip(session, call, state, None, None, language, now)
     tip = session.get_one(Tip, call.tip_id)
     tip_service.attach_recording(
         session,

@@ -15,12 +15,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatcher.confirm import confirm_notified, confirmable_notifications
 from hotline import timeline
 from hotline import tips as tip_service
 from hotline.calls import call_ended
 from hotline.identity import IdentityKeyring
 from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
-from hotline.reporters import find_or_create_reporter, normalize_reporter_number
+from hotline.reporters import find_or_create_reporter
 from hotline.services import hotline
 from ivr_flows import flow
 from ivr_flows.prompts import catalogue
@@ -40,12 +41,11 @@ class DatabaseFlowContext:
         self.now = now
         self.caller = caller
         self._index: SchoolIndex | None = None
-        self._pending: list[flow.PendingAlert] | None = None
 
-    def pending_alerts(self) -> list[flow.PendingAlert]:
-        if self._pending is None:
-            self._pending = pending_alerts_for(self.session, self.caller)
-        return self._pending
+    def may_confirm(self, report_number: str) -> bool:
+        return bool(
+            confirmable_notifications(self.session, number=self.caller, report_number=report_number)
+        )
 
     def _schools(self) -> list[SchoolName]:
         rows = self.session.execute(
@@ -136,9 +136,10 @@ def apply_effects(
     state: flow.VoiceState,
     effects: tuple[flow.Effect, ...],
     now: datetime,
+    caller: str = "",
 ) -> flow.VoiceState:
-    """Carry out what the menu decided. Returns the state with what the effects learned (the
-    new tip's id, number and sealed PIN)."""
+    """Carry out what the menu decided (``caller``: the call's ``From``). Returns the state with
+    what the effects learned (the new tip's id, number and sealed PIN)."""
     for effect in effects:
         if isinstance(effect, flow.CreateTip | flow.CreateTipForMessage):
             if state.tip_id is not None and isinstance(effect, flow.CreateTip):
@@ -167,6 +168,7 @@ def apply_effects(
             tip = session.get(Tip, effect.tip_id)
             if tip is not None:
                 tip_service.record_followup_success(session, tip, now, Channel.VOICE)
+                note_caller_verification(session, tip, state, now, reached_by="followup")
                 call.tip_id = tip.id
         elif isinstance(effect, flow.MessagesHeard):
             tip = session.get(Tip, effect.tip_id)
@@ -174,20 +176,8 @@ def apply_effects(
                 tip_service.mark_messages_heard(
                     session, tip, effect.message_ids, now, Channel.VOICE
                 )
-        elif isinstance(effect, flow.ConfirmAlerts):
-            from dispatcher.confirm import confirm
-            from hotline.models import Contact
-
-            for tip_id, contact_id in effect.alerts:
-                tip = session.get(Tip, tip_id)
-                if tip is not None:
-                    confirm(
-                        session,
-                        tip=tip,
-                        contact=session.get(Contact, contact_id),
-                        via="voice-callback",
-                        now=now,
-                    )
+        elif isinstance(effect, flow.ConfirmReport):
+            confirm_by_callback(session, caller, effect.report_number, state, now)
         elif isinstance(effect, flow.SchoolNoted):
             tip = _call_tip(session, call, state)
             if tip is not None:
@@ -195,6 +185,34 @@ def apply_effects(
                     session, tip, "school.unconfirmed", at=now, school_id=effect.school_id
                 )
     return state
+
+
+def confirm_by_callback(
+    session: Session, caller: str, report_number: str, state: flow.VoiceState, now: datetime
+) -> None:
+    """A contact calling back keyed in a report number the menu found theirs to confirm."""
+    rows = confirmable_notifications(session, number=caller, report_number=report_number)
+    if not rows:  # asked in this same transaction a moment ago: defensive only
+        log.warning("a voice confirmation found nothing to confirm")
+        return
+    confirm_notified(session, rows, via="voice-callback", now=now)
+    tip = session.get_one(Tip, rows[0].tip_id)
+    note_caller_verification(session, tip, state, now, reached_by="confirmation")
+
+
+def note_caller_verification(
+    session: Session, tip: Tip, state: flow.VoiceState, now: datetime, *, reached_by: str
+) -> None:
+    """What the network said of the caller ID of a call that made, followed up or confirmed
+    ``tip`` (Twilio's ``StirVerstat``; None when it said nothing), for agents to judge."""
+    timeline.record(
+        session,
+        tip,
+        "call.caller_verification",
+        at=now,
+        stir_verstat=state.caller_verification,
+        reached_by=reached_by,
+    )
 
 
 def _call_tip(session: Session, call: Call, state: flow.VoiceState) -> Tip | None:
@@ -230,6 +248,7 @@ def create_call_tip(
         status=TipStatus.INTAKE,
     )
     call.tip_id = new.tip.id
+    note_caller_verification(session, new.tip, state, now, reached_by="tip.created")
     sealed = services.keyring.current.fernet.encrypt(new.pin.encode()).decode("ascii")
     return replace(state, tip_id=new.tip.id, report_number=new.tip.report_number, pin_sealed=sealed)
 
@@ -277,41 +296,3 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
     elif tip is not None and tip.status is TipStatus.INTAKE:
         tip_service.finish_intake(session, tip, now)
     call.flow_state = replace(state, pin_sealed=None, step=flow.Step.ENDED).to_json()
-
-
-def pending_alerts_for(session: Session, caller: str) -> list[flow.PendingAlert]:
-    """Critical tips sent to ``caller``'s number whose leg still waits for a confirmation."""
-    from hotline.models import (
-        Contact,
-        LegState,
-        Notification,
-        NotificationLeg,
-        NotificationState,
-        PhoneNumber,
-    )
-
-    number = normalize_reporter_number(caller)
-    if number is None:
-        return []
-    rows = session.execute(
-        select(Tip.id, Tip.report_number, School.name, Contact.id)
-        .join(Notification, Notification.tip_id == Tip.id)
-        .join(NotificationLeg, NotificationLeg.id == Notification.leg_id)
-        .join(Contact, Contact.id == Notification.contact_id)
-        .join(PhoneNumber, PhoneNumber.id == Contact.phone_number_id)
-        .outerjoin(School, School.id == Tip.school_id)
-        .where(
-            PhoneNumber.e164 == number,
-            NotificationLeg.state == LegState.OPEN,
-            Notification.state.in_((NotificationState.SENT, NotificationState.UNKNOWN)),
-        )
-        .order_by(Tip.received_at.desc(), Tip.id.desc())
-        .limit(50)
-    ).all()
-    seen: set[int] = set()
-    out: list[flow.PendingAlert] = []
-    for tip_id, report, school, contact_id in rows:
-        if tip_id not in seen and len(out) < 5:
-            seen.add(tip_id)
-            out.append(flow.PendingAlert(tip_id, contact_id, report, school or "an unknown school"))
-    return out

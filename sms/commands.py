@@ -5,10 +5,12 @@ A text is one of:
 - a carrier keyword (Twilio's list, the whole message trimmed, any case): opt-out (``STOP``...),
   opt-in (``START``, ``YES``, ``UNSTOP``) or help (``HELP``, ``INFO``). Twilio answers these itself
   and still forwards them; they are never menu or confirmation words;
-- a confirmation from a contact: ``1`` (their latest open alert) or ``1 <report number>``
-  (``1, 1234567``, ``1 #1234567``, ``1 123-4567``...);
+- a confirmation from a contact: ``1 <report number>`` (``1, 1234567``, ``1 #1234567``,
+  ``1 123-4567``...). ``1`` alone confirms nothing (a text's sender number proves nothing, the
+  report number does): from a contact's number it is answered with how to confirm;
 - anything else: words for the agents, never dropped. Whether a confirmation really is one (the
-  sender is a contact) is the service's question; from anyone else ``1 1234567`` is just a text.
+  sender is a contact) is the service's question; from anyone else ``1 1234567`` and ``1`` are
+  just texts.
 
 The replies are here too, per language, so the wording can be read and tested in one place.
 """
@@ -20,6 +22,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from dispatcher.confirm import ConfirmOutcome
 
 # Keywords ---------------------------------------------------------------------------------------
 
@@ -51,7 +55,8 @@ class KeywordCommand:
 
 @dataclass(frozen=True)
 class ConfirmLatest:
-    """``1``: confirm the newest open alert sent to this number."""
+    """``1`` alone: a contact trying to confirm without the report number. It confirms nothing
+    and is answered with how to confirm."""
 
 
 @dataclass(frozen=True)
@@ -308,42 +313,25 @@ def contact_hint(example: str) -> str:
     return CONFIRM_HOW.format(example=example)
 
 
-def _report_label(report_number: str, school_name: str | None) -> str:
-    return f"report {report_number}" + (f" ({school_name})" if school_name else "")
-
-
-class ConfirmOutcome(enum.StrEnum):
-    #: A leg ended with this confirmation.
-    CONFIRMED = "confirmed"
-    #: Every leg the number was on was already confirmed (by them or a colleague).
-    ALREADY = "already"
-    #: Notified without a leg to end (a Standard tip, a cancelled leg): the receipt is recorded.
-    RECEIPT = "receipt"
-
-
-def confirmed_reply(
-    outcome: ConfirmOutcome,
-    report_number: str,
-    school_name: str | None,
-    *,
-    still_open: str | None = None,
-) -> str:
-    label = _report_label(report_number, school_name)
+def confirmed_reply(outcome: ConfirmOutcome, report_number: str) -> str:
+    """Names only the report number the contact typed: nothing more about the tip."""
     if outcome is ConfirmOutcome.CONFIRMED:
-        text = f"Confirmed: {label}. Thank you."
+        text = f"Confirmed: report {report_number}. Thank you."
     elif outcome is ConfirmOutcome.ALREADY:
-        text = f"Thank you: {label} was already confirmed; your receipt is recorded too."
+        text = (
+            f"Thank you: report {report_number} was already confirmed; your receipt is "
+            "recorded too."
+        )
     else:
-        text = f"Receipt recorded: {label}. Thank you."
-    if still_open is not None:
-        text += f" Report {still_open} is still waiting for your confirmation: text 1 again."
+        text = f"Receipt recorded: report {report_number}. Thank you."
     return f"{text} {HELP_HINT}"
 
 
-def nothing_to_confirm_reply(example: str) -> str:
+def report_number_needed_reply(example: str) -> str:
+    """A contact's bare ``1``: nothing is confirmed, and which reports wait is not said."""
     return (
-        "No alert sent to this number is waiting for confirmation. "
-        f"{contact_hint(example)} {HELP_HINT}"
+        f"Nothing was confirmed. To confirm, reply 1 followed by the report number, e.g. "
+        f"1 {example}. {HELP_HINT}"
     )
 
 

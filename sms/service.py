@@ -5,8 +5,10 @@ changes nothing twice). Rules:
 
 - A keyword (STOP, START, HELP...) only records the number's state; after an opt-out nothing
   more is sent to that number, not even an answer.
-- ``1`` and ``1 <report number>`` are confirmations only from a number of an active contact, and
-  only for alerts actually sent to that contact (a shared PSAP line: whoever was notified on it).
+- ``1 <report number>`` is a confirmation only from a number of an active contact, and only for
+  a report actually sent to that number (:func:`dispatcher.confirm.confirmable_notifications`;
+  a shared PSAP line: whoever was notified on it). A bare ``1`` from a contact confirms nothing
+  (anyone can send a text from a contact's number): it is answered with how to confirm.
 - Everything else is kept for the agents: a new SMS tip, or the reporter's open conversation
   when they texted (or were texted) within :data:`CONVERSATION_WINDOW`. A reporter is known only
   by the keyed hash and encrypted copy of their number (:mod:`hotline.reporters`).
@@ -26,25 +28,19 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatcher.confirm import LEG_OF_ROLE, confirm
-from dispatcher.planning import DONE_STATES
+from dispatcher.confirm import confirm_notified, confirmable_notifications
 from hotline import timeline
 from hotline.identity import IdentityKeyring
 from hotline.models import (
     ActorType,
     Channel,
     Contact,
-    LegKind,
-    LegState,
     MessageDirection,
-    Notification,
-    NotificationLeg,
     PhoneNumber,
     Reporter,
-    School,
     Tip,
     TipLevel,
     TipMessage,
@@ -55,7 +51,6 @@ from hotline.tips import create_tip, tip_information_added
 from sms import commands
 from sms.commands import (
     ConfirmLatest,
-    ConfirmOutcome,
     ConfirmReport,
     InboundSms,
     Keyword,
@@ -67,9 +62,6 @@ log = logging.getLogger(__name__)
 #: A text within this long of the conversation's last message (either way) joins that tip; later
 #: it opens a new one.
 CONVERSATION_WINDOW = timedelta(hours=24)
-
-#: A notification in one of these states may have reached its recipient.
-NOTIFIED_STATES = DONE_STATES
 
 #: What an example report number looks like in the hints.
 EXAMPLE_REPORT = "1234567"
@@ -132,7 +124,8 @@ def handle_text(
         return _keyword(session, keyring, sender, command.keyword, now)
     if sender.is_contact and sender.phone is not None:
         if isinstance(command, ConfirmLatest):
-            reply = _confirm_latest(session, sender.phone, now)
+            # No report number, no confirmation; and which reports wait is not said either.
+            reply = commands.report_number_needed_reply(EXAMPLE_REPORT)
         elif isinstance(command, ConfirmReport):
             reply = _confirm_report(session, sender, command.report_number, now)
         else:
@@ -201,107 +194,16 @@ def _note_on_conversation(session: Session, reporter: Reporter, kind: str, now: 
 # Confirmations ----------------------------------------------------------------------------------
 
 
-def _confirm_latest(session: Session, phone: PhoneNumber, now: datetime) -> str:
-    """``1``: the newest Critical alert sent to this number whose leg is still open; when every
-    leg is confirmed, the newest one (the receipt is recorded and the reply says so)."""
-    rows = session.execute(
-        select(Notification, NotificationLeg)
-        .join(NotificationLeg, Notification.leg_id == NotificationLeg.id)
-        .where(
-            Notification.phone_number_id == phone.id,
-            Notification.level == TipLevel.CRITICAL,
-            Notification.state.in_(NOTIFIED_STATES),
-        )
-        .order_by(func.coalesce(Notification.sent_at, Notification.updated_at).desc())
-        .order_by(Notification.id.desc())
-    ).all()
-    if not rows:
-        return commands.nothing_to_confirm_reply(EXAMPLE_REPORT)
-    open_rows = [(n, leg) for n, leg in rows if leg.state is LegState.OPEN]
-    tip_id = (open_rows or rows)[0][0].tip_id
-    tip = session.get_one(Tip, tip_id)
-    on_tip = [n for n, _ in rows if n.tip_id == tip_id]
-    outcome = _confirm_rows(session, tip, on_tip, now)
-    others = [n.tip_id for n, _ in open_rows if n.tip_id != tip_id]
-    still_open = session.get_one(Tip, others[0]).report_number if others else None
-    return commands.confirmed_reply(
-        outcome, tip.report_number, _school_name(session, tip), still_open=still_open
-    )
-
-
 def _confirm_report(session: Session, sender: Sender, report_number: str, now: datetime) -> str:
-    """``1 <report>``: that report, if it was sent to a contact on this number (by any channel:
-    the e-mail tells them to text this too). Otherwise one refusal, whether or not it exists."""
-    assert sender.phone is not None
-    refusal = commands.not_sent_to_you_reply(report_number)
-    tip = session.scalar(select(Tip).where(Tip.report_number == report_number))
-    if tip is None:
-        return refusal
-    contact_ids = [c.id for c in sender.contacts]
-    rows = list(
-        session.scalars(
-            select(Notification)
-            .where(
-                Notification.tip_id == tip.id,
-                Notification.state.in_(NOTIFIED_STATES),
-                or_(
-                    Notification.phone_number_id == sender.phone.id,
-                    Notification.contact_id.in_(contact_ids),
-                ),
-            )
-            .order_by(func.coalesce(Notification.sent_at, Notification.updated_at).desc())
-            .order_by(Notification.id.desc())
-        )
-    )
+    """``1 <report>``: that report, if it was sent to this number (by any channel: the e-mail
+    tells them to text this too). Otherwise one refusal, whether or not it exists. The answer
+    names nothing the sender did not type: the number they text from proves nothing."""
+    rows = confirmable_notifications(session, number=sender.number, report_number=report_number)
     if not rows:
-        log.info("sms confirmation refused: tip not sent to that number")
-        return refusal
-    outcome = _confirm_rows(session, tip, rows, now)
-    return commands.confirmed_reply(outcome, tip.report_number, _school_name(session, tip))
-
-
-def _confirm_rows(
-    session: Session, tip: Tip, rows: list[Notification], now: datetime
-) -> ConfirmOutcome:
-    """Confirm every leg these notifications (newest first) were on, each for the contact
-    notified on it."""
-    by_leg: dict[LegKind | None, Contact | None] = {}
-    for row in rows:
-        contact = session.get(Contact, row.contact_id) if row.contact_id else None
-        leg = session.get(NotificationLeg, row.leg_id) if row.leg_id else None
-        if leg is not None:
-            kind: LegKind | None = leg.kind
-        elif contact is not None:
-            kind = LEG_OF_ROLE.get(contact.role)
-        else:
-            continue
-        by_leg.setdefault(kind, contact)
-    outcomes: set[ConfirmOutcome] = set()
-    for kind, contact in by_leg.items():
-        result = confirm(session, tip=tip, contact=contact, via="sms", now=now, leg_kind=kind)
-        if result.ended_leg:
-            outcomes.add(ConfirmOutcome.CONFIRMED)
-            log.info("tip %s leg %s confirmed by text", tip.id, kind)
-            continue
-        state = None
-        if result.leg is not None:
-            state = session.scalar(
-                select(NotificationLeg.state).where(
-                    NotificationLeg.tip_id == tip.id, NotificationLeg.kind == result.leg
-                )
-            )
-        outcomes.add(
-            ConfirmOutcome.ALREADY if state is LegState.CONFIRMED else ConfirmOutcome.RECEIPT
-        )
-    for outcome in (ConfirmOutcome.CONFIRMED, ConfirmOutcome.ALREADY):
-        if outcome in outcomes:
-            return outcome
-    return ConfirmOutcome.RECEIPT
-
-
-def _school_name(session: Session, tip: Tip) -> str | None:
-    school = session.get(School, tip.school_id) if tip.school_id else None
-    return None if school is None else school.name
+        log.info("sms confirmation refused: no such report sent to that number")
+        return commands.not_sent_to_you_reply(report_number)
+    outcome = confirm_notified(session, rows, via="sms", now=now)
+    return commands.confirmed_reply(outcome, report_number)
 
 
 # Texts for the agents ---------------------------------------------------------------------------

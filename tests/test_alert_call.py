@@ -66,7 +66,9 @@ def test_star_repeats_and_silence_ends_without_confirming(world: World) -> None:
     assert "Press 1 to confirm" in call.heard_text_since_last_action()
     call.silence()
     call.silence()
-    assert call.ended and "confirm later" in call.last_heard_text()
+    heard = call.last_heard_text()
+    assert call.ended and "To confirm later, call this number" in heard
+    assert "key in the report number" in heard
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
 
 
@@ -131,6 +133,7 @@ def test_a_machine_gets_the_voicemail_and_the_leg_goes_on(world: World) -> None:
     [(sid, update)] = world.phone.updates
     assert sid == call.sid and update.twiml and "not a confirmation" in update.twiml
     assert "text 1 and the report number" in update.twiml
+    assert "press 3, and key in the report number" in update.twiml
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
     assert "notification.voicemail_left" in world.events(tip_id)
     # The call ends after the voicemail: the next person is called at once.
@@ -191,29 +194,7 @@ def test_no_answer_is_retried_once_then_the_leg_moves_on(world: World, status: s
     assert "notification.retry_planned" in events and "leg.moved_on" in events
 
 
-def test_a_contact_calling_the_hotline_back_confirms_first(world: World) -> None:
-    tip_id = world.tip()
-    world.run()
-    with hotline(world.app).db.sessionmaker() as s:
-        report = s.get_one(Tip, tip_id).report_number
-    driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
-    call = driver.call(from_="+13125550111")
-    heard = call.heard_text_since_last_action()
-    assert "waiting for your confirmation" in heard and ", ".join(report) in heard
-    call.press("1")
-    assert call.ended and "confirmation is recorded" in call.last_heard_text()
-    leg = world.legs(tip_id)[LegKind.POC]
-    assert leg.state is LegState.CONFIRMED and leg.confirmed_via == "voice-callback"
-
-
-def test_a_contact_can_still_reach_the_reporters_menu(world: World) -> None:
-    world.tip()
-    world.run()
-    driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
-    call = driver.call(from_="+13125550111")
-    call.press("2")
-    assert "9 1 1" in call.heard_text_since_last_action()  # the ordinary greeting
-    assert call.current_gather is not None
+# A contact calling the hotline back: tests/test_confirm_by_callback.py
 
 
 def test_a_reporter_calling_hears_nothing_about_alerts(world: World) -> None:
@@ -394,7 +375,8 @@ def test_a_failure_building_the_alert_still_answers_what_to_do(
 
     monkeypatch.setattr(alert_routes, "alert_text", broken)
     call = alert_driver(world, first_call(world, tip_id).id).call()
-    assert call.ended and "call or text this number back" in call.last_heard_text()
+    heard = call.last_heard_text()
+    assert call.ended and "calling or texting this number back with its report number" in heard
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
 
 

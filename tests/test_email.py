@@ -872,6 +872,10 @@ def test_an_alert_says_what_it_is_and_how_to_confirm() -> None:
     assert "https://hotline.example.org/portal/tips/4815162" in text
     assert "login required" in text
     assert 'press 1 when the hotline calls you, text "1 4815162" to +1 312-555-0100' in text
+    assert (
+        "or call +1 312-555-0100, choose your language, press 3 and key in the report number"
+        in " ".join(text.split())
+    )
     assert "the portal" in text
     assert msg.html is not None
     assert '<a href="https://hotline.example.org/portal/tips/4815162">' in msg.html

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from dispatcher import tasks
 from hotline.clock import ManualClock
+from hotline.confirming import VOICE_MENU_KEY
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import LegKind, LegState, NotificationLeg, Tip, TipStatus
@@ -61,10 +62,12 @@ def test_report_alert_and_confirmations_by_call_back_and_text(app: Flask) -> Non
         assert tip.report_number == report and tip.status is TipStatus.OPEN
     assert legs(app) == {LegKind.POC: LegState.OPEN, LegKind.PSAP: LegState.OPEN}
 
-    # The principal calls back and confirms the POC leg.
+    # The principal calls back and confirms the POC leg with the report number.
     back = voice.call(from_="+13125550111")
-    assert "waiting for your confirmation" in back.heard_text_since_last_action()
-    back.press("1")
+    assert ", ".join(report) not in back.heard_text_since_last_action()
+    for keys in ("1", VOICE_MENU_KEY, report + "#"):
+        back.press(keys)
+    assert "is recorded" in back.heard_text_since_last_action()
     # The PSAP desk texts "1 <report>".
     sms = TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     reply = sms.post(

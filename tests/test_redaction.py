@@ -88,8 +88,16 @@ def test_caller_location_is_dropped() -> None:
         "CallerName": "JANE DOE",
         "ToState": "CA",
         "Digits": "1",
+        "StirPassportToken": "eyJhbGciOiJFUzI1NiJ9.orig-tn-inside",
+        "StirVerstat": "TN-Validation-Passed-A",
     }
-    assert drop_caller_location(params) == {"CallSid": "CA1", "From": "+14158675309", "Digits": "1"}
+    # StirVerstat is kept: agents judge a caller ID by it, and it says nothing of the caller.
+    assert drop_caller_location(params) == {
+        "CallSid": "CA1",
+        "From": "+14158675309",
+        "Digits": "1",
+        "StirVerstat": "TN-Validation-Passed-A",
+    }
 
 
 def test_dotted_ids_are_not_phone_numbers() -> None:

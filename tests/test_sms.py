@@ -292,7 +292,26 @@ def alerted(world: World, school_code: str = "1101") -> tuple[int, str]:
     return tip_id, report_number(world.app, tip_id)
 
 
-def test_1_confirms_the_principals_latest_alert(world: World) -> None:
+def test_1_alone_from_a_contact_confirms_nothing_and_says_how(world: World) -> None:
+    """Anyone can text from the principal's number: "1" alone must not silence the alert."""
+    older, older_report = alerted(world)
+    world.clock.advance(60)
+    newer, newer_report = alerted(world)
+    events_before = world.events(newer)
+
+    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+
+    assert reply == commands.report_number_needed_reply(service.EXAMPLE_REPORT)
+    assert "reply 1 followed by the report number, e.g. 1 1234567" in reply
+    assert older_report not in reply and newer_report not in reply
+    assert "Lakeview" not in reply
+    for tip_id in (older, newer):
+        assert {leg.state for leg in world.legs(tip_id).values()} == {LegState.OPEN}
+    assert world.events(newer) == events_before
+    assert sms_tips(world.app) == []  # a confirmation attempt, not a tip
+
+
+def test_1_and_the_report_number_confirms_the_principals_leg(world: World) -> None:
     tip_id, report = alerted(world)
     principal = world.contact("Angela Brooks")
     sent_to_principal = [
@@ -303,11 +322,9 @@ def test_1_confirms_the_principals_latest_alert(world: World) -> None:
         NotificationChannel.SMS,
     }
 
-    reply = reply_of(text(world.app, PRINCIPAL, "1"))
+    reply = reply_of(text(world.app, PRINCIPAL, f"1 {report}"))
 
-    assert reply is not None
-    assert reply.startswith(f"Confirmed: report {report} (Lakeview High School). Thank you.")
-    assert "HELP" in reply
+    assert reply == f"Confirmed: report {report}. Thank you. Text HELP for help."
     legs = world.legs(tip_id)
     assert legs[LegKind.POC].state is LegState.CONFIRMED
     assert legs[LegKind.POC].confirmed_via == "sms"
@@ -316,26 +333,10 @@ def test_1_confirms_the_principals_latest_alert(world: World) -> None:
     assert "leg.confirmed" in world.events(tip_id)
     assert sms_tips(world.app) == []  # a command, not a tip
 
-    again = reply_of(text(world.app, PRINCIPAL, "1"))
-    assert again is not None and f"report {report} (Lakeview High School) was already" in again
+    again = reply_of(text(world.app, PRINCIPAL, f"1 {report}"))
+    assert again is not None and f"report {report} was already confirmed" in again
     assert world.events(tip_id).count("leg.confirmed") == 1
     assert "receipt.confirmed" in world.events(tip_id)
-
-
-def test_1_picks_the_newest_open_alert_and_says_another_waits(world: World) -> None:
-    older, older_report = alerted(world)
-    world.clock.advance(60)
-    newer, newer_report = alerted(world)
-
-    reply = reply_of(text(world.app, PRINCIPAL, "1"))
-
-    assert reply is not None and f"Confirmed: report {newer_report}" in reply
-    assert f"Report {older_report} is still waiting" in reply
-    assert world.legs(newer)[LegKind.POC].state is LegState.CONFIRMED
-    assert world.legs(older)[LegKind.POC].state is LegState.OPEN
-    reply = reply_of(text(world.app, PRINCIPAL, "1"))
-    assert reply is not None and f"Confirmed: report {older_report}" in reply
-    assert world.legs(older)[LegKind.POC].state is LegState.CONFIRMED
 
 
 @pytest.mark.parametrize("form", ["1 {r}", "1, {r}", " 1 #{r} ", "1#{r}"])
@@ -347,7 +348,7 @@ def test_1_with_the_report_number_confirms_that_report(world: World, form: str) 
     reply = reply_of(text(world.app, PRINCIPAL, form.format(r=report)))
 
     assert reply is not None
-    assert reply.startswith(f"Confirmed: report {report} (Lakeview High School). Thank you.")
+    assert reply.startswith(f"Confirmed: report {report}. Thank you.")
     assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED
 
 
@@ -378,8 +379,8 @@ def report_number_is_free(app: Flask, number: str) -> bool:
 
 
 def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> None:
-    """Another contact (another district's police desk) uses the same line as the PSAP: "1"
-    confirms the PSAP leg for the PSAP contact that was actually called."""
+    """Another contact (another district's police desk) uses the same line as the PSAP:
+    "1 <report>" confirms the PSAP leg for the PSAP contact that was actually called."""
     psap = world.contact("Lakeview County Emergency")
     with world.services.db.session() as s:
         foothills = s.get_one(Contact, world.contact("Foothills County Sheriff").id)
@@ -402,7 +403,7 @@ def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> 
         world.clock.advance(2)
         world.run()
 
-    reply = reply_of(text(world.app, PSAP_LINE, "1"))
+    reply = reply_of(text(world.app, PSAP_LINE, f"1 {report}"))
 
     assert reply is not None and f"Confirmed: report {report}" in reply
     legs = world.legs(tip_id)
@@ -411,9 +412,10 @@ def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> 
     assert legs[LegKind.POC].state is LegState.OPEN
 
 
-def test_1_with_no_alert_says_so(world: World) -> None:
+def test_1_alone_with_no_alert_gets_the_same_answer(world: World) -> None:
+    """Whether anything waits for the number is not said either."""
     reply = reply_of(text(world.app, PRINCIPAL, "1"))
-    assert reply is not None and reply.startswith("No alert sent to this number is waiting")
+    assert reply == commands.report_number_needed_reply(service.EXAMPLE_REPORT)
     assert sms_tips(world.app) == []
 
 
@@ -526,14 +528,14 @@ def test_a_contacts_text_that_is_not_a_command_is_kept_with_a_hint(world: World)
 
 
 def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
-    tip_id, _ = alerted(world)
+    tip_id, report = alerted(world)
     texts_before = len(world.phone.messages)
 
     assert reply_of(text(world.app, PRINCIPAL, "Stop ")) is None
     phone = phone_row(world.app, PRINCIPAL)
     assert phone.sms_opted_out and phone.sms_opted_out_at == world.clock.now()
 
-    assert reply_of(text(world.app, PRINCIPAL, "1")) is None  # nothing sent...
+    assert reply_of(text(world.app, PRINCIPAL, f"1 {report}")) is None  # nothing sent...
     assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED  # ...but it counts
     assert reply_of(text(world.app, PRINCIPAL, "HELP")) is None
     assert reply_of(text(world.app, PRINCIPAL, "are you there?")) is None
@@ -702,13 +704,13 @@ def test_a_standard_tip_sent_to_them_gets_its_receipt_recorded(world: World) -> 
         r.state is NotificationState.SENT for r in world.rows(tip_id, contact_id=principal.id)
     )
 
-    assert reply_of(text(world.app, PRINCIPAL, "1")) == commands.nothing_to_confirm_reply(
+    assert reply_of(text(world.app, PRINCIPAL, "1")) == commands.report_number_needed_reply(
         service.EXAMPLE_REPORT
-    )  # "1" alone is for Critical alerts
+    )  # "1" alone confirms nothing
     reply = reply_of(text(world.app, PRINCIPAL, f"1 {report}"))
 
     assert reply is not None
-    assert reply.startswith(f"Receipt recorded: report {report} (Lakeview High School).")
+    assert reply.startswith(f"Receipt recorded: report {report}. Thank you.")
     assert "receipt.confirmed" in world.events(tip_id)
 
 

@@ -111,8 +111,15 @@ def test_whole_report_in_english(app: Flask, driver: VoiceDriver) -> None:
     assert tip.school is not None and tip.school.code == "1101" and tip.language == "en"
     assert hotline(app).keyring.check_pin(report_number, pin, tip.pin_hash, tip.pin_key_id)
     assert [r.sid for r in tip.recordings] == [call.recordings[0].sid]
-    assert [e.kind for e in tip.events] == ["tip.received", "recording.added", "tip.opened"]
+    assert [e.kind for e in tip.events] == [
+        "tip.received",
+        "call.caller_verification",
+        "recording.added",
+        "tip.opened",
+    ]
     assert tip.events[0].actor_type is ActorType.REPORTER
+    # The driver's call carries no StirVerstat: the agents see that it said nothing.
+    assert tip.events[1].data == {"stir_verstat": None, "reached_by": "tip.created"}
     with hotline(app).db.sessionmaker() as s:
         row = s.scalars(select(CallRow)).one()
         assert row.tip_id == tip.id and row.status == "completed"
@@ -217,8 +224,15 @@ def make_report(driver: VoiceDriver) -> tuple[str, str]:
     return numbers
 
 
-def follow_up(driver: VoiceDriver, report: str, pin: str, *, language: str = "1") -> Call:
-    call = driver.call(from_="+14155550199")
+def follow_up(
+    driver: VoiceDriver,
+    report: str,
+    pin: str,
+    *,
+    language: str = "1",
+    extra_params: dict[str, str] | None = None,
+) -> Call:
+    call = driver.call(from_="+14155550199", extra_params=extra_params)
     call.press(language)
     call.press("2")
     call.press(report + "#")
@@ -246,7 +260,40 @@ def test_follow_up_hears_messages_and_adds_information(
     [tip] = tips(app)
     assert len(tip.recordings) == 2
     kinds = [e.kind for e in tip.events]
-    assert kinds[-3:] == ["followup.started", "messages.heard", "followup.recording"]
+    assert kinds[-4:] == [
+        "followup.started",
+        "call.caller_verification",
+        "messages.heard",
+        "followup.recording",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("TN-Validation-Passed-A", "TN-Validation-Passed-A"),
+        ("TN-Validation-Failed-B", "TN-Validation-Failed-B"),
+        ("No-TN-Validation", "No-TN-Validation"),
+        ("<script>", "unrecognised"),
+    ],
+)
+def test_the_caller_id_verification_is_on_the_timeline(
+    app: Flask, driver: VoiceDriver, given: str, kept: str
+) -> None:
+    """StirVerstat is not dropped with the caller's location: agents judge a call by it, on
+    the tip the call made and on the tip it followed up."""
+    call = driver.call(extra_params={"StirVerstat": given, "CallerName": "JANE DOE"})
+    new_report(call)
+    report, pin = finish_report(call)
+    call.silence()
+    follow_up(driver, report, pin, extra_params={"StirVerstat": "No-TN-Validation"})
+    [tip] = tips(app)
+    noted = [e.data for e in tip.events if e.kind == "call.caller_verification"]
+    assert noted == [
+        {"stir_verstat": kept, "reached_by": "tip.created"},
+        {"stir_verstat": "No-TN-Validation", "reached_by": "followup"},
+    ]
+    assert "JANE DOE" not in str([e.data for e in tip.events])
 
 
 def test_follow_up_without_messages(app: Flask, driver: VoiceDriver) -> None:
@@ -310,6 +357,7 @@ HANG_UP_AT: dict[str, list[str]] = {
     "record": ["1", "1", "2", "1102#", "1"],
     "followup-report": ["1", "2"],
     "followup-pin": ["1", "2", "123456#"],
+    "confirm-report": ["1", "3"],
 }
 
 
@@ -323,7 +371,7 @@ def test_hang_up_at_every_step_keeps_what_was_gathered(
     call.hang_up()
     assert call.ended and call.final_status == "completed"
     found = tips(app)
-    if step in ("language", "main-menu", "followup-report", "followup-pin"):
+    if step in ("language", "main-menu", "followup-report", "followup-pin", "confirm-report"):
         assert found == []  # nothing about a tip was given
         return
     [tip] = found
@@ -469,7 +517,7 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
 ) -> None:
     from ivr_flows import flow
 
-    call = driver.call()
+    call = driver.call(extra_params={"StirVerstat": "TN-Validation-Passed-B"})
     call.press("1")
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -484,6 +532,8 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
     assert call.ended and "Thank you" in call.last_heard_text()
     [tip] = tips(app)
     assert len(tip.recordings) == 1 and tip.channel.value == "voice"
+    noted = [e.data for e in tip.events if e.kind == "call.caller_verification"]
+    assert noted == [{"stir_verstat": "TN-Validation-Passed-B", "reached_by": "tip.created"}]
 
 
 def reach(step: str, driver: VoiceDriver) -> Call:
@@ -523,7 +573,14 @@ def test_silence_at_every_prompt_is_handled_and_the_call_ends_after_a_recording_
     after = call.heard_text_since_last_action()
     # Asked again, saying it heard nothing, or moved on: never dead air in return.
     assert after.strip()
-    if step in ("language", "main-menu", "category", "followup-report", "followup-pin"):
+    if step in (
+        "language",
+        "main-menu",
+        "category",
+        "followup-report",
+        "followup-pin",
+        "confirm-report",
+    ):
         assert "didn't hear anything" in after
     for _ in range(30):
         if call.ended:

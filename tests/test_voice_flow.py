@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from hotline.confirming import VOICE_MENU_KEY
 from ivr_flows import flow
 from ivr_flows.flow import (
     Ask,
@@ -36,10 +37,14 @@ class FakeContext:
     spoken: dict[str, SchoolRef] = field(default_factory=lambda: {"bravo middle": BRAVO})
     tips: dict[tuple[str, str], int] = field(default_factory=lambda: {("1234567", "4321"): 42})
     messages: list[flow.Message] = field(default_factory=list)
-    pending: list[flow.PendingAlert] = field(default_factory=list)
+    #: Report numbers the caller's number may confirm.
+    confirmable: set[str] = field(default_factory=set)
+    #: Whether the flow asked about any report (it must not, unless one was keyed in).
+    asked: list[str] = field(default_factory=list)
 
-    def pending_alerts(self) -> list[flow.PendingAlert]:
-        return self.pending
+    def may_confirm(self, report_number: str) -> bool:
+        self.asked.append(report_number)
+        return report_number in self.confirmable
 
     def school_by_code(self, code: str) -> SchoolRef | None:
         return self.schools.get(code)
@@ -223,17 +228,72 @@ def test_state_round_trips_through_json() -> None:
     assert VoiceState.from_json({}) == VoiceState()
 
 
-def test_a_contact_calling_back_is_offered_to_confirm_first() -> None:
-    ctx = FakeContext(pending=[flow.PendingAlert(42, 7, "1234567", "Bravo Middle School")])
-    state = advance(VoiceState(), Start(), ctx).state
-    assert state.step is Step.CONTACT_CONFIRM and state.pending == ((42, 7),)
+def said_keys(state: VoiceState, ctx: FakeContext) -> list[PromptKey]:
     scr, _ = script(state, ctx)
-    assert isinstance(scr, Ask) and scr.prompts[0].key is PromptKey.CONTACT_PENDING
-    assert "1, 2, 3, 4, 5, 6, 7" in scr.prompts[0].params["reports"]  # type: ignore[operator]
-    done = advance(state, Keys("1"), ctx)
-    assert done.effects == (flow.ConfirmAlerts(((42, 7),)),)
-    assert done.state.step is Step.ENDED
-    # 2: the ordinary menu, greeting included.
-    menu = advance(state, Keys("2"), ctx).state
-    scr, _ = script(menu, ctx)
-    assert menu.step is Step.LANGUAGE and scr.prompts[0].key is PromptKey.GREETING
+    return [say.key for say in scr.prompts]
+
+
+def test_every_caller_hears_the_same_start_whatever_their_number() -> None:
+    """Caller ID is not identity: the flow asks nothing about alerts when a call comes in."""
+    ctx = FakeContext(confirmable={"1234567"})
+    turn = advance(VoiceState(), Start(caller_verification="TN-Validation-Passed-A"), ctx)
+    assert turn.state.step is Step.LANGUAGE and turn.effects == () and ctx.asked == []
+    assert turn.state.caller_verification == "TN-Validation-Passed-A"
+    assert said_keys(turn.state, ctx)[:2] == [PromptKey.GREETING, PromptKey.EMERGENCY]
+
+
+def test_a_contact_confirms_by_keying_in_the_report_number() -> None:
+    ctx = FakeContext(confirmable={"1234567"})
+    state = VoiceState(step=Step.MAIN_MENU, n=2)
+    state = advance(state, Keys(VOICE_MENU_KEY), ctx).state
+    assert state.step is Step.CONFIRM_REPORT and said_keys(state, ctx) == [PromptKey.CONFIRM_ASK]
+    assert ctx.asked == []
+
+    done = advance(state, Keys("1234567"), ctx)
+
+    assert done.effects == (flow.ConfirmReport("1234567"),)
+    assert done.preface == (
+        flow.Say(PromptKey.CONFIRM_RECORDED, {"report_number": flow.Digits("1234567")}),
+    )
+    assert done.state.step is Step.CONFIRM_MORE
+    again = advance(done.state, Keys("1"), ctx).state
+    assert again.step is Step.CONFIRM_REPORT and again.confirm_attempts == 0
+    assert advance(done.state, Keys("2"), ctx).state.step is Step.MAIN_MENU
+    # Silence after a confirmation: asked again, then a goodbye (nothing is left to record).
+    state = done.state
+    for _ in range(flow.MAX_TRIES - 1):
+        state = advance(state, NoInput(), ctx).state
+        assert state.step is Step.CONFIRM_MORE
+    end = advance(state, NoInput(), ctx)
+    assert end.state.step is Step.ENDED and end.preface == (flow.Say(PromptKey.CONFIRM_GOODBYE),)
+
+
+def test_a_report_the_number_may_not_confirm_is_refused_then_the_menu_again() -> None:
+    ctx = FakeContext(confirmable={"1234567"})
+    state = VoiceState(step=Step.CONFIRM_REPORT, n=3)
+    for attempt in range(1, flow.MAX_CONFIRM_ATTEMPTS):
+        turn = advance(state, Keys("7654321"), ctx)
+        assert turn.effects == () and turn.preface == (flow.Say(PromptKey.CONFIRM_NO_MATCH),)
+        state = turn.state
+        assert state.step is Step.CONFIRM_REPORT and state.confirm_attempts == attempt
+    last = advance(state, Keys("7654321"), ctx)
+    assert last.effects == ()
+    assert [say.key for say in last.preface] == [
+        PromptKey.CONFIRM_NO_MATCH,
+        PromptKey.CONFIRM_OTHER_WAYS,
+    ]
+    assert last.state.step is Step.MAIN_MENU and last.state.confirm_attempts == 0
+
+
+def test_silence_when_asked_for_the_report_number_goes_back_to_the_menu() -> None:
+    state = VoiceState(step=Step.CONFIRM_REPORT, n=3)
+    for _ in range(flow.MAX_TRIES - 1):
+        state = advance(state, NoInput(), CTX).state
+        assert state.step is Step.CONFIRM_REPORT
+    assert advance(state, Keys("*"), CTX).state.step is Step.MAIN_MENU
+
+
+def test_a_call_saved_by_an_older_version_starts_over() -> None:
+    old = {**VoiceState(step=Step.MAIN_MENU).to_json(), "step": "contact_confirm"}
+    old["pending"] = [[42, 7]]
+    assert VoiceState.from_json(old).step is Step.LANGUAGE

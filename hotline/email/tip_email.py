@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from hotline.clock import ensure_utc
+from hotline.confirming import VOICE_MENU_KEY
 from hotline.email import EmailMessage
 from hotline.models import NotificationPurpose, TipLevel
 from hotline.redaction import redact_text
@@ -99,7 +100,8 @@ class TipEmailFacts:
     update_note: str | None = None
     #: Why this escalation ("nobody at the school confirmed within 20 minutes").
     escalation_note: str | None = None
-    #: The hotline's number, where "1 <report number>" can be texted to confirm.
+    #: The hotline's number, where "1 <report number>" can be texted to confirm (or the
+    #: report number keyed in after calling it).
     hotline_number: str | None = None
     #: The type in plain words (``dispatcher.levels.describe_type``); without it ``tip_type``
     #: is shown with its underscores as spaces.
@@ -212,7 +214,8 @@ def _confirm_line(facts: TipEmailFacts) -> tuple[str, str, str]:
     return (
         "Please confirm you received it: press 1 when the hotline calls you, text",
         f"1 {facts.report_number}",
-        f"to {to}, or open the tip on the portal.",
+        f"to {to}, or call {to}, choose your language, press {VOICE_MENU_KEY} and key in the "
+        "report number, or open the tip on the portal.",
     )
 
 

@@ -47,8 +47,12 @@ class PromptKey(enum.StrEnum):
     FOLLOWUP_ADDED = "followup_added"
     ERROR_APOLOGY = "error_apology"
     ERROR_THANKS = "error_thanks"
-    CONTACT_PENDING = "contact_pending"
-    CONTACT_CONFIRMED = "contact_confirmed"
+    CONFIRM_ASK = "confirm_ask"
+    CONFIRM_NO_MATCH = "confirm_no_match"
+    CONFIRM_OTHER_WAYS = "confirm_other_ways"
+    CONFIRM_RECORDED = "confirm_recorded"
+    CONFIRM_MORE = "confirm_more"
+    CONFIRM_GOODBYE = "confirm_goodbye"
 
 
 #: The keypad language menu: digit → language code. The first is the default when the caller
