@@ -101,6 +101,9 @@ class ContactRole(enum.StrEnum):
     PSAP = "psap"
     LAW_ENFORCEMENT = "law_enforcement"
     PIO = "pio"
+    #: The hotline's own supervisors on duty (no district, no school): called when a tip has no
+    #: school, cannot be planned, or a leg has nobody left to call.
+    DUTY = "duty"
 
 
 #: Weekly business hours when a district sets none: Monday to Friday, 07:00 to 17:00 local time.
@@ -210,7 +213,8 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    #: None only for the hotline's own duty rows.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"), index=True)
     #: None for district-wide rows (district contacts, a PSAP or police serving every school).
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
     role: Mapped[ContactRole] = mapped_column(_enum(ContactRole, "contact_role"))
@@ -228,7 +232,7 @@ class Contact(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    district: Mapped[District] = relationship(back_populates="contacts")
+    district: Mapped[District | None] = relationship(back_populates="contacts")
     school: Mapped[School | None] = relationship(back_populates="contacts")
     phone_number: Mapped[PhoneNumber] = relationship(back_populates="contacts")
 
@@ -310,6 +314,11 @@ class Tip(Base):
     followup_failures: Mapped[int] = mapped_column(default=0)
     #: Follow-up is refused until then (a wrong PIN and a locked report sound alike).
     followup_locked_until: Mapped[datetime | None]
+    #: Planning this tip failed this many times in a row; the sweep tries again at
+    #: ``plan_retry_at`` (the duty line was told at the first failure).
+    plan_failures: Mapped[int] = mapped_column(default=0)
+    plan_retry_at: Mapped[datetime | None]
+    plan_error: Mapped[str | None] = mapped_column(String(500))
 
     school: Mapped[School | None] = relationship()
     reporter: Mapped[Reporter | None] = relationship()
@@ -414,6 +423,8 @@ class LegKind(enum.StrEnum):
     POC = "poc"
     PSAP = "psap"
     LAW_ENFORCEMENT = "law_enforcement"
+    #: The hotline's supervisors on duty: no school, nobody callable, or a plan that failed.
+    DUTY = "duty"
 
 
 class LegState(enum.StrEnum):
@@ -540,6 +551,10 @@ class Alert(Base):
     #: One alert per condition: the watchdog can run any number of times.
     dedupe_key: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+    #: The condition came back (another round of a leg nobody confirms): the same alert is
+    #: updated and shown again instead of a new one.
+    updated_at: Mapped[datetime | None]
+    occurrences: Mapped[int] = mapped_column(default=1)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
