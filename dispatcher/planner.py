@@ -48,6 +48,8 @@ class Directory:
     district_contacts: Sequence[Recipient]
     psaps: Sequence[Recipient]
     law_enforcement: Sequence[Recipient]
+    #: The hotline's own supervisors on duty: whoever else cannot be reached, they are.
+    duty: Sequence[Recipient] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,43 @@ def poc_tiers(directory: Directory, style: EscalationStyle) -> list[list[Recipie
     return [[r] for r in school] + [[r] for r in district]
 
 
+def tiers_for(kind: LegKind, directory: Directory, style: EscalationStyle) -> list[list[Recipient]]:
+    """Who is called on a leg, tier after tier: the one rule for the planner and for every
+    later round. Empty when nobody on it can be called."""
+    if kind is LegKind.POC:
+        return poc_tiers(directory, style)
+    if kind is LegKind.DUTY:
+        # The hotline's supervisors, one after the other (sequential, whatever the district).
+        return [[r] for r in callable_only(directory.duty)]
+    people = directory.psaps if kind is LegKind.PSAP else directory.law_enforcement
+    return [tier] if (tier := callable_only(people)) else []
+
+
+def round_calls(
+    kind: LegKind,
+    tiers: Sequence[Sequence[Recipient]],
+    *,
+    start: datetime,
+    deadline: datetime,
+    wait: timedelta,
+    now: datetime,
+) -> list[Planned]:
+    """The calls of one round of a leg: tier ``n`` is due ``n`` waits after ``start``."""
+    return [
+        Planned(
+            NotificationChannel.VOICE,
+            r.contact_id,
+            max(start + position * wait, now),
+            deadline,
+            leg=kind,
+            position=position,
+            phone_number_id=r.phone_number_id,
+        )
+        for position, tier in enumerate(tiers)
+        for r in tier
+    ]
+
+
 def chain_wait(
     tiers: int, configured: timedelta, arrival: datetime, deadline: datetime
 ) -> timedelta:
@@ -129,86 +168,115 @@ def _email_recipients(directory: Directory) -> list[Recipient]:
     return school or [r for r in directory.district_contacts if r.email]
 
 
+#: Why nobody on a leg can be called, for the agents.
+GAP_REASONS = {
+    LegKind.POC: "no school or district contact can be called",
+    LegKind.PSAP: "no PSAP line can be called",
+    LegKind.LAW_ENFORCEMENT: "no law-enforcement line can be called",
+    LegKind.DUTY: "no duty supervisor can be called either",
+}
+
+
+def _emails(recipients: Sequence[Recipient], at: datetime, deadline: datetime) -> list[Planned]:
+    return [
+        Planned(NotificationChannel.EMAIL, r.contact_id, at, deadline, email=r.email)
+        for r in recipients
+        if r.email
+    ]
+
+
+def _texts(
+    recipients: Sequence[Recipient],
+    at: datetime,
+    deadline: datetime,
+    leg: LegKind | None = None,
+) -> list[Planned]:
+    return [
+        Planned(
+            NotificationChannel.SMS,
+            r.contact_id,
+            at,
+            deadline,
+            leg=leg,
+            phone_number_id=r.phone_number_id,
+        )
+        for r in recipients
+        if r.textable and r.phone_number_id
+    ]
+
+
+def required_legs(tip: PlanInput) -> list[LegKind]:
+    """The legs a Critical tip must have confirmed (DESIGN.md section 2)."""
+    legs = [LegKind.POC, LegKind.PSAP]
+    if not tip.school_in_session or tip.possible_crime:
+        legs.append(LegKind.LAW_ENFORCEMENT)
+    return legs
+
+
 def _plan_critical(tip: PlanInput) -> Plan:
     start = max(tip.arrival, tip.now)
-    out: list[Planned] = []
+    directory = tip.directory
+    out: list[Planned] = _emails(_email_recipients(directory), start, tip.deadline)
+    out += _texts(directory.school_contacts or directory.district_contacts, start, tip.deadline,
+                  LegKind.POC)  # fmt: skip
+    legs: set[LegKind] = set()
     gaps: dict[LegKind, str] = {}
-    for r in _email_recipients(tip.directory):
-        out.append(
-            Planned(NotificationChannel.EMAIL, r.contact_id, start, tip.deadline, email=r.email)
+    for kind in required_legs(tip):
+        tiers = tiers_for(kind, directory, tip.style)
+        if not tiers:
+            gaps[kind] = GAP_REASONS[kind]
+            continue
+        legs.add(kind)
+        wait = (
+            chain_wait(len(tiers), tip.sequential_wait, tip.arrival, tip.deadline)
+            if kind is LegKind.POC
+            else tip.sequential_wait
         )
-    for r in tip.directory.school_contacts or tip.directory.district_contacts:
-        if r.textable and r.phone_number_id:
-            out.append(
-                Planned(
-                    NotificationChannel.SMS,
-                    r.contact_id,
-                    start,
-                    tip.deadline,
-                    leg=LegKind.POC,
-                    phone_number_id=r.phone_number_id,
-                )
-            )
-
-    legs = {LegKind.POC, LegKind.PSAP}
-    tiers = poc_tiers(tip.directory, tip.style)
-    if not tiers:
-        gaps[LegKind.POC] = "no school or district contact can be called"
-    wait = chain_wait(len(tiers), tip.sequential_wait, tip.arrival, tip.deadline)
-    for position, tier in enumerate(tiers):
-        due = max(tip.arrival + position * wait, tip.now)
-        for r in tier:
-            out.append(
-                Planned(
-                    NotificationChannel.VOICE,
-                    r.contact_id,
-                    due,
-                    tip.deadline,
-                    leg=LegKind.POC,
-                    position=position,
-                    phone_number_id=r.phone_number_id,
-                )
-            )
-
-    psaps = callable_only(tip.directory.psaps)
-    if not psaps:
-        gaps[LegKind.PSAP] = "no PSAP line can be called"
-    for r in psaps:
-        out.append(
-            Planned(
-                NotificationChannel.VOICE,
-                r.contact_id,
-                start,
-                tip.deadline,
-                leg=LegKind.PSAP,
-                phone_number_id=r.phone_number_id,
-            )
+        out += round_calls(
+            kind, tiers, start=tip.arrival, deadline=tip.deadline, wait=wait, now=tip.now
         )
-
-    if not tip.school_in_session or tip.possible_crime:
-        legs.add(LegKind.LAW_ENFORCEMENT)
-        law = callable_only(tip.directory.law_enforcement)
-        if not law:
-            gaps[LegKind.LAW_ENFORCEMENT] = "no law-enforcement line can be called"
-        for r in law:
-            out.append(
-                Planned(
-                    NotificationChannel.VOICE,
-                    r.contact_id,
-                    start,
-                    tip.deadline,
-                    leg=LegKind.LAW_ENFORCEMENT,
-                    phone_number_id=r.phone_number_id,
-                )
-            )
-        for r in tip.directory.law_enforcement:
-            if r.email:
-                out.append(
-                    Planned(
-                        NotificationChannel.EMAIL, r.contact_id, start, tip.deadline, email=r.email
-                    )
-                )
+    if LegKind.LAW_ENFORCEMENT in required_legs(tip):
+        out += _emails(directory.law_enforcement, start, tip.deadline)
+    if gaps:
+        # No tip without a human: the hotline's own supervisors on duty are called instead.
+        out += _duty(directory, tip.arrival, tip.deadline, tip.now, tip.sequential_wait)
+        if tiers_for(LegKind.DUTY, directory, tip.style):
+            legs.add(LegKind.DUTY)
+        else:
+            gaps[LegKind.DUTY] = GAP_REASONS[LegKind.DUTY]
     return Plan(frozenset(legs), tuple(out), gaps)
+
+
+def _duty(
+    directory: Directory, arrival: datetime, deadline: datetime, now: datetime, wait: timedelta
+) -> list[Planned]:
+    """The duty leg of a Critical tip: calls (one supervisor after the other), texts and
+    e-mails, all at once."""
+    start = max(arrival, now)
+    tiers = tiers_for(LegKind.DUTY, directory, EscalationStyle.SEQUENTIAL)
+    wait = chain_wait(len(tiers), wait, arrival, deadline)
+    return [
+        *round_calls(LegKind.DUTY, tiers, start=arrival, deadline=deadline, wait=wait, now=now),
+        *_texts(directory.duty, start, deadline, LegKind.DUTY),
+        *_emails(directory.duty, start, deadline),
+    ]
+
+
+def duty_plan(
+    directory: Directory, level: TipLevel, arrival: datetime, deadline: datetime, now: datetime
+) -> Plan:
+    """What the duty line gets when a tip cannot be planned at all: no calendar, no school,
+    nothing that could fail again. Critical: calls, texts and e-mails at once; otherwise
+    e-mail."""
+    if level is not TipLevel.CRITICAL:
+        return Plan(frozenset(), tuple(_emails(directory.duty, max(arrival, now), deadline)))
+    rows = _duty(directory, arrival, deadline, now, DUTY_WAIT)
+    legs = frozenset({LegKind.DUTY}) if any(r.leg for r in rows) else frozenset()
+    return Plan(legs, tuple(rows))
+
+
+#: How long a duty supervisor has to confirm before the next is called (shortened to fit).
+DUTY_WAIT = timedelta(seconds=150)
 
 
 def _plan_held(tip: PlanInput) -> Plan:
@@ -219,34 +287,16 @@ def _plan_held(tip: PlanInput) -> Plan:
     else:
         release = min(tip.arrival + tip.review_hold, tip.deadline - HOLD_MARGIN)
     release = max(release, tip.arrival, tip.now)
-    out: list[Planned] = []
-    for r in _email_recipients(tip.directory):
-        out.append(
-            Planned(NotificationChannel.EMAIL, r.contact_id, release, tip.deadline, email=r.email)
-        )
+    recipients = _email_recipients(tip.directory)
+    # Nobody at a school or district to e-mail (no school): the duty supervisors are.
+    out: list[Planned] = _emails(recipients or tip.directory.duty, release, tip.deadline)
     if tip.level is TipLevel.STANDARD:
         texting = max(tip.next_business_time(release), tip.now)
-        for r in tip.directory.school_contacts or tip.directory.district_contacts:
-            if r.textable and r.phone_number_id:
-                out.append(
-                    Planned(
-                        NotificationChannel.SMS,
-                        r.contact_id,
-                        texting,
-                        max(tip.deadline, texting),
-                        phone_number_id=r.phone_number_id,
-                    )
-                )
+        out += _texts(
+            tip.directory.school_contacts or tip.directory.district_contacts,
+            texting,
+            max(tip.deadline, texting),
+        )
         if tip.possible_crime:
-            for r in tip.directory.law_enforcement:
-                if r.email:
-                    out.append(
-                        Planned(
-                            NotificationChannel.EMAIL,
-                            r.contact_id,
-                            release,
-                            tip.deadline,
-                            email=r.email,
-                        )
-                    )
+            out += _emails(tip.directory.law_enforcement, release, tip.deadline)
     return Plan(frozenset(), tuple(out), {})

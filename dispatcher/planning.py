@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher import planner
 from dispatcher.calendar import BusinessCalendar, load_calendar, notify_deadline
+from dispatcher.legs import add_planned, legs_of, open_leg
 from dispatcher.levels import level_of_type
 from dispatcher.outbox import cancel_pending, planned_row
 from hotline import timeline
@@ -22,10 +23,10 @@ from hotline.models import (
     ContactRole,
     District,
     EscalationStyle,
+    LegKind,
     LegState,
     Notification,
     NotificationChannel,
-    NotificationLeg,
     NotificationPurpose,
     NotificationState,
     PhoneNumber,
@@ -56,19 +57,35 @@ class PlanResult:
 
 
 def raise_alert(
-    session: Session, *, tip: Tip | None, kind: str, message: str, key: str, now: datetime
+    session: Session,
+    *,
+    tip: Tip | None,
+    kind: str,
+    message: str,
+    key: str,
+    now: datetime,
+    again: bool = False,
 ) -> Alert | None:
-    """Add an alert to the agents' feed (and the tip's timeline) once per ``key``."""
-    if session.scalar(select(Alert.id).where(Alert.dedupe_key == key)) is not None:
-        return None
-    alert = Alert(
-        tip_id=None if tip is None else tip.id,
-        kind=kind,
-        message=message[:500],
-        dedupe_key=key[:128],
-        created_at=now,
-    )
-    session.add(alert)
+    """Add an alert to the agents' feed (and the tip's timeline) once per ``key``. With
+    ``again``, a condition that comes back updates its alert (new message, shown again as
+    unacknowledged) instead of adding another; otherwise nothing happens the second time."""
+    alert = session.scalar(select(Alert).where(Alert.dedupe_key == key[:128]))
+    if alert is not None:
+        if not again:
+            return None
+        alert.message = message[:500]
+        alert.occurrences += 1
+        alert.updated_at = now
+        alert.acknowledged_at = alert.acknowledged_by = None
+    else:
+        alert = Alert(
+            tip_id=None if tip is None else tip.id,
+            kind=kind,
+            message=message[:500],
+            dedupe_key=key[:128],
+            created_at=now,
+        )
+        session.add(alert)
     if tip is not None:
         timeline.record(session, tip, "alert.raised", at=now, alert_kind=kind, message=message)
     log.warning("alert %s: %s", kind, message)
@@ -86,9 +103,25 @@ def _recipient(contact: Contact, phone: PhoneNumber) -> planner.Recipient:
     )
 
 
+def duty_recipients(session: Session) -> list[planner.Recipient]:
+    """The hotline's own supervisors on duty, in priority order."""
+    rows = session.execute(
+        select(Contact, PhoneNumber)
+        .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
+        .where(
+            Contact.role == ContactRole.DUTY,
+            Contact.district_id.is_(None),
+            Contact.active.is_(True),
+        )
+        .order_by(Contact.priority, Contact.id)
+    ).all()
+    return [_recipient(c, p) for c, p in rows]
+
+
 def directory_for(session: Session, school: School | None) -> planner.Directory:
+    duty = duty_recipients(session)
     if school is None:
-        return planner.Directory((), (), (), ())
+        return planner.Directory((), (), (), (), duty)
     rows = session.execute(
         select(Contact, PhoneNumber)
         .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
@@ -110,6 +143,7 @@ def directory_for(session: Session, school: School | None) -> planner.Directory:
         # A school's own PSAP or police line wins over the district-wide one.
         psaps=pick(ContactRole.PSAP, prefer_school=True),
         law_enforcement=pick(ContactRole.LAW_ENFORCEMENT, prefer_school=True),
+        duty=duty,
     )
 
 
@@ -171,25 +205,9 @@ def plan_tip(
     tip.notify_deadline_at = inputs.deadline
     tip.updated_at = now
 
-    legs = {
-        leg.kind: leg
-        for leg in session.scalars(select(NotificationLeg).where(NotificationLeg.tip_id == tip.id))
-    }
+    legs = legs_of(session, tip.id)
     for kind in result.legs:
-        leg = legs.get(kind)
-        if leg is None:
-            leg = NotificationLeg(
-                tip_id=tip.id,
-                kind=kind,
-                state=LegState.OPEN,
-                round=1,
-                opened_at=now,
-                updated_at=now,
-            )
-            session.add(leg)
-            legs[kind] = leg
-        elif leg.state is LegState.CANCELLED:
-            leg.state, leg.updated_at = LegState.OPEN, now
+        legs[kind] = open_leg(session, tip, kind, now)
     for kind, leg in legs.items():
         if kind not in result.legs and leg.state is LegState.OPEN:
             leg.state, leg.updated_at = LegState.CANCELLED, now
@@ -209,36 +227,14 @@ def plan_tip(
     ):
         key = (channel, contact_id)
         done[key] = min(done.get(key, 9), LEVEL_RANK[level])
-
     rank = LEVEL_RANK[tip.level]
-    rows: list[Notification] = []
-    for item in result.notifications:
-        leg = legs.get(item.leg) if item.leg else None
-        if leg is not None and leg.state is LegState.CONFIRMED:
-            continue
-        if done.get((item.channel, item.contact_id), 9) <= rank:
-            continue
-        row = Notification(
-            tip_id=tip.id,
-            leg_id=None if leg is None else leg.id,
-            purpose=item.purpose,
-            channel=item.channel,
-            contact_id=item.contact_id,
-            phone_number_id=item.phone_number_id,
-            email=item.email,
-            level=tip.level,
-            position=item.position,
-            round=1 if leg is None else leg.round,
-            plan_version=version,
-            state=NotificationState.PLANNED,
-            due_at=item.due_at,
-            deadline_at=item.deadline_at,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        rows.append(row)
-    session.flush()
+    rows = add_planned(
+        session,
+        tip,
+        [i for i in result.notifications if done.get((i.channel, i.contact_id), 9) > rank],
+        legs,
+        now,
+    )
     timeline.record(
         session,
         tip,
@@ -261,12 +257,14 @@ def plan_tip(
             key=f"school-unknown:{tip.id}:{version}",
             now=now,
         )
+    duty = LegKind.DUTY in result.legs
     for kind, reason in result.gaps.items():
         raise_alert(
             session,
             tip=tip,
             kind="leg_unreachable",
-            message=f"Report {tip.report_number}: {kind.value} leg: {reason}.",
+            message=f"Report {tip.report_number}: {kind.value} leg: {reason}"
+            + ("; the duty supervisors are called instead." if duty else ". Call them."),
             key=f"leg-gap:{tip.id}:{kind.value}:{version}",
             now=now,
         )
@@ -357,3 +355,82 @@ def notify_new_information(session: Session, tip: Tip, *, note: str, now: dateti
         session, tip, "notifications.update_planned", at=now, note=note, planned=len(rows)
     )
     return [r.id for r in rows]
+
+
+# When a tip cannot be planned ---------------------------------------------------------------
+
+#: The longest wait between two attempts to plan a tip that keeps failing.
+PLAN_RETRY_MAX = timedelta(minutes=10)
+
+
+def plan_retry_delay(failures: int) -> timedelta:
+    """15 s after the first failure, doubling, at most PLAN_RETRY_MAX."""
+    return min(timedelta(seconds=15 * 2 ** min(failures - 1, 10)), PLAN_RETRY_MAX)
+
+
+def record_plan_failure(session: Session, tip_id: int, now: datetime, error: str) -> list[int]:
+    """Planning the tip raised (a broken calendar, a bug): try again later, tell the agents (one
+    alert, updated at each failure), and give the tip to the duty line at once. Returns the
+    duty rows due now."""
+    tip = session.get_one(Tip, tip_id)
+    tip.plan_failures += 1
+    tip.plan_retry_at = now + plan_retry_delay(tip.plan_failures)
+    tip.plan_error = error[:500]
+    timeline.record(
+        session, tip, "notifications.plan_failed", at=now, error=error, failures=tip.plan_failures
+    )
+    due = plan_duty_fallback(session, tip, now)
+    raise_alert(
+        session,
+        tip=tip,
+        kind="plan_failed",
+        message=f"Report {tip.report_number} ({tip.level.value}): its notifications could not "
+        f"be planned ({error[:200]}); the duty supervisors were notified instead. "
+        f"Tried {tip.plan_failures} time(s); next try at {tip.plan_retry_at.isoformat()}.",
+        key=f"plan-failed:{tip.id}",
+        now=now,
+        again=True,
+    )
+    return due
+
+
+def plan_duty_fallback(session: Session, tip: Tip, now: datetime) -> list[int]:
+    """The duty line for a tip that cannot be planned: no calendar and no school lookup on this
+    path, so what broke the plan cannot break it too. Once per tip."""
+    already = session.scalar(
+        select(Notification.id)
+        .join(Contact, Contact.id == Notification.contact_id)
+        .where(Notification.tip_id == tip.id, Contact.role == ContactRole.DUTY)
+        .limit(1)
+    )
+    if already is not None:
+        return []
+    deadline = tip.received_at + WALL_CLOCK_DEADLINES[tip.level]
+    plan = planner.duty_plan(
+        planner.Directory((), (), (), (), duty_recipients(session)),
+        tip.level,
+        tip.received_at,
+        deadline,
+        now,
+    )
+    legs = {kind: open_leg(session, tip, kind, now) for kind in plan.legs}
+    rows = add_planned(session, tip, plan.notifications, legs, now)
+    timeline.record(
+        session,
+        tip,
+        "notifications.duty_fallback",
+        at=now,
+        planned=len(rows),
+        deadline=deadline.isoformat(),
+    )
+    if not rows:
+        raise_alert(
+            session,
+            tip=tip,
+            kind="duty_unreachable",
+            message=f"Report {tip.report_number}: nobody on the duty line can be notified "
+            "either. Handle this report by hand.",
+            key=f"duty-unreachable:{tip.id}",
+            now=now,
+        )
+    return [r.id for r in rows if r.due_at <= now]

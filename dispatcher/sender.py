@@ -78,6 +78,8 @@ def _pause_after_claim(services: Hotline) -> None:
     time.sleep(float(raw))
 
 
+#: The longest an alert call may last once answered (Twilio's TimeLimit).
+CALL_TIME_LIMIT_SECONDS = 600
 #: Calls to one number are spaced at least this far apart (carriers flag a caller id that
 #: dials one number too often); a Critical call waits for it only if its deadline allows.
 CALL_SPACING = timedelta(seconds=30)
@@ -399,7 +401,7 @@ def _send(services: Hotline, out: Outbound) -> str:
             async_amd=True,
             async_amd_status_callback=f"{base}/twilio/alert/amd?{query}",
             ring_timeout=out.ring_timeout,
-            time_limit=600,
+            time_limit=CALL_TIME_LIMIT_SECONDS,
             send_digits=out.extension,
         )
     )

@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
 from dispatcher.call_outcomes import call_finished
-from dispatcher.planning import plan_tip, raise_alert
+from dispatcher.planning import plan_tip, raise_alert, record_plan_failure
 from dispatcher.sender import send_notification
 from dispatcher.watchdog import run_watchdog
 from hotline import heartbeat, timeline
@@ -36,14 +37,32 @@ def worker_name() -> str:
 
 
 def plan_tip_job(services: Hotline, tip_id: int) -> None:
+    due = plan_or_fall_back(services, tip_id, mark_enqueued=True)
+    for notification_id in due:
+        services.jobs.enqueue(SEND, notification_id)
+
+
+def plan_or_fall_back(services: Hotline, tip_id: int, *, mark_enqueued: bool = False) -> list[int]:
+    """Plan one tip in its own transaction. When planning raises, nothing of it is kept; the
+    failure is recorded, the duty line gets the tip, and the sweep tries again later. Returns
+    the rows due now; ``mark_enqueued`` when the caller hands them to the queue itself (the
+    sweep then leaves them alone a while)."""
+    now = services.clock.now()
+    try:
+        with services.db.session() as session:
+            result = plan_tip(session, tip_id, now)
+            due = list(result.due_now) if result is not None else []
+            if mark_enqueued:
+                outbox.mark_enqueued(session, due, now)
+        return due
+    except Exception as exc:
+        log.exception("planning tip %s failed; the duty line gets it", tip_id)
+        error = f"{type(exc).__name__}: {exc}"
     with services.db.session() as session:
-        result = plan_tip(session, tip_id, services.clock.now())
-        if result is not None:
-            # Handed to the queue below: the sweep need not hand them again right away.
-            outbox.mark_enqueued(session, result.due_now, services.clock.now())
-    if result is not None:
-        for notification_id in result.due_now:
-            services.jobs.enqueue(SEND, notification_id)
+        due = record_plan_failure(session, tip_id, now, error)
+        if mark_enqueued:
+            outbox.mark_enqueued(session, due, now)
+    return due
 
 
 def send_job(services: Hotline, notification_id: int) -> str:
@@ -153,20 +172,62 @@ class SweepReport:
     enqueued: list[int] = field(default_factory=list)
     sent_inline: list[int] = field(default_factory=list)
     checked: list[int] = field(default_factory=list)
+    #: Parts of the sweep that raised (the others ran all the same).
+    failed: list[str] = field(default_factory=list)
 
 
 def sweep(services: Hotline) -> SweepReport:
-    """Re-drive everything the database says is due: tips never planned (a lost enqueue), claims
-    whose worker vanished, due rows. When the queue cannot take a row, send it from here."""
+    """Re-drive everything the database says is due: tips never planned (a lost enqueue, a
+    failed plan whose retry is due), claims whose worker vanished, due rows, calls whose final
+    status never came. Each part runs whatever another part did: one broken tip or one failing
+    query never stops the others. The sweep heartbeat says when a sweep last ran whole."""
     report = SweepReport()
     now = services.clock.now()
+    parts: list[tuple[str, Callable[[], None]]] = [
+        ("plan", lambda: _plan_unplanned(services, report, now)),
+        ("release", lambda: _release_expired(services, report, now)),
+        ("send", lambda: _hand_out_due(services, report, now)),
+        ("stale-calls", lambda: report.checked.extend(check_stale_calls(services))),
+    ]
+    for name, part in parts:
+        try:
+            part()
+        except Exception:
+            log.exception("sweep: %s failed; the rest of the sweep goes on", name)
+            report.failed.append(name)
+    try:
+        with services.db.session() as session:
+            if report.failed:
+                heartbeat.record_failure(
+                    session, heartbeat.SWEEP, f"failed: {', '.join(report.failed)}"
+                )
+            else:
+                heartbeat.record_heartbeat(session, heartbeat.SWEEP, services.clock.now())
+    except Exception:
+        log.exception("sweep: could not write its heartbeat")
+    return report
+
+
+def _plan_unplanned(services: Hotline, report: SweepReport, now: datetime) -> None:
     with services.db.session() as session:
         unplanned = list(
-            session.scalars(select(Tip.id).where(Tip.plan_version == 0).order_by(Tip.id).limit(50))
+            session.scalars(
+                select(Tip.id)
+                .where(
+                    Tip.plan_version == 0,
+                    Tip.plan_retry_at.is_(None) | (Tip.plan_retry_at <= now),
+                )
+                .order_by(Tip.id)
+                .limit(50)
+            )
         )
-        for tip_id in unplanned:
-            if plan_tip(session, tip_id, now) is not None:
-                report.planned_tips.append(tip_id)
+    for tip_id in unplanned:
+        # The due rows are handed out by the next part of the sweep.
+        plan_or_fall_back(services, tip_id)
+        report.planned_tips.append(tip_id)
+
+
+def _release_expired(services: Hotline, report: SweepReport, now: datetime) -> None:
     with services.db.session() as session:
         report.released, report.unknown = outbox.release_expired_claims(session, now)
         for notification_id in report.unknown:
@@ -182,6 +243,9 @@ def sweep(services: Hotline) -> SweepReport:
                 key=f"unknown:{row.id}",
                 now=now,
             )
+
+
+def _hand_out_due(services: Hotline, report: SweepReport, now: datetime) -> None:
     with services.db.session() as session:
         due = outbox.due_ids(session, now)
         outbox.mark_enqueued(session, due, now)
@@ -191,8 +255,6 @@ def sweep(services: Hotline) -> SweepReport:
         else:
             send_job(services, notification_id)
             report.sent_inline.append(notification_id)
-    report.checked = check_stale_calls(services)
-    return report
 
 
 #: An alert call with no final status this long after it was placed is asked about at Twilio
@@ -253,6 +315,10 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
 
 def watchdog(services: Hotline) -> dict[str, int]:
     with services.db.session() as session:
-        counts = run_watchdog(session, services.clock.now())
+        counts = run_watchdog(
+            session,
+            services.clock.now(),
+            escalation_email_every=services.settings.escalation_email_every,
+        )
         heartbeat.record_heartbeat(session, heartbeat.WATCHDOG, services.clock.now())
     return counts

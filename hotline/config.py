@@ -14,6 +14,7 @@ import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -92,6 +93,10 @@ class Settings:
     clock_file: str | None = None
     #: Outbound calls per second across all workers (Twilio's default is 1 per account).
     calls_per_second: int = 1
+    #: Escalation e-mails about one tip whose legs nobody confirms go out at most this often.
+    escalation_email_every: timedelta = timedelta(minutes=15)
+    #: Updates about one tip reach one recipient at most this often (merged meanwhile).
+    update_every: timedelta = timedelta(minutes=10)
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -265,6 +270,19 @@ def load_settings(
         else:
             problems.append("HOTLINE_CALLS_PER_SECOND must be a whole number from 1 to 1000")
 
+    minutes: dict[str, int] = {}
+    for name, default in (
+        ("HOTLINE_ESCALATION_EMAIL_MINUTES", 15),
+        ("HOTLINE_UPDATE_MINUTES", 10),
+    ):
+        raw = get(name)
+        minutes[name] = default
+        if raw is not None:
+            if raw.isdigit() and 1 <= int(raw) <= 24 * 60:
+                minutes[name] = int(raw)
+            else:
+                problems.append(f"{name} must be a whole number of minutes from 1 to 1440")
+
     clock_file = get("HOTLINE_CLOCK_FILE")
     if clock_file is not None and uses_twilio and api_base is None:
         problems.append("HOTLINE_CLOCK_FILE (a test clock) is refused with real Twilio")
@@ -289,4 +307,6 @@ def load_settings(
         development=development,
         clock_file=clock_file,
         calls_per_second=calls_per_second,
+        escalation_email_every=timedelta(minutes=minutes["HOTLINE_ESCALATION_EMAIL_MINUTES"]),
+        update_every=timedelta(minutes=minutes["HOTLINE_UPDATE_MINUTES"]),
     )

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from hotline import migrate
-from hotline.heartbeat import BEAT, STALE_AFTER_SECONDS, WATCHDOG, WORKER, heartbeat_ages
+from hotline.heartbeat import MONITORED, STALE_AFTER_SECONDS, heartbeat_ages, heartbeat_details
 from hotline.services import hotline
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,17 @@ def healthz() -> ResponseReturnValue:
     try:
         with services.db.sessionmaker() as session:
             ages: dict[str, float | None] = heartbeat_ages(session, services.clock.now())
+            details = heartbeat_details(session)
     except Exception as exc:
         log.warning("health check: heartbeats unreadable (%s)", type(exc).__name__)
-        ages = dict.fromkeys((WORKER, BEAT, WATCHDOG))
+        ages, details = dict.fromkeys(MONITORED), {}
     for name, age in ages.items():
         report[name] = {
             "ok": age is not None and age <= STALE_AFTER_SECONDS,
             "age_seconds": None if age is None else round(age, 1),
             "stale_after_seconds": STALE_AFTER_SECONDS,
+            # The sweep's last failure, say (a heartbeat that stopped says why).
+            "detail": details.get(name),
         }
     report["ok"] = all(part["ok"] for part in report.values())
     return jsonify(report), 200 if report["ok"] else 503

@@ -122,7 +122,7 @@ def test_a_shared_line_confirms_for_each_contact_notified_on_it(world: World) ->
         world.run()
     with world.services.db.session() as s:
         desk_id = s.scalars(select(Contact.id).where(Contact.name.startswith("Night desk"))).one()
-        s.add(  # an e-mail to the desk, sent: no phone on the row, only the contact
+        s.add(  # an e-mail to the desk (sent below): no phone on the row, only the contact
             Notification(
                 tip_id=tip_id,
                 leg_id=None,
@@ -131,14 +131,15 @@ def test_a_shared_line_confirms_for_each_contact_notified_on_it(world: World) ->
                 contact_id=desk_id,
                 email="desk@police.example.org",
                 level=world.rows(tip_id)[0].level,
-                state=NotificationState.SENT,
+                state=NotificationState.PLANNED,
                 due_at=world.clock.now(),
                 deadline_at=world.clock.now(),
-                sent_at=world.clock.now(),
                 created_at=world.clock.now(),
                 updated_at=world.clock.now(),
             )
         )
+    world.run()
+    assert world.rows(tip_id, contact_id=desk_id)[0].state is NotificationState.SENT
     report = report_of(world, tip_id)
     rows = confirmable(world, PSAP_LINE, report)
     assert {contact for _, contact in rows} == {psap.id, desk_id}

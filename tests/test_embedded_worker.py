@@ -21,7 +21,12 @@ def test_a_round_writes_the_heartbeats_then_waits_its_interval(
         worker.run_once(monotonic_now=1003.0)  # too soon: nothing rewritten
     with hotline(app).db.sessionmaker() as s:
         rows = {h.name: h.at for h in s.scalars(select(Heartbeat))}
-    assert rows == {heartbeat.WORKER: first, heartbeat.BEAT: first, heartbeat.WATCHDOG: first}
+    assert rows == {
+        heartbeat.WORKER: first,
+        heartbeat.BEAT: first,
+        heartbeat.WATCHDOG: first,
+        heartbeat.SWEEP: clock.now(),  # every round sweeps
+    }
     with app.app_context():
         worker.run_once(monotonic_now=1000.0 + heartbeat.INTERVAL_SECONDS)
     with hotline(app).db.sessionmaker() as s:

@@ -1048,7 +1048,7 @@ def _apply_contacts(
             school_codes_by_id.get(existing.school_id) if existing.school_id is not None else None
         )
         key: ContactKey = (
-            district_codes_by_id[existing.district_id],
+            district_codes_by_id[existing.district_id or 0],
             school_code,
             existing.role,
             name_key(existing.name),
