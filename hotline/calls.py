@@ -75,11 +75,23 @@ class CallStatusUpdate:
         )
 
 
+def lock_call(session: Session, call_sid: str) -> Call | None:
+    """The call's row under ``SELECT … FOR UPDATE``, read afresh rather than from the session's
+    cache, so the webhooks of one call (a voice turn, the final status callback) run one after
+    the other, each on what the other committed. SQLite serialises writers anyway."""
+    return session.scalar(
+        select(Call)
+        .where(Call.sid == call_sid)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def apply_call_status(
     session: Session, update: CallStatusUpdate, now: datetime
 ) -> tuple[Call, bool]:
     """Apply one status callback. Returns (call, whether anything changed)."""
-    call = session.scalar(select(Call).where(Call.sid == update.call_sid).with_for_update())
+    call = lock_call(session, update.call_sid)
     if call is None:
         call = Call(
             sid=update.call_sid,
