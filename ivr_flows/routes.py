@@ -150,14 +150,32 @@ def _menu_turn(
     return renderer.render(state.n, turn.preface, script)
 
 
+def _apology_without_database(req: TwilioRequest) -> Response:
+    """The database failed: the apology and a chance to record all the same. The recording is
+    kept at the provider; its action reaches ``/rescue`` and, if the database is still down,
+    :mod:`hotline.reconcile` brings it in later."""
+    return _twiml(apology(hotline().settings.public_base_url, DEFAULT_LANGUAGE))
+
+
+def _rescue_language() -> str:
+    language = request.args.get("lang", DEFAULT_LANGUAGE)
+    return language if language in LANGUAGE_MENU.values() else DEFAULT_LANGUAGE
+
+
+def _thanks_without_database(req: TwilioRequest) -> Response:
+    """The message after the apology could not be stored: it stays at the provider and is
+    brought in by :mod:`hotline.reconcile`; the caller is thanked (never asked again)."""
+    return _twiml(thanks_and_goodbye(_rescue_language()))
+
+
 @bp.post("")
-@twilio_webhook("voice.incoming")
+@twilio_webhook("voice.incoming", on_database_error=_apology_without_database)
 def incoming(req: TwilioRequest, session: Session) -> Response:
     return run_menu(req, session, flow.Start(), None)
 
 
 @bp.post("/step")
-@twilio_webhook("voice.step")
+@twilio_webhook("voice.step", on_database_error=_apology_without_database)
 def step(req: TwilioRequest, session: Session) -> Response:
     raw_n = request.args.get("n", "")
     n = int(raw_n) if raw_n.isdigit() and len(raw_n) < 7 else None
@@ -165,15 +183,13 @@ def step(req: TwilioRequest, session: Session) -> Response:
 
 
 @bp.post("/rescue")
-@twilio_webhook("voice.rescue")
+@twilio_webhook("voice.rescue", on_database_error=_thanks_without_database)
 def rescue(req: TwilioRequest, session: Session) -> Response:
     """The message left after an apology: kept on the call's tip, or a new tip, whatever else
     failed. Deliberately simple: this is the path of last resort."""
     services = hotline()
     now = services.clock.now()
-    language = request.args.get("lang", DEFAULT_LANGUAGE)
-    if language not in LANGUAGE_MENU.values():
-        language = DEFAULT_LANGUAGE
+    language = _rescue_language()
     event = parse_event("recorded", req.params)
     sid = _call_sid(req)
     if isinstance(event, flow.Recorded) and sid is not None:
