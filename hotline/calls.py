@@ -151,7 +151,10 @@ def apply_recording_status(
             status=status,
             duration_seconds=_int_or_none(params.get("RecordingDuration")),
             call_id=None if call is None else call.id,
-            tip_id=None if call is None else call.tip_id,
+            # The tip gets it from the <Record> action (attach_recording: its timeline entry,
+            # the update to endusers). A recording whose action never came stays without a tip
+            # until the reconciliation with the provider attaches it (hotline.reconcile).
+            tip_id=None,
             created_at=now,
             updated_at=now,
         )

@@ -28,7 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from hotline.models import WebhookReceipt
+from hotline.models import InboundMessageSid, WebhookReceipt
 from hotline.redaction import drop_caller_location
 from hotline.services import Hotline, hotline
 
@@ -226,5 +226,9 @@ def purge_receipts(session: Session, now: datetime) -> int:
     """Forget receipts older than RECEIPT_RETENTION. Returns how many were removed."""
     result = session.execute(
         delete(WebhookReceipt).where(WebhookReceipt.received_at < now - RECEIPT_RETENTION)
+    )
+    # The sids of texts handled are needed only as far back as the reconciliation looks.
+    session.execute(
+        delete(InboundMessageSid).where(InboundMessageSid.created_at < now - RECEIPT_RETENTION)
     )
     return int(getattr(result, "rowcount", 0) or 0)

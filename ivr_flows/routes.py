@@ -215,16 +215,12 @@ def _keep_rescue_recording(
     now: datetime,
 ) -> None:
     call = runtime.load_call(session, sid, req.get("From"), now)
-    if call.tip_id is None:
-        runtime.create_call_tip(session, call, flow.VoiceState(), None, None, language, now)
-    tip = session.get_one(Tip, call.tip_id)
-    tip_service.attach_recording(
+    runtime.keep_recording(
         session,
-        tip,
+        call,
         recording_sid=event.recording_sid,
         url=event.recording_url,
         duration_seconds=event.duration_seconds,
-        call_id=call.id,
+        language=language,
         now=now,
     )
-    session.flush()

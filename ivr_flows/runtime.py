@@ -238,6 +238,34 @@ def create_call_tip(
     return replace(state, tip_id=new.tip.id, report_number=new.tip.report_number, pin_sealed=sealed)
 
 
+def keep_recording(
+    session: Session,
+    call: Call,
+    *,
+    recording_sid: str,
+    url: str,
+    duration_seconds: int | None,
+    language: str,
+    now: datetime,
+) -> Tip:
+    """A recording outside the menu (left after the apology, or found at the provider after an
+    outage): on the call's tip, or on a new tip (Standard, for review) when it has none."""
+    if call.tip_id is None:
+        create_call_tip(session, call, flow.VoiceState(), None, None, language, now)
+    tip = session.get_one(Tip, call.tip_id)
+    tip_service.attach_recording(
+        session,
+        tip,
+        recording_sid=recording_sid,
+        url=url,
+        duration_seconds=duration_seconds,
+        call_id=call.id,
+        now=now,
+    )
+    session.flush()
+    return tip
+
+
 def open_pin(state: flow.VoiceState) -> str | None:
     if state.pin_sealed is None:
         return None

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
+from hotline import reconcile
 from hotline.services import hotline
 from hotline.webhooks import TwilioRequest, twilio_webhook
 from sms import commands, service
@@ -63,6 +64,9 @@ def incoming(req: TwilioRequest, session: Session) -> Response:
     services = hotline()
     now = services.clock.now()
     message = commands.inbound_from_params(req.params)
+    if reconcile.message_known(session, message.message_sid):
+        # Brought in from the provider's log already (this delivery came very late).
+        return twiml(None)
     try:
         reply = service.handle_text(session, services.keyring, message, now)
     except IntegrityError:
@@ -72,6 +76,7 @@ def incoming(req: TwilioRequest, session: Session) -> Response:
         log.exception("handling an incoming text failed; keeping it as a new tip")
         session.rollback()
         reply = _rescue(session, message)
+    reconcile.note_message(session, message.message_sid, now, source="webhook")
     return twiml(reply.text)
 
 
