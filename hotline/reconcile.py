@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session
 from hotline import timeline
 from hotline.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status, lock_call
 from hotline.models import Call, CallDirection, InboundMessageSid, Recording, Tip
-from hotline.reporters import find_or_create_reporter
 from hotline.services import Hotline
 from hotline.telephony.ports import (
     ProviderCall,
@@ -196,26 +195,13 @@ def _new_tip(session: Session) -> Tip | None:
     return max(tips, key=lambda t: t.id) if tips else None
 
 
-def _provider_call(
-    session: Session, services: Hotline, sid: str, from_: str, now: datetime
-) -> Call:
-    """The call's row, made (with the caller as an anonymous reporter) if the database never
-    saw the call."""
-    call = lock_call(session, sid)
-    if call is not None:
-        return call
-    reporter = find_or_create_reporter(session, services.keyring, from_, now)
-    call = Call(
-        sid=sid,
-        direction=CallDirection.INBOUND,
-        reporter_id=None if reporter is None else reporter.id,
-        status="completed",
-        created_at=now,
-        ended_at=now,
-        flow_state={},
-    )
-    session.add(call)
-    session.flush()
+def _new_call(session: Session, sid: str, from_: str, now: datetime) -> Call:
+    """A finished call the database never saw: its row, made as its first webhook would have
+    (the caller as an anonymous reporter), and over."""
+    from ivr_flows import runtime
+
+    call = runtime.load_call(session, sid, from_, now)
+    call.status, call.ended_at = "completed", now
     return call
 
 
@@ -239,8 +225,8 @@ def _recording(
         return False  # a call the listing did not show as inbound to the hotline
     if existing is not None and existing.direction is not CallDirection.INBOUND:
         return False
-    call = existing or _provider_call(
-        session, services, rec.call_sid, "" if provider_call is None else provider_call.from_, now
+    call = existing or _new_call(
+        session, rec.call_sid, "" if provider_call is None else provider_call.from_, now
     )
     tip = runtime.keep_recording(
         session,
@@ -264,7 +250,7 @@ def _call_only(
 
     if lock_call(session, provider_call.sid) is not None:
         return False
-    call = _provider_call(session, services, provider_call.sid, provider_call.from_, now)
+    call = _new_call(session, provider_call.sid, provider_call.from_, now)
     runtime.create_call_tip(session, call, flow.VoiceState(), None, None, "en", now)
     tip = session.get_one(Tip, call.tip_id)
     mark_incomplete(session, tip, now, step="unknown")

@@ -4,17 +4,11 @@ calls whose final status never arrived are asked about and ended like their call
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from hotline import reconcile
-from hotline.clock import ManualClock
-from hotline.directory import import_directory, sample_directory
-from hotline.email.fake import FakeEmail
 from hotline.models import (
     Alert,
     Call,
@@ -26,7 +20,6 @@ from hotline.models import (
     TipMessage,
     TipStatus,
 )
-from hotline.services import hotline
 from hotline.telephony.ports import (
     ProviderCall,
     ProviderMessage,
@@ -34,16 +27,16 @@ from hotline.telephony.ports import (
     TelephonyError,
     TelephonyErrorKind,
 )
-from hotline.telephony.twilio_adapter import TwilioTelephony
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
-from tests.dispatch_world import SCHOOL_HOURS, World
+from tests.dispatch_world import World
+from tests.ivr_driver import Call as DriverCall
 from tests.ivr_driver import VoiceDriver
 from tests.test_database_outage import database_fails
+from tests.test_dispatch_twilio_adapter import live  # noqa: F401  (the fixture)
 from tests.test_sms import reply_of, sms
 from tests.twilio_driver import TwilioDriver
 from tests.twilio_fake import TwilioFake
 
-HOTLINE = "+13125550100"
 STUDENT = "+17735550142"
 
 
@@ -74,6 +67,17 @@ def run(world: World, **kwargs: object) -> reconcile.ReconcileReport:
         report = reconcile.reconcile_with_provider(world.services, **kwargs)  # type: ignore[arg-type]
         world.drain()
         return report
+
+
+def at_the_recording(world: World) -> DriverCall:
+    """A new report's call waiting at the recording; Twilio's status callbacks are lost."""
+    driver = VoiceDriver(
+        world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN, status_path=None
+    )
+    call = driver.call(from_=STUDENT)
+    for keys in ("1", "1", "1", "1101#", "1"):
+        call.press(keys)
+    return call
 
 
 def recovered_alerts(world: World) -> int:
@@ -207,12 +211,7 @@ def test_a_call_during_an_outage_leaves_its_recording_on_a_new_voice_tip(world: 
 def test_a_recording_whose_action_was_lost_goes_on_the_calls_tip(world: World) -> None:
     """The menu made the tip, then the database failed for the <Record> action; the recording's
     status callback (after the outage) stored the row without a tip."""
-    driver = VoiceDriver(
-        world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN, status_path=None
-    )
-    call = driver.call(from_=STUDENT)
-    for keys in ("1", "1", "1", "1101#", "1"):
-        call.press(keys)
+    call = at_the_recording(world)
     with database_fails(world.app):
         handle = call.record(duration=20, recording_callback=False)
     handle.deliver("completed")
@@ -275,63 +274,49 @@ def test_calls_and_recordings_the_database_knows_change_nothing(world: World) ->
 # Through the real Twilio adapter, against the fake Twilio server ---------------------------------
 
 
-@pytest.fixture
-def provider_world(
-    make_app: Callable[..., Flask], clock: ManualClock, twilio_fake: TwilioFake
-) -> Iterator[tuple[World, TwilioFake]]:
-    clock.set(SCHOOL_HOURS)
-    adapter = TwilioTelephony(
-        twilio_fake.account_sid,
-        twilio_fake.auth_token,
-        api_base_url=twilio_fake.base_url,
-        connect_timeout=2,
-        read_timeout=2,
-    )
-    app = make_app(telephony=adapter)  # type: ignore[arg-type]
-    assert import_directory(hotline(app).db, clock, sample_directory()).ok
-    yield World(app, clock, adapter, FakeEmail()), twilio_fake  # type: ignore[arg-type]
-    adapter.close()
-
-
 def test_the_adapter_lists_every_page_of_the_window(
-    provider_world: tuple[World, TwilioFake],
+    live: tuple[World, TwilioFake],  # noqa: F811
 ) -> None:
-    world, fake = provider_world
+    world, fake = live
+    hotline_number = world.services.settings.hotline_number
     now = world.clock.now()
-    old = fake.add_inbound_message(STUDENT, HOTLINE, "too old", now - timedelta(hours=7))
+    old = fake.add_inbound_message(STUDENT, hotline_number, "too old", now - timedelta(hours=7))
     texts = [
-        fake.add_inbound_message(STUDENT, HOTLINE, f"text {i}", now - timedelta(minutes=10 + i))
+        fake.add_inbound_message(
+            STUDENT, hotline_number, f"text {i}", now - timedelta(minutes=10 + i)
+        )
         for i in range(130)
     ]
     fake.add_inbound_message(STUDENT, "+13125550111", "another number", now - timedelta(minutes=5))
-    call_sid = fake.add_inbound_call(STUDENT, HOTLINE, now - timedelta(minutes=20))
+    call_sid = fake.add_inbound_call(STUDENT, hotline_number, now - timedelta(minutes=20))
     recording_sid, _ = fake.add_recording(call_sid=call_sid, created_at=now - timedelta(minutes=19))
     adapter = world.services.telephony
     since = now - reconcile.LOOKBACK
-    listed = adapter.list_inbound_messages(HOTLINE, since)
+    listed = adapter.list_inbound_messages(hotline_number, since)
     assert sorted(m.sid for m in listed) == sorted(texts) and old not in {m.sid for m in listed}
     assert all(m.from_ == STUDENT and m.sent_at is not None for m in listed)
     assert len(fake.requests_to("ListMessage")) == 2  # 100 per page
-    [call] = adapter.list_inbound_calls(HOTLINE, since)
+    [call] = adapter.list_inbound_calls(hotline_number, since)
     assert (call.sid, call.status, call.duration_seconds) == (call_sid, "completed", 30)
     [recording] = adapter.list_recordings(since)
     assert (recording.sid, recording.call_sid) == (recording_sid, call_sid)
     assert recording.url.endswith(f"/Recordings/{recording_sid}")
     query = dict(fake.requests_to("ListMessage")[0].query)
-    assert query["To"] == HOTLINE and "DateSent>" in query
+    assert query["To"] == hotline_number and "DateSent>" in query
 
 
 def test_reconciling_against_the_fake_twilio_makes_the_tips(
-    provider_world: tuple[World, TwilioFake],
+    live: tuple[World, TwilioFake],  # noqa: F811
 ) -> None:
-    world, fake = provider_world
+    world, fake = live
+    hotline_number = world.services.settings.hotline_number
     now = world.clock.now()
     text_sid = fake.add_inbound_message(
-        STUDENT, HOTLINE, "gun in locker 22", now - timedelta(minutes=9)
+        STUDENT, hotline_number, "gun in locker 22", now - timedelta(minutes=9)
     )
-    call_sid = fake.add_inbound_call(STUDENT, HOTLINE, now - timedelta(minutes=30))
+    call_sid = fake.add_inbound_call(STUDENT, hotline_number, now - timedelta(minutes=30))
     recording_sid, _ = fake.add_recording(call_sid=call_sid, created_at=now - timedelta(minutes=29))
-    silent = fake.add_inbound_call("anonymous", HOTLINE, now - timedelta(minutes=25))
+    silent = fake.add_inbound_call("anonymous", hotline_number, now - timedelta(minutes=25))
     report = run(world)
     assert (report.messages, report.recordings, report.calls) == (
         [text_sid],
@@ -347,12 +332,7 @@ def test_reconciling_against_the_fake_twilio_makes_the_tips(
 
 
 def test_a_hang_up_whose_callback_was_lost_still_marks_the_tip_incomplete(world: World) -> None:
-    driver = VoiceDriver(
-        world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN, status_path=None
-    )
-    call = driver.call(from_=STUDENT)
-    for keys in ("1", "1", "1", "1101#", "1"):
-        call.press(keys)
+    call = at_the_recording(world)
     call.hang_up()  # at the recording prompt; no status callback reaches the app
     [tip] = tips(world)
     assert tip.status is TipStatus.INTAKE
@@ -370,12 +350,7 @@ def test_a_hang_up_whose_callback_was_lost_still_marks_the_tip_incomplete(world:
 
 
 def test_a_long_call_still_in_progress_is_left_alone(world: World) -> None:
-    driver = VoiceDriver(
-        world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN, status_path=None
-    )
-    call = driver.call(from_=STUDENT)
-    for keys in ("1", "1", "1", "1101#", "1"):
-        call.press(keys)
+    call = at_the_recording(world)
     world.phone.call_statuses[call.sid] = "in-progress"
     world.clock.advance(timedelta(minutes=40))
     with world.app.app_context():
