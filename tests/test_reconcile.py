@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from hotline import reconcile
@@ -140,6 +141,22 @@ def test_a_late_webhook_after_the_reconciliation_makes_no_second_tip(world: Worl
     twilio = TwilioDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     assert reply_of(twilio.post("/twilio/sms", params)) is None
     assert len(tips(world)) == 1
+
+
+def test_a_webhook_committing_the_same_text_meanwhile_wins_without_a_second_tip(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook commits between the reconciliation's check and its insert: the unique sid
+    makes the reconciliation's transaction fail, and it leaves the text to the webhook's tip."""
+    params = sms(STUDENT, "he said he would bring it on friday")
+    world.phone.inbound_messages.append(
+        ProviderMessage(params["MessageSid"], STUDENT, params["Body"], a_while_ago(world))
+    )
+    twilio = TwilioDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+    reply_of(twilio.post("/twilio/sms", params))
+    monkeypatch.setattr(reconcile, "message_known", lambda session, sid: False)
+    assert run(world).total == 0
+    assert len(tips(world)) == 1 and recovered_alerts(world) == 0
 
 
 def test_a_text_whose_webhook_may_still_be_on_its_way_is_left_alone(world: World) -> None:
