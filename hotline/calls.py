@@ -75,11 +75,23 @@ class CallStatusUpdate:
         )
 
 
+def lock_call(session: Session, call_sid: str) -> Call | None:
+    """The call's row under ``SELECT … FOR UPDATE``, read afresh rather than from the session's
+    cache, so the webhooks of one call (a voice turn, the final status callback) run one after
+    the other, each on what the other committed. SQLite serialises writers anyway."""
+    return session.scalar(
+        select(Call)
+        .where(Call.sid == call_sid)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def apply_call_status(
     session: Session, update: CallStatusUpdate, now: datetime
 ) -> tuple[Call, bool]:
     """Apply one status callback. Returns (call, whether anything changed)."""
-    call = session.scalar(select(Call).where(Call.sid == update.call_sid).with_for_update())
+    call = lock_call(session, update.call_sid)
     if call is None:
         call = Call(
             sid=update.call_sid,
@@ -139,7 +151,10 @@ def apply_recording_status(
             status=status,
             duration_seconds=_int_or_none(params.get("RecordingDuration")),
             call_id=None if call is None else call.id,
-            tip_id=None if call is None else call.tip_id,
+            # The tip gets it from the <Record> action (attach_recording: its timeline entry,
+            # the update to endusers). A recording whose action never came stays without a tip
+            # until the reconciliation with the provider attaches it (hotline.reconcile).
+            tip_id=None,
             created_at=now,
             updated_at=now,
         )

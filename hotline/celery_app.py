@@ -16,11 +16,14 @@ from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init
 from flask import Flask
 
-from hotline import heartbeat
+from hotline import heartbeat, reconcile
 from hotline.services import hotline
 from hotline.webhooks import purge_receipts
 
 log = logging.getLogger(__name__)
+
+RECONCILE_WITH_PROVIDER = "hotline.reconcile_with_provider"
+CHECK_STALE_INBOUND_CALLS = "hotline.check_stale_inbound_calls"
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -52,6 +55,14 @@ def celery_init_app(app: Flask) -> Celery:
             "purge-webhook-receipts": {
                 "task": "hotline.purge_webhook_receipts",
                 "schedule": 3600.0,
+            },
+            "reconcile-with-provider": {
+                "task": RECONCILE_WITH_PROVIDER,
+                "schedule": reconcile.RECONCILE_EVERY_SECONDS,
+            },
+            "check-stale-inbound-calls": {
+                "task": CHECK_STALE_INBOUND_CALLS,
+                "schedule": reconcile.RECONCILE_EVERY_SECONDS,
             },
         },
         timezone="UTC",
@@ -100,6 +111,14 @@ def _register_tasks(celery_app: Celery) -> None:
     @celery_app.task(name=dispatcher_tasks.TELL_COLLEAGUES)  # type: ignore[untyped-decorator]
     def tell_colleagues(leg_id: int, confirmed_row_id: int) -> None:
         dispatcher_tasks.tell_colleagues_job(hotline(), leg_id, confirmed_row_id)
+
+    @celery_app.task(name=RECONCILE_WITH_PROVIDER)  # type: ignore[untyped-decorator]
+    def reconcile_with_provider() -> int:
+        return reconcile.reconcile_with_provider(hotline()).total
+
+    @celery_app.task(name=CHECK_STALE_INBOUND_CALLS)  # type: ignore[untyped-decorator]
+    def check_stale_inbound_calls() -> int:
+        return len(reconcile.check_stale_inbound_calls(hotline()))
 
     @celery_app.task(name="hotline.purge_webhook_receipts")  # type: ignore[untyped-decorator]
     def purge_webhook_receipts() -> int:

@@ -58,6 +58,22 @@ def identity_rotate() -> None:
     click.echo(f"{count} reporter record(s) rewritten under key {services.keyring.current.key_id}")
 
 
+@click.command("reconcile")
+@click.option("--hours", type=click.IntRange(1, 24 * 30), default=6, show_default=True)
+def reconcile_command(hours: int) -> None:
+    """Make tips of the texts, calls and recordings of the last HOURS that the provider has and
+    the database does not (beat does this every 5 minutes for the last 6 hours)."""
+    from datetime import timedelta
+
+    from hotline.reconcile import reconcile_with_provider
+
+    report = reconcile_with_provider(hotline(), timedelta(hours=hours))
+    click.echo(
+        f"recovered {len(report.messages)} text(s), {len(report.recordings)} recording(s), "
+        f"{len(report.calls)} call(s) without a recording"
+    )
+
+
 @click.command("dev")
 def dev_server() -> None:
     """Run the embedded default: migrations, the sample directory if empty, the in-process
@@ -95,4 +111,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(identity_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(dev_server)
+    app.cli.add_command(reconcile_command)
     app.cli.add_command(calendar_cli)

@@ -12,7 +12,7 @@ import threading
 
 from flask import Flask
 
-from hotline import heartbeat
+from hotline import heartbeat, reconcile
 from hotline.jobs import LocalJobQueue
 from hotline.services import hotline
 from hotline.webhooks import purge_receipts
@@ -33,6 +33,7 @@ class EmbeddedWorker:
         self._last_heartbeat = -1e9
         self._last_purge = -1e9
         self._last_watchdog = -1e9
+        self._last_reconcile = -1e9
 
     def start(self) -> None:
         if self._thread is not None:
@@ -74,6 +75,11 @@ class EmbeddedWorker:
         if monotonic_now - self._last_watchdog >= WATCHDOG_INTERVAL_SECONDS:
             self._last_watchdog = monotonic_now
             tasks.watchdog(services)
+        if monotonic_now - self._last_reconcile >= reconcile.RECONCILE_EVERY_SECONDS:
+            # What beat schedules every RECONCILE_EVERY_SECONDS: catching up with the provider.
+            self._last_reconcile = monotonic_now
+            reconcile.reconcile_with_provider(services)
+            reconcile.check_stale_inbound_calls(services)
 
     def _run(self) -> None:
         import time

@@ -582,6 +582,21 @@ class WebhookReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class InboundMessageSid(Base):
+    """The provider's sid of every incoming text the hotline handled, noted in the transaction
+    that handled it (its webhook, or the outage reconciliation that found it in the provider's
+    log). Unique, so a text is never made a tip twice; kept as long as webhook receipts."""
+
+    __tablename__ = "inbound_message_sids"
+    __table_args__ = (UniqueConstraint("sid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    #: ``webhook`` or ``provider`` (brought in by the reconciliation).
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Heartbeat(Base):
     """Last sign of life of a background process (``worker``, ``beat``), for /healthz."""
 

@@ -215,7 +215,10 @@ def attach_recording(
     now: datetime,
     followup: bool = False,
 ) -> Recording:
-    """Put a recording on the tip (once: a repeated delivery finds the row already there)."""
+    """Put a recording on the tip (once: a repeated delivery finds the row already there).
+
+    A tip with a recording is complete: one in intake, or marked incomplete because the hang-up
+    was learned before the recording (the two arrive in either order), is open."""
     recording = session.scalar(select(Recording).where(Recording.sid == recording_sid))
     if recording is None:
         recording = Recording(
@@ -245,7 +248,7 @@ def attach_recording(
         recording_id=recording.id,
         duration_seconds=duration_seconds,
     )
-    if tip.status is TipStatus.INTAKE:
+    if tip.status in (TipStatus.INTAKE, TipStatus.INCOMPLETE):
         tip.status = TipStatus.OPEN
         timeline.record(session, tip, "tip.opened", at=now)
     tip.updated_at = now

@@ -4,6 +4,12 @@ It checks ``X-Twilio-Signature`` against the URL Twilio used (rebuilt from PUBLI
 behind a TLS proxy the app sees another scheme and host), drops caller-location fields, and makes
 Twilio's retries harmless: the first delivery's response is stored with the work it did, in one
 transaction, and a retry gets the stored response and changes nothing.
+
+When the database itself fails (restarting, unreachable, a lock or statement timeout), nothing of
+the delivery is stored and the route answers with its blueprint's fallback instead of a 500, so a
+caller never hears Twilio's "application error": the voice menu the apology with a chance to
+record (the recording stays at the provider), texts the 911/988 answer. What the provider keeps
+is brought in later by :mod:`hotline.reconcile`.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, request
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from hotline.models import WebhookReceipt
+from hotline.models import InboundMessageSid, WebhookReceipt
 from hotline.redaction import drop_caller_location
 from hotline.services import Hotline, hotline
 
@@ -52,6 +59,42 @@ class TwilioRequest:
 
 
 WebhookView = Callable[[TwilioRequest, Session], Response]
+#: What a route answers when the database failed: built from the request alone.
+DatabaseFallback = Callable[[TwilioRequest], Response]
+
+#: Twilio gives up on a webhook after about 15 s. A web request's transaction on PostgreSQL waits
+#: at most this long for a lock, and a statement runs at most this long, so a stuck database
+#: still leaves time to answer with the fallback.
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "10s"
+
+
+def unavailable(req: TwilioRequest) -> Response:
+    """The fallback of routes that declare none: a 503, with nothing stored.
+
+    Right for status callbacks: Twilio does not retry them whatever the answer, so a 200 would
+    only hide the loss; a 5xx shows up in Twilio's debugger (error 11200) and in the logs, and the
+    periodic checks recover what the callback said (:mod:`hotline.reconcile`)."""
+    return Response("database unavailable", status=503, content_type="text/plain")
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """The database (not the request) failed: unreachable, restarting, a timeout, a dropped
+    connection. Constraint violations are the guard's own business (retried)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _limit_waiting(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "SELECT set_config('lock_timeout', :lock, true), "
+                "set_config('statement_timeout', :statement, true)"
+            ),
+            {"lock": LOCK_TIMEOUT, "statement": STATEMENT_TIMEOUT},
+        )
 
 
 def public_url_of_request(base_url: str) -> str:
@@ -92,12 +135,15 @@ def _stored_response(services: Hotline, receipt: WebhookReceipt) -> Response:
     return Response(body, status=receipt.status_code, content_type=receipt.content_type)
 
 
-def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Response]]:
+def twilio_webhook(
+    endpoint: str, *, on_database_error: DatabaseFallback = unavailable
+) -> Callable[[WebhookView], Callable[[], Response]]:
     """Turn ``view(twilio_request, session) -> Response`` into a verified, idempotent route.
 
     The view does its database work in the session it is given; it is committed together with
     the receipt of this delivery, so a crash between "did the work" and "noted the delivery"
-    cannot happen.
+    cannot happen. When the database fails (:func:`is_database_failure`), in the view or at the
+    commit, nothing is stored and ``on_database_error(twilio_request)`` answers instead.
     """
 
     def decorate(view: WebhookView) -> Callable[[], Response]:
@@ -118,50 +164,71 @@ def twilio_webhook(endpoint: str) -> Callable[[WebhookView], Callable[[], Respon
             token = request.headers.get("I-Twilio-Idempotency-Token") or None
             twilio_request = TwilioRequest(endpoint, url, params, token)
             key = receipt_key(endpoint, url, params, token)
-
-            for attempt in (1, 2):
-                with services.db.sessionmaker() as session:
-                    earlier = session.scalar(
-                        select(WebhookReceipt).where(WebhookReceipt.key == key)
-                    )
-                    if earlier is not None:
-                        log.info("repeated delivery on %s answered from its receipt", endpoint)
-                        return _stored_response(services, earlier)
-                    try:
-                        response = view(twilio_request, session)
-                        session.add(
-                            WebhookReceipt(
-                                key=key,
-                                endpoint=endpoint,
-                                status_code=response.status_code,
-                                content_type=response.content_type or "text/plain",
-                                # Sealed: an answer may read out a reporter's PIN.
-                                body=services.keyring.seal_receipt(response.get_data(as_text=True)),
-                                received_at=services.clock.now(),
-                            )
-                        )
-                        session.commit()
-                        return response
-                    except IntegrityError:
-                        session.rollback()
-                        # Either this same delivery raced us and committed first (the next
-                        # round answers from its receipt), or a concurrent webhook created the
-                        # same row (two first callbacks of one call): do the work once more on
-                        # top of what the other committed. Status callbacks are not retried by
-                        # Twilio, so giving up here would lose them.
-                        if attempt == 2:
-                            raise
-                        log.info("conflict on %s; applying the delivery again", endpoint)
-            raise AssertionError("unreachable")
+            try:
+                return _apply_once(services, view, twilio_request, key)
+            except Exception as exc:
+                if not is_database_failure(exc):
+                    raise
+                # Only the class: the text of a database error can quote the statement's values.
+                log.error(
+                    "database unavailable on %s (%s); answered with the fallback, nothing stored",
+                    endpoint,
+                    type(getattr(exc, "orig", None) or exc).__name__,
+                )
+                return on_database_error(twilio_request)
 
         return handle
 
     return decorate
 
 
+def _apply_once(
+    services: Hotline, view: WebhookView, twilio_request: TwilioRequest, key: str
+) -> Response:
+    """Answer a repeated delivery from its receipt, or run the view and store its receipt."""
+    endpoint = twilio_request.endpoint
+    for attempt in (1, 2):
+        with services.db.sessionmaker() as session:
+            _limit_waiting(session)
+            earlier = session.scalar(select(WebhookReceipt).where(WebhookReceipt.key == key))
+            if earlier is not None:
+                log.info("repeated delivery on %s answered from its receipt", endpoint)
+                return _stored_response(services, earlier)
+            try:
+                response = view(twilio_request, session)
+                session.add(
+                    WebhookReceipt(
+                        key=key,
+                        endpoint=endpoint,
+                        status_code=response.status_code,
+                        content_type=response.content_type or "text/plain",
+                        # Sealed: an answer may read out a reporter's PIN.
+                        body=services.keyring.seal_receipt(response.get_data(as_text=True)),
+                        received_at=services.clock.now(),
+                    )
+                )
+                session.commit()
+                return response
+            except IntegrityError:
+                session.rollback()
+                # Either this same delivery raced us and committed first (the next round
+                # answers from its receipt), or a concurrent webhook created the same row
+                # (two first callbacks of one call): do the work once more on top of what the
+                # other committed. Status callbacks are not retried by Twilio, so giving up
+                # here would lose them.
+                if attempt == 2:
+                    raise
+                log.info("conflict on %s; applying the delivery again", endpoint)
+    raise AssertionError("unreachable")
+
+
 def purge_receipts(session: Session, now: datetime) -> int:
     """Forget receipts older than RECEIPT_RETENTION. Returns how many were removed."""
     result = session.execute(
         delete(WebhookReceipt).where(WebhookReceipt.received_at < now - RECEIPT_RETENTION)
+    )
+    # The sids of texts handled are needed only as far back as the reconciliation looks.
+    session.execute(
+        delete(InboundMessageSid).where(InboundMessageSid.created_at < now - RECEIPT_RETENTION)
     )
     return int(getattr(result, "rowcount", 0) or 0)

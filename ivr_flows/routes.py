@@ -162,14 +162,32 @@ def _menu_turn(
     return renderer.render(state.n, turn.preface, script)
 
 
+def _apology_without_database(req: TwilioRequest) -> Response:
+    """The database failed: the apology and a chance to record all the same. The recording is
+    kept at the provider; its action reaches ``/rescue`` and, if the database is still down,
+    :mod:`hotline.reconcile` brings it in later."""
+    return _twiml(apology(hotline().settings.public_base_url, DEFAULT_LANGUAGE))
+
+
+def _rescue_language() -> str:
+    language = request.args.get("lang", DEFAULT_LANGUAGE)
+    return language if language in LANGUAGE_MENU.values() else DEFAULT_LANGUAGE
+
+
+def _thanks_without_database(req: TwilioRequest) -> Response:
+    """The message after the apology could not be stored: it stays at the provider and is
+    brought in by :mod:`hotline.reconcile`; the caller is thanked (never asked again)."""
+    return _twiml(thanks_and_goodbye(_rescue_language()))
+
+
 @bp.post("")
-@twilio_webhook("voice.incoming")
+@twilio_webhook("voice.incoming", on_database_error=_apology_without_database)
 def incoming(req: TwilioRequest, session: Session) -> Response:
     return run_menu(req, session, flow.Start(caller_verification(req.params)), None)
 
 
 @bp.post("/step")
-@twilio_webhook("voice.step")
+@twilio_webhook("voice.step", on_database_error=_apology_without_database)
 def step(req: TwilioRequest, session: Session) -> Response:
     raw_n = request.args.get("n", "")
     n = int(raw_n) if raw_n.isdigit() and len(raw_n) < 7 else None
@@ -177,15 +195,13 @@ def step(req: TwilioRequest, session: Session) -> Response:
 
 
 @bp.post("/rescue")
-@twilio_webhook("voice.rescue")
+@twilio_webhook("voice.rescue", on_database_error=_thanks_without_database)
 def rescue(req: TwilioRequest, session: Session) -> Response:
     """The message left after an apology: kept on the call's tip, or a new tip, whatever else
     failed. Deliberately simple: this is the path of last resort."""
     services = hotline()
     now = services.clock.now()
-    language = request.args.get("lang", DEFAULT_LANGUAGE)
-    if language not in LANGUAGE_MENU.values():
-        language = DEFAULT_LANGUAGE
+    language = _rescue_language()
     event = parse_event("recorded", req.params)
     sid = _call_sid(req)
     if isinstance(event, flow.Recorded) and sid is not None:
@@ -211,17 +227,13 @@ def _keep_rescue_recording(
     now: datetime,
 ) -> None:
     call = runtime.load_call(session, sid, req.get("From"), now)
-    if call.tip_id is None:
-        state = flow.VoiceState(caller_verification=caller_verification(req.params))
-        runtime.create_call_tip(session, call, state, None, None, language, now)
-    tip = session.get_one(Tip, call.tip_id)
-    tip_service.attach_recording(
+    runtime.keep_recording(
         session,
-        tip,
+        call,
         recording_sid=event.recording_sid,
         url=event.recording_url,
         duration_seconds=event.duration_seconds,
-        call_id=call.id,
+        language=language,
         now=now,
+        caller_verification=caller_verification(req.params),
     )
-    session.flush()

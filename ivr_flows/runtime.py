@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dispatcher.confirm import confirm_notified, confirmable_notifications
 from hotline import timeline
 from hotline import tips as tip_service
-from hotline.calls import call_ended
+from hotline.calls import call_ended, lock_call
 from hotline.identity import IdentityKeyring
 from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
 from hotline.reporters import find_or_create_reporter
@@ -111,8 +111,12 @@ def _plain(text: str) -> str:
 
 
 def load_call(session: Session, call_sid: str, from_number: str, now: datetime) -> Call:
-    """The call's row, made on its first webhook (with the caller as an anonymous reporter)."""
-    call = session.scalar(select(Call).where(Call.sid == call_sid))
+    """The call's row, made on its first webhook (with the caller as an anonymous reporter).
+
+    Locked for the rest of the turn, and read afresh (not the session's cached copy): two
+    webhooks of one call (a ``<Record>`` action and the final status callback) run one after
+    the other, each on what the other committed, instead of overwriting each other's state."""
+    call = lock_call(session, call_sid)
     if call is not None:
         return call
     services = hotline()
@@ -253,6 +257,36 @@ def create_call_tip(
     return replace(state, tip_id=new.tip.id, report_number=new.tip.report_number, pin_sealed=sealed)
 
 
+def keep_recording(
+    session: Session,
+    call: Call,
+    *,
+    recording_sid: str,
+    url: str,
+    duration_seconds: int | None,
+    language: str,
+    now: datetime,
+    caller_verification: str | None = None,
+) -> Tip:
+    """A recording outside the menu (left after the apology, or found at the provider after an
+    outage): on the call's tip, or on a new tip (Standard, for review) when it has none."""
+    if call.tip_id is None:
+        state = flow.VoiceState(caller_verification=caller_verification)
+        create_call_tip(session, call, state, None, None, language, now)
+    tip = session.get_one(Tip, call.tip_id)
+    tip_service.attach_recording(
+        session,
+        tip,
+        recording_sid=recording_sid,
+        url=url,
+        duration_seconds=duration_seconds,
+        call_id=call.id,
+        now=now,
+    )
+    session.flush()
+    return tip
+
+
 def open_pin(state: flow.VoiceState) -> str | None:
     if state.pin_sealed is None:
         return None
@@ -266,7 +300,12 @@ def open_pin(state: flow.VoiceState) -> str | None:
 @call_ended.connect
 def _caller_hung_up(sender: object, *, session: Session, call: Call, now: datetime) -> None:
     """The call is over (learned from the status callback; Twilio calls no Gather action on a
-    hang-up). Keep whatever the caller gave as an incomplete tip, and forget the PIN."""
+    hang-up). Keep whatever the caller gave as an incomplete tip, and forget the PIN.
+
+    A hang-up at a recording prompt keeps that step: Twilio posts the ``<Record>`` action
+    after the hang-up, and it may arrive after this callback. That late turn then attaches the
+    recording exactly as it would have before the hang-up (and a tip with a recording is open,
+    see :func:`hotline.tips.attach_recording`)."""
     if call.direction is not CallDirection.INBOUND or not call.flow_state:
         return
     state = flow.VoiceState.from_json(call.flow_state)
@@ -295,4 +334,9 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
             tip_service.mark_incomplete(session, tip, now, step=state.step.value)
     elif tip is not None and tip.status is TipStatus.INTAKE:
         tip_service.finish_intake(session, tip, now)
-    call.flow_state = replace(state, pin_sealed=None, step=flow.Step.ENDED).to_json()
+    step = state.step if state.step in RECORDING_STEPS else flow.Step.ENDED
+    call.flow_state = replace(state, pin_sealed=None, step=step).to_json()
+
+
+#: Prompts whose ``<Record>`` action Twilio still posts after the caller hung up.
+RECORDING_STEPS = frozenset({flow.Step.RECORD, flow.Step.FOLLOWUP_RECORD, flow.Step.LEAVE_MESSAGE})

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
+from hotline import reconcile
 from hotline.services import hotline
 from hotline.webhooks import TwilioRequest, twilio_webhook
 from sms import commands, service
@@ -28,6 +29,11 @@ APOLOGY = (
     "Sorry, the school safety tip line could not take your message just now. Please try again "
     "or call this number. Emergency? Call 911. Thinking about hurting yourself? Call or text 988."
 )
+APOLOGY_ES = (
+    "Lo sentimos, la línea de seguridad escolar no pudo recibir su mensaje en este momento. "
+    "Inténtelo de nuevo o llame a este número. ¿Emergencia? Llame al 911. ¿Piensa en hacerse "
+    "daño? Llame o escriba al 988."
+)
 
 
 def twiml(text: str | None) -> Response:
@@ -38,12 +44,29 @@ def twiml(text: str | None) -> Response:
     return Response(str(response), content_type="text/xml; charset=utf-8")
 
 
+def apology_for(message: InboundSms) -> service.Reply:
+    """The answer when the text could not be kept: 911 and 988, in the text's language; nothing
+    for a keyword (Twilio answers STOP and HELP itself)."""
+    if not isinstance(message.command, Text | ConfirmLatest | ConfirmReport):
+        return service.Reply.nothing()
+    return service.Reply(APOLOGY_ES if commands.guess_language(message.body) == "es" else APOLOGY)
+
+
+def _apology_without_database(req: TwilioRequest) -> Response:
+    """The database failed: nothing is stored; the text stays in the provider's message log and
+    :mod:`hotline.reconcile` makes it a tip later."""
+    return twiml(apology_for(commands.inbound_from_params(req.params)).text)
+
+
 @bp.post("")
-@twilio_webhook("sms.incoming")
+@twilio_webhook("sms.incoming", on_database_error=_apology_without_database)
 def incoming(req: TwilioRequest, session: Session) -> Response:
     services = hotline()
     now = services.clock.now()
     message = commands.inbound_from_params(req.params)
+    if reconcile.message_known(session, message.message_sid):
+        # Brought in from the provider's log already (this delivery came very late).
+        return twiml(None)
     try:
         reply = service.handle_text(session, services.keyring, message, now)
     except IntegrityError:
@@ -53,13 +76,14 @@ def incoming(req: TwilioRequest, session: Session) -> Response:
         log.exception("handling an incoming text failed; keeping it as a new tip")
         session.rollback()
         reply = _rescue(session, message)
+    reconcile.note_message(session, message.message_sid, now, source="webhook")
     return twiml(reply.text)
 
 
 def _rescue(session: Session, message: InboundSms) -> service.Reply:
     """The path of last resort: the words as a new tip, no commands, no conversation."""
     if not isinstance(message.command, Text | ConfirmLatest | ConfirmReport):
-        return service.Reply.nothing()  # a keyword: nothing to keep, and maybe nothing to send
+        return apology_for(message)  # a keyword: nothing to keep, and maybe nothing to send
     services = hotline()
     try:
         sender = service.identify(session, message.sender)
@@ -71,4 +95,4 @@ def _rescue(session: Session, message: InboundSms) -> service.Reply:
     except Exception:
         session.rollback()
         log.exception("could not keep an incoming text; it is in the provider's message log")
-        return service.Reply(APOLOGY)
+        return apology_for(message)

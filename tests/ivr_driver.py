@@ -890,13 +890,16 @@ class Call:
         *,
         hang_up: bool = False,
         recording_callback: bool = True,
+        status_callback_first: bool = False,
     ) -> RecordingHandle:
         """Speak for ``duration`` seconds at the waiting <Record>, then press ``finish_key`` (None:
         stop talking and let the silence timeout end it) or hang up. Twilio then posts the action
         with RecordingUrl/RecordingSid/RecordingDuration/Digits, whose answer replaces the
         document (verbs after <Record> do not run). The recording status callback, if the
         <Record> asks for one, is delivered unless ``recording_callback`` is False; the returned
-        handle delivers it (again) when the test wants."""
+        handle delivers it (again) when the test wants. With ``hang_up``,
+        ``status_callback_first`` delivers the final status callback before the action (Twilio
+        sends both at the hang-up, and either may reach the app first)."""
         waiting = self._expect("record")
         if duration <= 0:
             raise DriverError("a recording needs a positive duration; use silence() for none")
@@ -935,10 +938,13 @@ class Call:
         if digits is not None:
             params["Digits"] = digits
         if hang_up:
+            if status_callback_first:
+                self._end("caller-hung-up")
             self._post_action(waiting, "record", params, call_over=True)
             if "completed" in handle_events and handle.callback_url:
                 handle.deliver("completed")
-            self._end("caller-hung-up")
+            if not status_callback_first:
+                self._end("caller-hung-up")
             return handle
         # The recording is processed while the call goes on: its callback follows the action.
         self._post_action(

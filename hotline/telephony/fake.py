@@ -12,12 +12,16 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hotline.telephony.ports import (
     CallRequest,
     CallUpdate,
     FetchedMedia,
     PlacedCall,
+    ProviderCall,
+    ProviderMessage,
+    ProviderRecording,
     SentMessage,
     SmsRequest,
     TelephonyError,
@@ -34,6 +38,12 @@ class FakeTelephony:
     deleted_media: list[str] = field(default_factory=list)
     media: dict[str, FetchedMedia] = field(default_factory=dict)
     call_statuses: dict[str, str] = field(default_factory=dict)
+    #: What the provider's logs hold, for the list_* methods (tests add to them).
+    inbound_messages: list[ProviderMessage] = field(default_factory=list)
+    inbound_calls: list[ProviderCall] = field(default_factory=list)
+    recordings: list[ProviderRecording] = field(default_factory=list)
+    #: (method, since) of every listing asked for.
+    listings: list[tuple[str, datetime]] = field(default_factory=list)
     _failures: dict[str, deque[TelephonyError]] = field(default_factory=lambda: defaultdict(deque))
     _failing_numbers: dict[str, TelephonyError] = field(default_factory=dict)
     _meanwhile: dict[str, deque[Callable[[], None]]] = field(
@@ -116,3 +126,21 @@ class FakeTelephony:
         self._maybe_fail("delete_media")
         with self._lock:
             self.deleted_media.append(url)
+
+    def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
+        self._maybe_fail("list_inbound_messages")
+        with self._lock:
+            self.listings.append(("list_inbound_messages", since))
+            return [m for m in self.inbound_messages if m.sent_at is None or m.sent_at >= since]
+
+    def list_inbound_calls(self, to: str, since: datetime) -> list[ProviderCall]:
+        self._maybe_fail("list_inbound_calls")
+        with self._lock:
+            self.listings.append(("list_inbound_calls", since))
+            return [c for c in self.inbound_calls if c.started_at is None or c.started_at >= since]
+
+    def list_recordings(self, since: datetime) -> list[ProviderRecording]:
+        self._maybe_fail("list_recordings")
+        with self._lock:
+            self.listings.append(("list_recordings", since))
+            return [r for r in self.recordings if r.created_at is None or r.created_at >= since]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -127,6 +128,44 @@ class FetchedMedia:
     content_type: str
 
 
+@dataclass(frozen=True)
+class ProviderMessage:
+    """An incoming text as the provider's message log holds it."""
+
+    sid: str
+    #: As the provider gives it; only ever passed to :mod:`hotline.reporters`.
+    from_: str
+    body: str
+    sent_at: datetime | None
+    num_media: int = 0
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """An incoming call as the provider's call log holds it."""
+
+    sid: str
+    from_: str
+    status: str
+    started_at: datetime | None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class ProviderRecording:
+    sid: str
+    call_sid: str | None
+    #: The media URL a ``<Record>`` action would carry (without extension).
+    url: str
+    status: str
+    created_at: datetime | None
+    duration_seconds: int | None = None
+
+
+#: The most items one listing returns (paging included): more is not an outage but a flood.
+MAX_LISTED = 1000
+
+
 class Telephony(Protocol):
     """What the hotline needs from a phone network. Every method may raise TelephonyError."""
 
@@ -146,4 +185,16 @@ class Telephony(Protocol):
 
     def delete_media(self, url: str) -> None:
         """Delete an MMS picture at the provider once the hotline keeps its own copy."""
+        ...
+
+    def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Texts received on ``to`` since ``since`` (every page, at most MAX_LISTED)."""
+        ...
+
+    def list_inbound_calls(self, to: str, since: datetime) -> list[ProviderCall]:
+        """Calls received on ``to`` that started since ``since``."""
+        ...
+
+    def list_recordings(self, since: datetime) -> list[ProviderRecording]:
+        """The account's recordings created since ``since``."""
         ...

@@ -50,10 +50,14 @@ from hotline.clock import Clock
 from hotline.redaction import redact_text
 from hotline.telephony import sim_twiml as tw
 from hotline.telephony.ports import (
+    MAX_LISTED,
     CallRequest,
     CallUpdate,
     FetchedMedia,
     PlacedCall,
+    ProviderCall,
+    ProviderMessage,
+    ProviderRecording,
     SentMessage,
     SmsRequest,
     TelephonyError,
@@ -615,6 +619,46 @@ class SimulatedPhoneNetwork:
         with self._lock:
             if self._media.pop(url, None) is None:
                 raise _not_found("The requested media was not found")
+
+    def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
+        with self._lock:
+            return [
+                ProviderMessage(m.sid, m.handset, m.body, m.at, len(m.media))
+                for handset in self._handsets.values()
+                for m in handset.thread
+                if m.direction == "from-handset" and m.other == to and m.at >= since
+            ][:MAX_LISTED]
+
+    def list_inbound_calls(self, to: str, since: datetime) -> list[ProviderCall]:
+        with self._lock:
+            return [
+                ProviderCall(
+                    call.sid,
+                    call.from_,
+                    call.status,
+                    call.answered_at or call.created_at,
+                    None
+                    if call.ended_at is None or call.answered_at is None
+                    else math.ceil((call.ended_at - call.answered_at).total_seconds()),
+                )
+                for call in self._calls.values()
+                if call.direction == "inbound" and call.to == to and call.created_at >= since
+            ][:MAX_LISTED]
+
+    def list_recordings(self, since: datetime) -> list[ProviderRecording]:
+        with self._lock:
+            return [
+                ProviderRecording(
+                    r.info.sid,
+                    r.info.call_sid,
+                    r.info.url,
+                    "completed",
+                    r.info.created_at,
+                    r.info.duration,
+                )
+                for r in self._recordings.values()
+                if r.info.created_at >= since
+            ][:MAX_LISTED]
 
     # ============================================================================================
     # The handset side (the dev phone, tests)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -39,12 +40,16 @@ from twilio.rest import Client
 
 from hotline.redaction import redact_text
 from hotline.telephony.ports import (
+    MAX_LISTED,
     PERMANENT_NUMBER_CODES,
     RETRYABLE_CODES,
     CallRequest,
     CallUpdate,
     FetchedMedia,
     PlacedCall,
+    ProviderCall,
+    ProviderMessage,
+    ProviderRecording,
     SentMessage,
     SmsRequest,
     TelephonyError,
@@ -225,6 +230,16 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     return redact_text(text)
 
 
+def _int(value: object) -> int | None:
+    """A count Twilio sends as a string (``duration``, ``num_media``), None when absent."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def _since(at: datetime | None, since: datetime) -> bool:
+    return at is None or at >= since
+
+
 def _error_code(value: object) -> int | None:
     """Twilio's numeric error code, whatever JSON type it came as."""
     if isinstance(value, bool):
@@ -392,6 +407,75 @@ class TwilioTelephony:
                 TelephonyErrorKind.REJECTED, "delete_media: not a Twilio media URL"
             )
         log.info("media deleted: %s", match["sid"])
+
+    # -- the provider's logs (outage reconciliation) -------------------------------------------
+
+    def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """``GET Messages.json?To=…&DateSent>=…``, every page. Twilio's date filters may be by
+        day, so the window is applied again here."""
+        rows = self._guarded(
+            "list_inbound_messages",
+            lambda: self._client.messages.list(
+                to=to, date_sent_after=since, limit=MAX_LISTED, page_size=100
+            ),
+            idempotent=True,
+        )
+        return [
+            ProviderMessage(
+                sid=str(m.sid),
+                from_=str(m.from_ or ""),
+                body=str(m.body or ""),
+                sent_at=m.date_sent,
+                num_media=_int(m.num_media) or 0,
+            )
+            for m in rows
+            if str(m.direction) == "inbound" and _since(m.date_sent, since)
+        ]
+
+    def list_inbound_calls(self, to: str, since: datetime) -> list[ProviderCall]:
+        """``GET Calls.json?To=…&StartTime>=…``, every page."""
+        rows = self._guarded(
+            "list_inbound_calls",
+            lambda: self._client.calls.list(
+                to=to, start_time_after=since, limit=MAX_LISTED, page_size=100
+            ),
+            idempotent=True,
+        )
+        return [
+            ProviderCall(
+                sid=str(c.sid),
+                # The library names it ``_from`` on calls (``from_`` on messages).
+                from_=str(getattr(c, "_from", None) or ""),
+                status=str(c.status),
+                started_at=c.start_time,
+                duration_seconds=_int(c.duration),
+            )
+            for c in rows
+            if str(c.direction) == "inbound" and _since(c.start_time, since)
+        ]
+
+    def list_recordings(self, since: datetime) -> list[ProviderRecording]:
+        """``GET Recordings.json?DateCreated>=…``, every page."""
+        rows = self._guarded(
+            "list_recordings",
+            lambda: self._client.recordings.list(
+                date_created_after=since, limit=MAX_LISTED, page_size=100
+            ),
+            idempotent=True,
+        )
+        base = "https://api.twilio.com/2010-04-01/Accounts"
+        return [
+            ProviderRecording(
+                sid=str(r.sid),
+                call_sid=str(r.call_sid) if r.call_sid else None,
+                url=str(r.media_url or f"{base}/{self._account_sid}/Recordings/{r.sid}"),
+                status=str(r.status),
+                created_at=r.date_created,
+                duration_seconds=_int(r.duration),
+            )
+            for r in rows
+            if _since(r.date_created, since)
+        ]
 
     # -- plumbing ----------------------------------------------------------------------------
 

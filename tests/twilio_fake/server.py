@@ -4,10 +4,11 @@ Why a real server rather than a mocked ``requests``: the adapter's job is mostly
 transport (timeouts, connections that fail before or after sending, the base-URL rewrite), which
 only a socket can exercise honestly.
 
-It serves what the hotline uses: Calls create/fetch/update, Messages create, Recordings
-fetch/delete, recording audio and MMS pictures (outside the OpenAPI document, which models only the
-``.json`` resources), Media delete. Every request is recorded first (so a test can see that a
-request *arrived* even when the client gave up), then checked: basic auth, then the OpenAPI
+It serves what the hotline uses: Calls create/fetch/update/list, Messages create/list, Recordings
+fetch/delete/list (the lists filtered and paged as Twilio does), recording audio and MMS pictures
+(outside the OpenAPI document, which models only the ``.json`` resources), Media delete. Every
+request is recorded first (so a test can see that a request *arrived* even when the client gave
+up), then checked: basic auth, then the OpenAPI
 contract (see :mod:`contract`), then any failure the test asked for, then the magic-number table.
 Problems (contract violations, requests the fake cannot serve, invalid answers of its own) are
 collected in :attr:`TwilioFake.problems`; the pytest fixture fails the test on any of them.
@@ -25,9 +26,10 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -264,12 +266,20 @@ class TwilioFake:
             self.number_errors[(ch, number)] = code
 
     def add_recording(
-        self, content: bytes = WAV_BYTES, *, call_sid: str | None = None
+        self,
+        content: bytes = WAV_BYTES,
+        *,
+        call_sid: str | None = None,
+        created_at: datetime | None = None,
     ) -> tuple[str, str]:
         """A recording as Twilio would hold it; returns (sid, the URL a webhook would carry)."""
         sid = new_sid("RE")
         with self._lock:
-            self.recordings[sid] = {"content": content, "call_sid": call_sid or new_sid("CA")}
+            self.recordings[sid] = {
+                "content": content,
+                "call_sid": call_sid or new_sid("CA"),
+                "date": created_at or datetime.now(UTC),
+            }
         return sid, f"https://api.twilio.com{API}/Accounts/{self.account_sid}/Recordings/{sid}"
 
     def add_mms_media(
@@ -282,6 +292,29 @@ class TwilioFake:
             self.media[sid] = {"content": content, "type": content_type, "message": message}
         url = f"https://api.twilio.com{API}/Accounts/{self.account_sid}/Messages/{message}/Media/{sid}"
         return sid, url
+
+    def add_inbound_message(self, from_: str, to: str, body: str, sent_at: datetime) -> str:
+        """A text that reached the account's number (whether or not its webhook was answered)."""
+        sid = new_sid("SM")
+        with self._lock:
+            self.messages[sid] = {
+                "fields": {"From": [from_], "To": [to], "Body": [body]},
+                "status": "received",
+                "direction": "inbound",
+                "date": sent_at,
+            }
+        return sid
+
+    def add_inbound_call(
+        self, from_: str, to: str, started_at: datetime, *, status: str = "completed",
+        duration: int = 30,
+    ) -> str:  # fmt: skip
+        sid = new_sid("CA")
+        with self._lock:
+            self.calls[sid] = {"to": to, "from": from_, "status": status, "fields": {},
+                               "direction": "inbound", "date": started_at,
+                               "duration": duration}  # fmt: skip
+        return sid
 
     def set_call_status(self, call_sid: str, status: str) -> None:
         with self._lock:
@@ -365,7 +398,10 @@ class TwilioFake:
         if fault is not None and fault.kind == "status" and not fault.process:
             return self._error(fault.status, fault.code or STATUS_CODES.get(fault.status, 20500))
 
-        answer = self._serve(route, params, path, form)
+        if route in LISTS:
+            answer = self._list(route, path, query)
+        else:
+            answer = self._serve(route, params, path, form)
         if op is not None and self.contract is not None:
             for problem in self.contract.check_response(op, answer.status, answer.body):
                 self._problem(f"the fake's own answer breaks the spec: {problem}")
@@ -449,6 +485,58 @@ class TwilioFake:
         self._problem(f"the fake does not implement {route}")
         return self._error(501, 20500)
 
+    def _list(self, route: str, path: str, query: Sequence[tuple[str, str]]) -> _Answer:
+        """A list resource: filtered by the query (``Name>``/``Name<`` are Twilio's ">=" and "<="
+        as they appear in a query string), oldest last as Twilio lists, paged by PageSize and
+        Page with a next_page_uri the client follows."""
+        key, date_filter = LISTS[route]
+        args = dict(query)
+        with self._lock:
+            store = {"ListMessage": self.messages, "ListCall": self.calls,
+                     "ListRecording": self.recordings}[route]  # fmt: skip
+            items = []
+            for sid, item in store.items():
+                if "date" not in item:
+                    continue  # made through the API by the test's app: not what is listed here
+                if (
+                    "To" in args
+                    and item.get("fields", {}).get("To", [item.get("to")])[0] != args["To"]
+                ):
+                    continue
+                if f"{date_filter}>" in args and item["date"] < _parse_date(
+                    args[f"{date_filter}>"]
+                ):
+                    continue
+                items.append((item["date"], sid))
+            items.sort(reverse=True)
+            size = int(args.get("PageSize", "50"))
+            page = int(args.get("Page", "0"))
+            chunk = items[page * size : (page + 1) * size]
+            render = {"ListMessage": self._message_json, "ListCall": self._call_json,
+                      "ListRecording": self._recording_json}[route]  # fmt: skip
+            rows = [render(sid) for _, sid in chunk]
+
+        def uri(page_number: int) -> str:
+            kept = [(k, v) for k, v in query if k not in ("Page", "PageToken")]
+            kept += [("Page", str(page_number)), ("PageToken", f"PT{page_number}")]
+            return f"{path}?{urlencode(kept)}"
+
+        more = (page + 1) * size < len(items)
+        return _json(
+            200,
+            {
+                key: rows,
+                "end": page * size + max(len(rows) - 1, 0),
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1) if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": uri(page - 1) if page else None,
+                "start": page * size,
+                "uri": f"{path}?{urlencode(list(query))}",
+            },
+        )
+
     # -- bodies ------------------------------------------------------------------------------
 
     def _call_json(self, sid: str) -> dict[str, Any]:
@@ -467,12 +555,12 @@ class TwilioFake:
             "from_formatted": call["from"],
             "phone_number_sid": None,
             "status": call["status"],
-            "start_time": None,
+            "start_time": format_datetime(call["date"]) if "date" in call else None,
             "end_time": None,
-            "duration": None,
+            "duration": str(call["duration"]) if "duration" in call else None,
             "price": None,
             "price_unit": "USD",
-            "direction": "outbound-api",
+            "direction": call.get("direction", "outbound-api"),
             "answered_by": None,
             "api_version": "2010-04-01",
             "forwarded_from": None,
@@ -496,7 +584,7 @@ class TwilioFake:
         return {
             "body": fields.get("Body", [""])[0],
             "num_segments": "1",
-            "direction": "outbound-api",
+            "direction": message.get("direction", "outbound-api"),
             "from": fields.get("From", [None])[0],
             "to": fields["To"][0],
             "date_updated": now,
@@ -508,7 +596,7 @@ class TwilioFake:
             "status": message["status"],
             "messaging_service_sid": None,
             "sid": sid,
-            "date_sent": None,
+            "date_sent": format_datetime(message["date"]) if "date" in message else None,
             "date_created": now,
             "error_code": None,
             "price_unit": "USD",
@@ -521,13 +609,16 @@ class TwilioFake:
 
     def _recording_json(self, sid: str) -> dict[str, Any]:
         now = _rfc2822()
+        created = (
+            format_datetime(self.recordings[sid]["date"]) if "date" in self.recordings[sid] else now
+        )
         base = f"{API}/Accounts/{self.account_sid}/Recordings/{sid}"
         return {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
             "call_sid": self.recordings[sid]["call_sid"],
             "conference_sid": None,
-            "date_created": now,
+            "date_created": created,
             "date_updated": now,
             "start_time": now,
             "duration": "1",
@@ -607,6 +698,23 @@ def _media_route(method: str, path: str) -> str | None:
     if re.fullmatch(rf"{API}/Accounts/AC{HEX32}/Messages/(SM|MM){HEX32}/Media/ME{HEX32}", path):
         return "MediaContent"
     return None
+
+
+#: List operations: the key of the items in the answer, and the date the window filters on.
+LISTS: dict[str, tuple[str, str]] = {
+    "ListMessage": ("messages", "DateSent"),
+    "ListCall": ("calls", "StartTime"),
+    "ListRecording": ("recordings", "DateCreated"),
+}
+
+
+def _parse_date(value: str) -> datetime:
+    """What Twilio accepts in a date filter: ISO 8601 (the library's form), a day, or RFC 2822."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = parsedate_to_datetime(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _json(status: int, payload: Mapping[str, Any]) -> _Answer:
