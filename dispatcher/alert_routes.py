@@ -69,6 +69,23 @@ def _fallback() -> Response:
     return _twiml(response)
 
 
+def _fallback_without_database(req: TwilioRequest) -> Response:
+    return _fallback()
+
+
+def _confirmation_not_recorded(req: TwilioRequest) -> Response:
+    """The keypress could not be stored (the database is down): say so, and how else to
+    confirm; the leg goes on, so nobody is left believing it was confirmed."""
+    response = VoiceResponse()
+    response.say(
+        "Sorry, your confirmation could not be recorded just now. Please confirm by calling or "
+        "texting this number back with the report number, or on the portal. Goodbye.",
+        **SAY,
+    )
+    response.hangup()
+    return _twiml(response)
+
+
 def _never_fails(
     view: Callable[[TwilioRequest, Session], Response],
 ) -> Callable[[TwilioRequest, Session], Response]:
@@ -223,7 +240,7 @@ def _open_rows(session: Session, rows: Sequence[Notification]) -> list[Notificat
 
 
 @bp.post("/voice")
-@twilio_webhook("alert.voice")
+@twilio_webhook("alert.voice", on_database_error=_fallback_without_database)
 @_never_fails
 def voice(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
@@ -266,7 +283,7 @@ def voice(req: TwilioRequest, session: Session) -> Response:
 
 
 @bp.post("/key")
-@twilio_webhook("alert.key")
+@twilio_webhook("alert.key", on_database_error=_confirmation_not_recorded)
 @_never_fails
 def key(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()

@@ -222,7 +222,13 @@ def test_concurrent_turns_of_one_call_serialise_on_postgresql(
         kinds = list(
             s.scalars(select(TipEvent.kind).where(TipEvent.tip_id == tip.id).order_by(TipEvent.id))
         )
-        assert kinds == ["tip.received", "tip.incomplete", "recording.added", "tip.opened"]
+        assert kinds == [
+            "tip.received",
+            "call.caller_verification",
+            "tip.incomplete",
+            "recording.added",
+            "tip.opened",
+        ]
         assert s.scalars(select(Recording.tip_id).where(Recording.sid == handle.sid)).one() == (
             tip.id
         )
