@@ -63,6 +63,7 @@ PRINCIPAL = "+13125550111"  # Angela Brooks (Principal), Lakeview High School (1
 ASSISTANT = "+13125550112"
 SRO = "+13125550113"
 PSAP = "+13125550190"
+DUTY = "+13125550150"  # Jordan Avery (Hotline Duty Supervisor), no district
 #: What a call the tests place plays: a sentence, then a minute of silence.
 HOLD_TWIML = "<Response><Say>Please hold.</Say><Pause length='60'/></Response>"
 API = "/dev/phone/api"
@@ -533,6 +534,19 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
     psap = dev_app.test_client().get(f"{API}/calls/{ringing[PSAP]['sid']}/contacts").get_json()
     assert [(c["name"], c["role_words"]) for c in psap["contacts"]] == [
         ("Lakeview County Emergency Communications (admin line)", "911 centre (PSAP)")
+    ]
+    # The sample's duty supervisor: no district, no school.
+    duty = dev_app.test_client().get(f"{API}/calls/{place(dev_app, DUTY, HOLD_TWIML)}/contacts")
+    assert duty.get_json()["contacts"] == [
+        {
+            "name": "Jordan Avery (Hotline Duty Supervisor)",
+            "role": "duty",
+            "role_words": "hotline duty supervisor",
+            "priority": 1,
+            "school": None,
+            "district": None,
+            "active": True,
+        }
     ]
 
     answered = post(dev_app, "/answer", {"call_sid": principal["sid"], "by": "human"})

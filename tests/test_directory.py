@@ -20,6 +20,7 @@ from hotline.clock import ManualClock
 from hotline.db import Database
 from hotline.directory import (
     COLUMNS,
+    Counts,
     ImportResult,
     export_directory,
     import_directory,
@@ -146,6 +147,44 @@ def school_row(code: str, school: str, name: str, phone: str, **overrides: str) 
     return row(**values)
 
 
+#: The columns a duty row leaves empty: every district and school column.
+DUTY_EMPTY = tuple(c for c in COLUMNS if c.startswith(("district_", "school_")))
+
+
+def duty_row(name: str, phone: str, **overrides: str) -> dict[str, str]:
+    """A duty row: the hotline's own supervisor, no district and no school."""
+    email = name.lower().replace(" ", ".") + "@hotline.example.org"
+    empty = dict.fromkeys(DUTY_EMPTY, "")
+    return row(
+        **empty
+        | {"role": "duty", "name": name, "phone": phone, "sms": "yes", "email": email}
+        | overrides
+    )
+
+
+def duty_rows() -> list[dict[str, str]]:
+    return [
+        duty_row("Zoe Hart", "+1 312 555 0150"),
+        duty_row("Yan Li", "+1 (312) 555-0151", priority="2", sms="no"),
+    ]
+
+
+def duty_contacts(db: Database) -> list[Contact]:
+    """The active duty line as the dispatcher selects it."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(Contact)
+                .where(
+                    Contact.role == ContactRole.DUTY,
+                    Contact.active.is_(True),
+                    Contact.district_id.is_(None),
+                )
+                .order_by(Contact.priority, Contact.id)
+            )
+        )
+
+
 def base_rows() -> list[dict[str, str]]:
     """A valid file: lines 2 to 6."""
     return [
@@ -189,7 +228,7 @@ def contacts_by_name(db: Database) -> dict[str, Contact]:
 def test_sample_imports(db: Database, clock: ManualClock) -> None:
     result = _ok(import_directory(db, clock, sample_directory()))
     assert result.summary is not None
-    assert (result.summary.districts_added, result.summary.schools_added) == (2, 6)
+    assert (result.summary.districts_added, result.summary.schools.added) == (2, 6)
     with db.session() as session:
         districts = {d.code: d for d in session.scalars(select(District))}
         assert {code: (d.timezone, d.holiday_region) for code, d in districts.items()} == {
@@ -210,6 +249,10 @@ def test_sample_imports(db: Database, clock: ManualClock) -> None:
         for district in districts.values():
             roles = {c.role for c in contacts if c.district_id == district.id}
             assert roles == set(ContactRole) - {ContactRole.DUTY}, district.code
+        duty = [c for c in contacts if c.district_id is None]
+        assert {c.role for c in duty} == {ContactRole.DUTY}
+        assert sorted(c.priority for c in duty) == [1, 2]
+        assert all(c.school_id is None and c.email for c in duty)
         assert any(c.extension for c in contacts)
         numbers = list(session.scalars(select(PhoneNumber.e164)))
         assert all(n.startswith("+1") and len(n) == 12 for n in numbers)
@@ -228,6 +271,21 @@ def test_load_sample_if_empty(db: Database, clock: ManualClock) -> None:
     assert snapshot(db) == before
 
 
+def test_sample_is_not_loaded_over_a_duty_line(db: Database, clock: ManualClock) -> None:
+    """A directory holding only the real duty line is not empty: the sample's fictional
+    supervisors must never replace it."""
+
+    class Services:
+        def __init__(self) -> None:
+            self.db = db
+            self.clock = clock
+
+    _ok(import_directory(db, clock, to_csv(duty_rows())))
+    before = snapshot(db)
+    assert load_sample_if_empty(Services()) is False
+    assert snapshot(db) == before
+
+
 # Bad files: line number, message, nothing changed ----------------------------------------------
 
 
@@ -240,6 +298,11 @@ def _with(line: int, **overrides: str) -> str:
 
 def _plus(*extra: dict[str, str]) -> str:
     return to_csv([*base_rows(), *extra])
+
+
+def _duty(phone: str = "+1 312 555 0150", **overrides: str) -> str:
+    """The base file and one duty row, on line 7."""
+    return _plus(duty_row("Zoe Hart", phone, **overrides))
 
 
 BAD_FILES: list[tuple[str, str | bytes, int, str]] = [
@@ -444,6 +507,66 @@ BAD_FILES: list[tuple[str, str | bytes, int, str]] = [
         "school 101 (North High) is not covered by a PSAP",
     ),
     (
+        "district row without district",
+        _with(3, district_code="", district_name="", district_timezone="", district_holidays=""),
+        3,
+        "district_code is required (only duty rows have none)",
+    ),
+    (
+        "duty with a district",
+        _duty(district_code="north"),
+        7,
+        "a duty row is one of the hotline's own supervisors on duty, outside any district and "
+        "school: leave district_code empty",
+    ),
+    (
+        "duty with every district column",
+        _duty(
+            "(312) 555-0150",
+            **{k: v for k, v in row().items() if k in DUTY_EMPTY}
+            | {"school_code": "101", "school_name": "North High"},
+        ),
+        7,
+        "leave district_code, district_name, district_timezone, school_code, school_name, "
+        "district_holidays empty",
+    ),
+    (
+        "duty with a school",
+        _duty(school_code="101", school_name="North High"),
+        7,
+        "leave school_code, school_name empty",
+    ),
+    ("duty with holidays", _duty(district_holidays="US-IL"), 7, "leave district_holidays empty"),
+    ("duty email missing", _duty(email=""), 7, "email is required for a duty row"),
+    ("duty email bad", _duty(email="zoe@hotline"), 7, "has no valid domain"),
+    (
+        "duty phone national",
+        _duty("(312) 555-0150"),
+        7,
+        "phone '(312) 555-0150' of a duty row must start with + and the country code",
+    ),
+    ("duty phone words", _duty("+1 call me"), 7, "is not a phone number"),
+    ("duty phone invalid", _duty("+1 012 555 0150"), 7, "'+1 012 555 0150' is not a valid number"),
+    ("duty phone 911", _duty("911"), 7, "'911' is an emergency number"),
+    ("duty phone +1 911", _duty("+1 911"), 7, "is an N11 short code"),
+    ("duty phone 411", _duty("411"), 7, "'411' is an N11 short code"),
+    ("duty phone missing", _duty(""), 7, "phone is required"),
+    ("duty sms missing", _duty(sms=""), 7, "sms is"),
+    ("duty priority missing", _duty(priority=""), 7, "priority is required"),
+    ("duty extension letters", _duty(extension="x1"), 7, "extension 'x1' may hold only"),
+    (
+        "duty person twice",
+        _plus(*duty_rows(), duty_row("zoe  HART", "+1 312 555 0159")),
+        9,
+        "'zoe  HART' is already a duty for the duty line on line 7",
+    ),
+    (
+        "duty number twice",
+        _plus(*duty_rows(), duty_row("Zoe Hart (cell)", "+13125550150")),
+        9,
+        "duplicate of line 7: the same duty number +13125550150 for the duty line",
+    ),
+    (
         "school code of another district in the database",
         _plus(school_row("1101", "North Annex", "Fay Ng", "(312) 555-0131")),
         7,
@@ -483,6 +606,8 @@ def test_every_bad_file_case_is_otherwise_valid() -> None:
         ),
     )
     assert parse_directory(south).problems == []
+    assert parse_directory(_plus(*duty_rows())).problems == []
+    assert parse_directory(to_csv(duty_rows())).problems == []
 
 
 def test_all_problems_are_collected_in_line_order() -> None:
@@ -704,19 +829,9 @@ def test_reimport_adds_updates_deactivates_and_reactivates(
     result = _ok(import_directory(db, clock, to_csv(changed)))
     s = result.summary
     assert s is not None
-    assert (
-        s.contacts_added,
-        s.contacts_updated,
-        s.contacts_deactivated,
-        s.contacts_reactivated,
-        s.contacts_unchanged,
-    ) == (1, 2, 1, 0, 2)
-    assert (s.schools_added, s.schools_updated, s.schools_deactivated, s.schools_unchanged) == (
-        0,
-        0,
-        1,
-        1,
-    )
+    assert s.contacts == Counts(added=1, updated=2, deactivated=1, unchanged=2)
+    assert (s.duty_in_file, s.duty) == (False, Counts())
+    assert s.schools == Counts(deactivated=1, unchanged=1)
     assert (s.districts_updated, s.districts_unchanged, s.phone_numbers_added) == (0, 1, 2)
 
     second = contacts_by_name(db)
@@ -738,14 +853,8 @@ def test_reimport_adds_updates_deactivates_and_reactivates(
     result = _ok(import_directory(db, clock, to_csv(base_rows())))
     s = result.summary
     assert s is not None
-    assert (
-        s.contacts_added,
-        s.contacts_updated,
-        s.contacts_deactivated,
-        s.contacts_reactivated,
-        s.contacts_unchanged,
-    ) == (0, 2, 1, 1, 2)
-    assert (s.schools_reactivated, s.schools_deactivated) == (1, 0)
+    assert s.contacts == Counts(updated=2, deactivated=1, reactivated=1, unchanged=2)
+    assert (s.schools.reactivated, s.schools.deactivated) == (1, 0)
     third = contacts_by_name(db)
     assert third["Di Wu"].id == first["Di Wu"].id
     assert third["Di Wu"].active and third["Di Wu"].deactivated_at is None
@@ -776,13 +885,15 @@ def test_district_settings_change_and_other_districts_are_untouched(
     result = _ok(import_directory(db, clock, to_csv(lakeview)))
     s = result.summary
     assert s is not None
-    assert (s.districts_updated, s.districts_unchanged, s.contacts_deactivated) == (1, 0, 1)
+    assert (s.districts_updated, s.districts_unchanged, s.contacts.deactivated) == (1, 0, 1)
     with db.session() as session:
         district = session.scalar(select(District).where(District.code == "lakeview"))
         assert district is not None
         assert (district.name, district.holiday_region) == ("Lakeview Community Schools", "US")
         assert district.updated_at == START + timedelta(hours=1)
     assert _district_state(db, "foothills") == foothills_before
+    assert not s.duty_in_file and s.duty == Counts()
+    assert [c.updated_at for c in duty_contacts(db)] == [START, START]
 
 
 def _district_state(db: Database, code: str) -> list[tuple[Any, ...]]:
@@ -811,8 +922,144 @@ def _district_state(db: Database, code: str) -> list[tuple[Any, ...]]:
 def test_dry_run_reports_and_changes_nothing(db: Database, clock: ManualClock) -> None:
     before = snapshot(db)
     result = _ok(import_directory(db, clock, sample_directory(), dry_run=True))
-    assert result.dry_run and result.summary is not None and result.summary.contacts_added == 30
+    assert result.dry_run and result.summary is not None
+    assert (result.summary.contacts.added, result.summary.duty.added) == (30, 2)
     assert snapshot(db) == before
+
+
+def test_dry_run_reports_duty_changes(db: Database, clock: ManualClock) -> None:
+    _ok(import_directory(db, clock, to_csv([*base_rows(), *duty_rows()])))
+    before = snapshot(db)
+    changed = [
+        duty_row("Zoe Hart", "+1 312 555 0158"),
+        duty_row("Xi Chen", "+1 312 555 0152", priority="2"),
+    ]
+    result = _ok(import_directory(db, clock, to_csv(changed), dry_run=True))
+    assert result.summary is not None
+    assert result.summary.duty == Counts(added=1, updated=1, deactivated=1)
+    assert result.summary.contacts == Counts()
+    assert result.summary.phone_numbers_added == 2
+    assert "duty contacts: 1 added, 1 updated, 0 reactivated, 1 deactivated, 0 unchanged" in (
+        result.summary.lines()
+    )
+    assert result.summary.changed
+    assert snapshot(db) == before
+
+
+# The duty line --------------------------------------------------------------------------------
+
+
+def test_duty_rows_import_outside_any_district(db: Database, clock: ManualClock) -> None:
+    result = _ok(import_directory(db, clock, to_csv([*base_rows(), *duty_rows()])))
+    assert result.summary is not None
+    assert result.summary.duty_in_file
+    assert result.summary.duty == Counts(added=2)
+    assert result.summary.contacts == Counts(added=5)
+    assert result.summary.districts_added == 1
+    duty = duty_contacts(db)
+    assert [
+        (c.name, c.priority, c.district_id, c.school_id, c.sms, c.email, c.extension, c.created_at)
+        for c in duty
+    ] == [
+        ("Zoe Hart", 1, None, None, True, "zoe.hart@hotline.example.org", None, START),
+        ("Yan Li", 2, None, None, False, "yan.li@hotline.example.org", None, START),
+    ]
+    with db.session() as session:
+        numbers = [session.get_one(PhoneNumber, c.phone_number_id).e164 for c in duty]
+        assert numbers == ["+13125550150", "+13125550151"]
+        # Every other contact still belongs to a district.
+        assert session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.district_id.is_(None))
+        ) == len(duty)
+
+
+def test_a_file_may_hold_only_duty_rows(db: Database, clock: ManualClock) -> None:
+    rows = [duty_row("Zoe Hart", "+1 312 555 0150 ext. 7"), duty_rows()[1]]
+    result = _ok(import_directory(db, clock, to_csv(rows)))
+    assert result.summary is not None
+    assert (result.summary.districts_added, result.summary.schools.added) == (0, 0)
+    assert result.summary.duty == Counts(added=2)
+    assert [(c.name, c.extension) for c in duty_contacts(db)] == [
+        ("Zoe Hart", "7"),
+        ("Yan Li", None),
+    ]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(District)) == 0
+
+
+def test_reimport_updates_and_deactivates_duty_contacts(db: Database, clock: ManualClock) -> None:
+    _ok(import_directory(db, clock, to_csv([*base_rows(), *duty_rows()])))
+    first = {c.name: c for c in duty_contacts(db)}
+    district_rows_before = _district_state(db, "north")
+
+    clock.advance(timedelta(days=7))
+    later = START + timedelta(days=7)
+    changed = [
+        # Same person (case and spacing ignored): new number, priority, e-mail and sms.
+        duty_row("zoe  hart", "+1 312 555 0159", priority="2", sms="no", email="zh@hotline.org"),
+        duty_row("Xi Chen", "+1 312 555 0152"),  # new; Yan Li is gone
+    ]
+    result = _ok(import_directory(db, clock, to_csv(changed)))
+    assert result.summary is not None
+    assert result.summary.duty == Counts(added=1, updated=1, deactivated=1)
+    assert result.summary.contacts == Counts()
+    assert _district_state(db, "north") == district_rows_before  # districts not in the file
+    now_on_duty = duty_contacts(db)
+    assert [(c.name, c.priority) for c in now_on_duty] == [("Xi Chen", 1), ("zoe  hart", 2)]
+    zoe = now_on_duty[1]
+    assert (zoe.id, zoe.sms, zoe.email, zoe.updated_at) == (
+        first["Zoe Hart"].id,
+        False,
+        "zh@hotline.org",
+        later,
+    )
+    with db.session() as session:
+        assert session.get_one(PhoneNumber, zoe.phone_number_id).e164 == "+13125550159"
+        yan = session.get_one(Contact, first["Yan Li"].id)  # deactivated, never deleted
+        assert (yan.active, yan.deactivated_at, yan.district_id) == (False, later, None)
+
+    # The first duty rows again: Yan Li comes back as the same contact, Xi Chen goes.
+    clock.advance(timedelta(days=7))
+    result = _ok(import_directory(db, clock, to_csv(duty_rows())))
+    assert result.summary is not None
+    assert result.summary.duty == Counts(updated=1, reactivated=1, deactivated=1)
+    assert [c.id for c in duty_contacts(db)] == [first["Zoe Hart"].id, first["Yan Li"].id]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 5 + 3
+
+    result = _ok(import_directory(db, clock, to_csv(duty_rows())))
+    assert result.summary is not None and not result.summary.changed
+    assert result.summary.duty == Counts(unchanged=2)
+
+
+def test_a_file_without_duty_rows_leaves_the_duty_line_alone(
+    db: Database, clock: ManualClock
+) -> None:
+    _ok(import_directory(db, clock, sample_directory()))
+    on_duty = [(c.id, c.name, c.updated_at) for c in duty_contacts(db)]
+    assert len(on_duty) == 2
+    clock.advance(timedelta(days=1))
+    result = _ok(import_directory(db, clock, to_csv(base_rows())))
+    assert result.summary is not None
+    assert (result.summary.duty_in_file, result.summary.duty) == (False, Counts())
+    assert "duty contacts: no duty rows in the file, left as they are" in result.summary.lines()
+    assert [(c.id, c.name, c.updated_at) for c in duty_contacts(db)] == on_duty
+
+
+def test_duty_rows_share_phone_numbers_with_other_contacts(
+    db: Database, clock: ManualClock
+) -> None:
+    # The district contact Ann Lee is also on the duty line, on the same number.
+    rows = [*base_rows(), duty_row("Ann Lee", "+1 (312) 555-0101")]
+    result = _ok(import_directory(db, clock, to_csv(rows)))
+    assert result.summary is not None and result.summary.phone_numbers_added == 5
+    with db.session() as session:
+        ann = session.scalars(
+            select(Contact).where(Contact.name == "Ann Lee").order_by(Contact.id)
+        ).all()
+        assert [c.role for c in ann] == [ContactRole.DISTRICT_CONTACT, ContactRole.DUTY]
+        assert ann[0].phone_number_id == ann[1].phone_number_id
+        assert session.scalar(select(func.count()).select_from(PhoneNumber)) == 5
 
 
 # File format tolerance -------------------------------------------------------------------------
@@ -854,7 +1101,7 @@ def test_export_round_trips(db: Database, clock: ManualClock) -> None:
     before = snapshot(db)
     result = _ok(import_directory(db, clock, exported))
     assert result.summary is not None and not result.summary.changed
-    assert result.summary.contacts_unchanged == 30
+    assert (result.summary.contacts.unchanged, result.summary.duty.unchanged) == (30, 2)
     assert snapshot(db) == before
     assert export(db) == exported
 
@@ -879,6 +1126,45 @@ def test_export_round_trips(db: Database, clock: ManualClock) -> None:
 
     assert entries(exported) == entries(sample_directory())
     assert exported.splitlines()[0] == ",".join(COLUMNS)
+    # The duty rows come last, their district and school columns empty.
+    duty = [r for r in csv.DictReader(io.StringIO(exported)) if r["role"] == "duty"]
+    assert len(duty) == 2 and exported.splitlines()[-2:] == [
+        ",".join(r[c] for c in COLUMNS) for r in duty
+    ]
+    assert all(r[c] == "" for r in duty for c in DUTY_EMPTY)
+    assert [r["priority"] for r in duty] == ["1", "2"]
+
+
+def test_export_round_trips_duty_rows(db: Database, clock: ManualClock) -> None:
+    rows = [
+        *base_rows(),
+        duty_row("Zoe Hart", "+1 312 555 0150 ext. 7"),
+        duty_row("Ann Lee", "+1 (312) 555-0101", priority="3"),  # shares a district number
+        duty_row("Yan Li", "+1 (312) 555-0151", priority="2", sms="no"),
+    ]
+    _ok(import_directory(db, clock, to_csv(rows)))
+    exported = export(db)
+    assert [line.split(",")[7] for line in exported.splitlines()[-3:]] == [
+        "Zoe Hart",
+        "Yan Li",
+        "Ann Lee",
+    ]
+    assert (
+        exported.splitlines()[-3]
+        == ",,,,,duty,1,Zoe Hart,+13125550150,yes,zoe.hart@hotline.example.org,,7"
+    )
+    clock.advance(timedelta(days=1))
+    before = snapshot(db)
+    result = _ok(import_directory(db, clock, exported))
+    assert result.summary is not None and not result.summary.changed
+    assert result.summary.duty == Counts(unchanged=3)
+    assert snapshot(db) == before
+    assert export(db) == exported
+    # A duty-only export (a hotline without districts yet) goes back in unchanged too.
+    _ok(import_directory(db, clock, to_csv(duty_rows())))
+    exported = export(db)
+    result = _ok(import_directory(db, clock, exported))
+    assert result.summary is not None and not result.summary.changed
 
 
 def test_export_leaves_out_what_is_deactivated(db: Database, clock: ManualClock) -> None:
@@ -890,6 +1176,11 @@ def test_export_leaves_out_what_is_deactivated(db: Database, clock: ManualClock)
     # District rows first, then schools by code; roles in escalation order.
     names = [r["name"] for r in csv.DictReader(io.StringIO(exported))]
     assert names == ["Ann Lee", "North Dispatch", "Bo Park", "Cy Diaz"]
+    # A duty contact no longer on the duty line is left out too.
+    _ok(import_directory(db, clock, to_csv(duty_rows())))
+    _ok(import_directory(db, clock, to_csv(duty_rows()[1:])))
+    names = [r["name"] for r in csv.DictReader(io.StringIO(export(db)))]
+    assert names == ["Ann Lee", "North Dispatch", "Bo Park", "Cy Diaz", "Yan Li"]
 
 
 # CLI ------------------------------------------------------------------------------------------
@@ -930,11 +1221,12 @@ def test_cli_import_and_export(app: Any, db: Database, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output + result.stderr
     assert "districts: 2 added, 0 updated, 0 unchanged" in result.stdout
     assert "contacts: 30 added" in result.stdout
+    assert "duty contacts: 2 added" in result.stdout
 
     result = runner.invoke(args=["directory", "export"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == export(db)
-    assert "exported 30 contact rows" in result.stderr
+    assert "exported 32 contact rows" in result.stderr
 
     out = tmp_path / "export.csv"
     result = runner.invoke(args=["directory", "export", str(out)])
@@ -950,6 +1242,7 @@ def test_cli_import_and_export(app: Any, db: Database, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("dry run: nothing was changed")
+    assert "duty contacts: no duty rows in the file, left as they are" in result.stdout
     with db.session() as session:
         assert session.scalar(select(District).where(District.code == "north")) is None
 

@@ -220,6 +220,8 @@ def test_an_hour_with_nobody_callable_sends_the_first_e_mails_and_nothing_more(
     with world.services.db.session() as s:
         for phone in s.scalars(select(PhoneNumber)):
             phone.bad_for_calls = True
+        for duty in s.scalars(select(Contact).where(Contact.role == ContactRole.DUTY)):
+            duty.active = False
     tip_id = world.tip()
     for _ in range(60):
         world.run()

@@ -105,6 +105,7 @@ ROLE_WORDS: dict[ContactRole, str] = {
     ContactRole.PSAP: "911 centre (PSAP)",
     ContactRole.LAW_ENFORCEMENT: "law enforcement",
     ContactRole.PIO: "communications",
+    ContactRole.DUTY: "hotline duty supervisor",
 }
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -513,7 +514,8 @@ def contacts_json(number: str) -> list[dict[str, Any]]:
             rows = session.execute(
                 select(Contact, School.name, District.name)
                 .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
-                .join(District, Contact.district_id == District.id)
+                # Outer: the hotline's duty contacts have no district (and no school).
+                .outerjoin(District, Contact.district_id == District.id)
                 .outerjoin(School, Contact.school_id == School.id)
                 .where(PhoneNumber.e164 == number)
                 .order_by(Contact.active.desc(), Contact.priority, Contact.id)

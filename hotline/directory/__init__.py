@@ -1,4 +1,5 @@
-"""The directory of districts, schools and contacts: CSV import and export (DESIGN.md section 5).
+"""The directory of districts, schools and contacts (and the hotline's own duty contacts): CSV
+import and export (DESIGN.md section 5).
 
 The CLI lives in :mod:`hotline.directory.cli` (imported separately: it needs Flask's app context).
 """
@@ -10,6 +11,7 @@ from hotline.directory.importer import (
     COLUMNS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
+    Counts,
     Directory,
     ImportResult,
     ImportSummary,
@@ -26,6 +28,7 @@ __all__ = [
     "COLUMNS",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "Counts",
     "Directory",
     "ImportResult",
     "ImportSummary",

@@ -27,7 +27,8 @@ directory_cli = AppGroup(
     help="Check the file against the directory and show what would change; change nothing.",
 )
 def import_command(file: BinaryIO, dry_run: bool) -> None:
-    """Make the directory of every district in FILE (a CSV, or - for stdin) match the file.
+    """Make the directory of every district in FILE (a CSV, or - for stdin) match the file, and
+    the duty contacts too when FILE has duty rows.
 
     A file with any problem changes nothing; every problem is listed with its line number.
     """

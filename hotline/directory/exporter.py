@@ -15,12 +15,54 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.directory.importer import COLUMNS, name_key, role_order
+from hotline.directory.importer import COLUMNS, duty_contact, name_key, role_order
 from hotline.models import Contact, District, PhoneNumber, School
 
 
 def directory_rows(session: Session) -> Iterator[dict[str, str]]:
-    """Every active contact of an active district (and active school, for school rows)."""
+    """Every active contact of an active district (and active school, for school rows), then the
+    active duty contacts (their district and school columns empty)."""
+    yield from _district_rows(session)
+    yield from _duty_rows(session)
+
+
+def _contact_cells(contact: Contact, phone: PhoneNumber) -> dict[str, str]:
+    return {
+        "role": contact.role.value,
+        "priority": str(contact.priority),
+        "name": contact.name,
+        "phone": phone.e164,
+        "sms": "yes" if contact.sms else "no",
+        "email": contact.email or "",
+        "extension": contact.extension or "",
+    }
+
+
+def _contact_order(contact: Contact, phone: PhoneNumber) -> tuple[int | str, ...]:
+    """The escalation order (role, priority), then fields that tell two contacts apart, id last
+    as a tie-break only for rows the importer would refuse anyway."""
+    return (
+        role_order(contact.role),
+        contact.priority,
+        name_key(contact.name),
+        contact.name,
+        phone.e164,
+        contact.extension or "",
+        contact.id,
+    )
+
+
+def _duty_rows(session: Session) -> Iterator[dict[str, str]]:
+    rows = session.execute(
+        select(Contact, PhoneNumber)
+        .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
+        .where(Contact.active.is_(True), duty_contact())
+    ).all()
+    for contact, phone in sorted(rows, key=lambda r: _contact_order(r[0], r[1])):
+        yield {column: "" for column in COLUMNS} | _contact_cells(contact, phone)
+
+
+def _district_rows(session: Session) -> Iterator[dict[str, str]]:
     rows = session.execute(
         select(Contact, District, School, PhoneNumber)
         .join(District, Contact.district_id == District.id)
@@ -33,21 +75,13 @@ def directory_rows(session: Session) -> Iterator[dict[str, str]]:
         for contact, district, school, phone in rows
         if school is None or school.active
     ]
-    # District-wide rows first, then schools by code; within them the escalation order
-    # (role, priority) and finally fields that tell two contacts apart, id last as a tie-break
-    # only for rows the importer would refuse anyway.
+    # District-wide rows first, then schools by code; within them the contacts' own order.
     selected.sort(
         key=lambda r: (
             r[1].code,
             r[2] is not None,
             r[2].code if r[2] is not None else "",
-            role_order(r[0].role),
-            r[0].priority,
-            name_key(r[0].name),
-            r[0].name,
-            r[3].e164,
-            r[0].extension or "",
-            r[0].id,
+            _contact_order(r[0], r[3]),
         )
     )
     for contact, district, school, phone in selected:
@@ -57,14 +91,8 @@ def directory_rows(session: Session) -> Iterator[dict[str, str]]:
             "district_timezone": district.timezone,
             "school_code": school.code if school is not None else "",
             "school_name": school.name if school is not None else "",
-            "role": contact.role.value,
-            "priority": str(contact.priority),
-            "name": contact.name,
-            "phone": phone.e164,
-            "sms": "yes" if contact.sms else "no",
-            "email": contact.email or "",
             "district_holidays": district.holiday_region,
-            "extension": contact.extension or "",
+            **_contact_cells(contact, phone),
         }
 
 

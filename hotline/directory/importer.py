@@ -7,14 +7,22 @@ The contract is DESIGN.md section 5. Two stages, so that a bad file changes noth
    in one pass instead of one error per attempt.
 2. :func:`apply_directory` runs inside one transaction. It checks what only the database can tell
    (a school code already owned by another district) and then makes the directory of each district
-   in the file match the file. :func:`import_directory` wraps both and commits only when there is
-   no problem at all.
+   in the file match the file, and the duty contacts too when the file has duty rows.
+   :func:`import_directory` wraps both and commits only when there is no problem at all.
+
+Duty rows (role ``duty``) are the hotline's own supervisors on duty, called when a tip has no school
+or a leg has nobody left to call. They belong to no district and no school (``district_id`` is
+None), so their district and school columns are empty and their phone numbers are written with +
+and the country code (there is no district to tell the country). They are one set of their own: a
+file with duty rows makes the active duty contacts match them; a file without any leaves them alone,
+so a district's file never empties the duty line.
 
 Identity on re-import: a contact is the same contact when its district, school (none for
-district-wide rows), role and name (case and spacing ignored) are the same. A new principal is
-therefore a new contact and the old one is deactivated rather than overwritten, so the history of
-calls made to the old principal still names the person who was called; a changed phone number,
-priority, e-mail or SMS choice of the same person is an update. Nothing is ever deleted.
+district-wide rows), role and name (case and spacing ignored) are the same; for a duty contact,
+role and name. A new principal is therefore a new contact and the old one is deactivated rather
+than overwritten, so the history of calls made to the old principal still names the person who was
+called; a changed phone number, priority, e-mail or SMS choice of the same person is an update.
+Nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from typing import Protocol
 import holidays
 import phonenumbers
 from phonenumbers import shortnumberinfo
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from hotline.clock import Clock
@@ -58,9 +66,21 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("district_holidays", "extension")
 #: Every column, in the order the exporter writes them.
 COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-#: Roles whose rows must give an e-mail: the people who read tips in the portal. A PSAP or police
-#: desk is reached by phone and may have no mailbox to give.
-EMAIL_ROLES = frozenset({ContactRole.SCHOOL_CONTACT, ContactRole.DISTRICT_CONTACT, ContactRole.PIO})
+#: Roles whose rows must give an e-mail: the people who read tips in the portal (the duty
+#: supervisors among them). A PSAP or police desk is reached by phone and may have no mailbox.
+EMAIL_ROLES = frozenset(
+    {ContactRole.SCHOOL_CONTACT, ContactRole.DISTRICT_CONTACT, ContactRole.PIO, ContactRole.DUTY}
+)
+#: The columns a duty row leaves empty: it belongs to no district and no school.
+DUTY_EMPTY_COLUMNS: tuple[str, ...] = (
+    "district_code",
+    "district_name",
+    "district_timezone",
+    "school_code",
+    "school_name",
+    "district_holidays",
+)
+
 
 # Column widths of the models, checked here so a long value is a line-numbered problem rather than
 # a database error half-way through the transaction.
@@ -121,14 +141,16 @@ class SchoolEntry:
     line: int
 
 
-#: (district code, school code or None for district-wide, role, name folded): who a contact is.
-ContactKey = tuple[str, str | None, ContactRole, str]
+#: (district code or None for duty rows, school code or None for district-wide and duty rows,
+#: role, name folded): who a contact is.
+ContactKey = tuple[str | None, str | None, ContactRole, str]
 
 
 @dataclass(frozen=True)
 class ContactEntry:
     line: int
-    district_code: str
+    #: None for a duty row (and only for one).
+    district_code: str | None
     school_code: str | None
     role: ContactRole
     priority: int
@@ -141,6 +163,14 @@ class ContactEntry:
     @property
     def key(self) -> ContactKey:
         return (self.district_code, self.school_code, self.role, name_key(self.name))
+
+    @property
+    def scope(self) -> str:
+        """Where the contact is, for messages: "school 101 of district north", "the duty line"."""
+        if self.district_code is None:
+            return "the duty line"
+        where = f"school {self.school_code}" if self.school_code else "the district"
+        return f"{where} of district {self.district_code}"
 
 
 @dataclass(frozen=True)
@@ -160,20 +190,37 @@ class ParseResult:
 
 
 @dataclass
+class Counts:
+    """What an import did to the schools, or to the contacts, of the file."""
+
+    added: int = 0
+    updated: int = 0
+    reactivated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any((self.added, self.updated, self.reactivated, self.deactivated))
+
+    def __str__(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.reactivated} reactivated, "
+            f"{self.deactivated} deactivated, {self.unchanged} unchanged"
+        )
+
+
+@dataclass
 class ImportSummary:
     districts_added: int = 0
     districts_updated: int = 0
     districts_unchanged: int = 0
-    schools_added: int = 0
-    schools_updated: int = 0
-    schools_reactivated: int = 0
-    schools_deactivated: int = 0
-    schools_unchanged: int = 0
-    contacts_added: int = 0
-    contacts_updated: int = 0
-    contacts_reactivated: int = 0
-    contacts_deactivated: int = 0
-    contacts_unchanged: int = 0
+    schools: Counts = field(default_factory=Counts)
+    #: The contacts of the file's districts.
+    contacts: Counts = field(default_factory=Counts)
+    #: The duty contacts; counted only when the file has duty rows (otherwise left alone).
+    duty: Counts = field(default_factory=Counts)
+    duty_in_file: bool = False
     phone_numbers_added: int = 0
 
     @property
@@ -182,14 +229,9 @@ class ImportSummary:
             (
                 self.districts_added,
                 self.districts_updated,
-                self.schools_added,
-                self.schools_updated,
-                self.schools_reactivated,
-                self.schools_deactivated,
-                self.contacts_added,
-                self.contacts_updated,
-                self.contacts_reactivated,
-                self.contacts_deactivated,
+                self.schools.changed,
+                self.contacts.changed,
+                self.duty.changed,
                 self.phone_numbers_added,
             )
         )
@@ -198,12 +240,11 @@ class ImportSummary:
         return [
             f"districts: {self.districts_added} added, {self.districts_updated} updated, "
             f"{self.districts_unchanged} unchanged",
-            f"schools: {self.schools_added} added, {self.schools_updated} updated, "
-            f"{self.schools_reactivated} reactivated, {self.schools_deactivated} deactivated, "
-            f"{self.schools_unchanged} unchanged",
-            f"contacts: {self.contacts_added} added, {self.contacts_updated} updated, "
-            f"{self.contacts_reactivated} reactivated, {self.contacts_deactivated} deactivated, "
-            f"{self.contacts_unchanged} unchanged",
+            f"schools: {self.schools}",
+            f"contacts: {self.contacts}",
+            f"duty contacts: {self.duty}"
+            if self.duty_in_file
+            else "duty contacts: no duty rows in the file, left as they are",
             f"phone numbers: {self.phone_numbers_added} added",
         ]
 
@@ -217,7 +258,7 @@ class ImportResult:
     #: None when there were problems (nothing changed) or the import was skipped.
     summary: ImportSummary | None
     dry_run: bool = False
-    #: ``only_if_empty`` found districts already there and did nothing.
+    #: ``only_if_empty`` found districts or contacts already there and did nothing.
     skipped: bool = False
 
     @property
@@ -245,6 +286,11 @@ def name_key(name: str) -> str:
 
 def role_order(role: ContactRole) -> int:
     return list(ContactRole).index(role)
+
+
+def duty_contact() -> ColumnElement[bool]:
+    """The duty contacts among the contacts (active or not): role duty, no district."""
+    return and_(Contact.role == ContactRole.DUTY, Contact.district_id.is_(None))
 
 
 # Regions: time zone -> country -> holiday calendar and phone-number region -----------------------
@@ -403,6 +449,11 @@ class _Record:
     line: int
     cells: dict[str, str]
 
+    @property
+    def duty(self) -> bool:
+        """A duty row: no district to read or to check (its empty columns are checked alone)."""
+        return self.cells["role"].casefold() == ContactRole.DUTY.value
+
 
 @dataclass
 class _DistrictDraft:
@@ -555,12 +606,14 @@ def _districts(records: Sequence[_Record], out: _Collector) -> dict[str, _Distri
     means "as the district's other rows say" (or the default), so it needs giving only once."""
     drafts: dict[str, _DistrictDraft] = {}
     for rec in records:
+        if rec.duty:
+            continue
         code = rec.cells["district_code"]
         name = rec.cells["district_name"]
         tz = rec.cells["district_timezone"]
         hol = rec.cells.get("district_holidays", "")
         if not code:
-            out.add(rec.line, "district_code is required")
+            out.add(rec.line, "district_code is required (only duty rows have none)")
             continue
         if not _DISTRICT_CODE.fullmatch(code) or len(code) > MAX_DISTRICT_CODE:
             out.add(
@@ -633,7 +686,8 @@ def _contact(
     rec: _Record, district: _DistrictDraft | None, out: _Collector
 ) -> tuple[ContactRole | None, ContactEntry | None]:
     """The row's contact when every field is valid; its role whenever that alone is valid (the
-    PSAP-coverage check needs it without piling a second problem onto a row already reported)."""
+    PSAP-coverage check needs it without piling a second problem onto a row already reported).
+    ``district`` is None for a duty row."""
     cells = rec.cells
     line = rec.line
     before = len(out.problems)
@@ -649,7 +703,15 @@ def _contact(
         what = f"role {raw_role!r} is not one of" if raw_role else "role is required, one of"
         out.add(line, f"{what} " + ", ".join(r.value for r in ContactRole))
 
-    if school_code is None:
+    if role is ContactRole.DUTY:
+        filled = [column for column in DUTY_EMPTY_COLUMNS if cells.get(column)]
+        if filled:
+            out.add(
+                line,
+                "a duty row is one of the hotline's own supervisors on duty, outside any district "
+                "and school: leave " + ", ".join(filled) + " empty",
+            )
+    elif school_code is None:
         if school_name:
             out.add(line, f"school_name {school_name!r} without a school_code")
         if role is ContactRole.SCHOOL_CONTACT:
@@ -697,10 +759,17 @@ def _contact(
     elif (district is None or district.phone_region is None) and not raw_phone.startswith("+"):
         # The district's code or time zone is already reported; a national number cannot be
         # read without its country, and a second problem here would only repeat the first.
-        # An emergency or N11 code needs no country, and is worth saying at once.
+        # An emergency or N11 code needs no country, and is worth saying at once. A duty row has
+        # no district at all: its number must carry its country.
         refused = refused_code(raw_phone, None)
         if refused is not None:
             out.add(line, refused)
+        elif role is ContactRole.DUTY:
+            out.add(
+                line,
+                f"phone {raw_phone!r} of a duty row must start with + and the country code "
+                "(such as +1 312 555 0150): a duty row has no district to tell its country",
+            )
     else:
         phone = normalize_phone(raw_phone, district.phone_region if district else None)
         if phone.error:
@@ -744,11 +813,13 @@ def _contact(
         if error:
             out.add(line, error)
 
-    if len(out.problems) > before or role is None or district is None or phone.e164 is None:
+    if len(out.problems) > before or role is None or phone.e164 is None:
         return role, None
+    if (district is None) != (role is ContactRole.DUTY):
+        return role, None  # a district row whose district is already reported
     return role, ContactEntry(
         line=line,
-        district_code=district.code,
+        district_code=district.code if district is not None else None,
         school_code=school_code,
         role=role,
         priority=priority,
@@ -780,12 +851,12 @@ def parse_directory(data: str | bytes) -> ParseResult:
     schools: dict[str, SchoolEntry] = {}
     contacts: list[ContactEntry] = []
     by_key: dict[ContactKey, int] = {}
-    by_phone: dict[tuple[str, str | None, ContactRole, str, str | None], int] = {}
+    by_phone: dict[tuple[str | None, str | None, ContactRole, str, str | None], int] = {}
     psap_schools: set[str] = set()
     psap_districts: set[str] = set()
 
     for rec in records:
-        district = drafts.get(rec.cells["district_code"])
+        district = None if rec.duty else drafts.get(rec.cells["district_code"])
         role, entry = _contact(rec, district, out)
         school_code = rec.cells["school_code"] or None
         school_name = rec.cells["school_name"]
@@ -819,7 +890,6 @@ def parse_directory(data: str | bytes) -> ParseResult:
 
         if entry is None:
             continue
-        where = f"school {entry.school_code}" if entry.school_code else "the district"
         phone_key = (
             entry.district_code,
             entry.school_code,
@@ -831,15 +901,14 @@ def parse_directory(data: str | bytes) -> ParseResult:
             out.add(
                 entry.line,
                 f"duplicate of line {by_phone[phone_key]}: the same {entry.role} number "
-                f"{entry.e164} for {where} of district {entry.district_code}",
+                f"{entry.e164} for {entry.scope}",
             )
             continue
         if entry.key in by_key:
             out.add(
                 entry.line,
-                f"{entry.name!r} is already a {entry.role} for {where} of district "
-                f"{entry.district_code} on line {by_key[entry.key]}: a person appears once per "
-                "school and role",
+                f"{entry.name!r} is already a {entry.role} for {entry.scope} on line "
+                f"{by_key[entry.key]}: a person appears once per school and role",
             )
             continue
         by_phone[phone_key] = entry.line
@@ -899,13 +968,13 @@ def _ownership_problems(session: Session, directory: Directory) -> list[Problem]
 def apply_directory(
     session: Session, directory: Directory, now: datetime
 ) -> tuple[ImportSummary | None, list[Problem]]:
-    """Make the directory of every district in ``directory`` match it, in ``session``'s
-    transaction (the caller commits). Returns the problems only the database reveals instead;
-    then nothing was written."""
+    """Make the directory of every district in ``directory`` match it (and the duty contacts, when
+    it has duty rows), in ``session``'s transaction (the caller commits). Returns the problems
+    only the database reveals instead; then nothing was written."""
     problems = _ownership_problems(session, directory)
     if problems:
         return None, problems
-    summary = ImportSummary()
+    summary = ImportSummary(duty_in_file=any(c.district_code is None for c in directory.contacts))
     districts = _apply_districts(session, directory, now, summary)
     schools, school_codes_by_id = _apply_schools(session, directory, districts, now, summary)
     phones = _apply_phone_numbers(session, directory, now, summary)
@@ -987,24 +1056,24 @@ def _apply_schools(
             )
             session.add(school)
             schools[entry.code] = school
-            summary.schools_added += 1
+            summary.schools.added += 1
         elif not school.active:
             school.active = True
             school.name = entry.name
             school.updated_at = now
-            summary.schools_reactivated += 1
+            summary.schools.reactivated += 1
         elif school.name != entry.name:
             school.name = entry.name
             school.updated_at = now
-            summary.schools_updated += 1
+            summary.schools.updated += 1
         else:
-            summary.schools_unchanged += 1
+            summary.schools.unchanged += 1
     in_file = {s.code for s in directory.schools}
     for code, school in schools.items():
         if code not in in_file and school.active:
             school.active = False
             school.updated_at = now
-            summary.schools_deactivated += 1
+            summary.schools.deactivated += 1
     session.flush()
     return schools, codes_by_id
 
@@ -1037,18 +1106,21 @@ def _apply_contacts(
     now: datetime,
     summary: ImportSummary,
 ) -> None:
+    """The contacts of the file's districts, and the duty contacts when the file has duty rows
+    (``summary.duty_in_file``): added, updated, reactivated or deactivated to match the file."""
     district_codes_by_id = {d.id: code for code, d in districts.items()}
+    in_scope: ColumnElement[bool] = Contact.district_id.in_(list(district_codes_by_id))
+    if summary.duty_in_file:
+        in_scope = or_(in_scope, duty_contact())
     current: dict[ContactKey, list[Contact]] = {}
-    for existing in session.scalars(
-        select(Contact)
-        .where(Contact.district_id.in_(list(district_codes_by_id)))
-        .order_by(Contact.id)
-    ):
+    for existing in session.scalars(select(Contact).where(in_scope).order_by(Contact.id)):
         school_code = (
             school_codes_by_id.get(existing.school_id) if existing.school_id is not None else None
         )
         key: ContactKey = (
-            district_codes_by_id[existing.district_id or 0],
+            district_codes_by_id[existing.district_id]
+            if existing.district_id is not None
+            else None,
             school_code,
             existing.role,
             name_key(existing.name),
@@ -1062,11 +1134,16 @@ def _apply_contacts(
         # so a returning contact keeps its history.
         contact = next((c for c in candidates if c.active), candidates[-1] if candidates else None)
         phone = phones[entry.e164]
+        counts = summary.contacts if entry.district_code is not None else summary.duty
         if contact is None:
             school = schools[entry.school_code] if entry.school_code else None
             session.add(
                 Contact(
-                    district_id=districts[entry.district_code].id,
+                    district_id=(
+                        districts[entry.district_code].id
+                        if entry.district_code is not None
+                        else None
+                    ),
                     school_id=school.id if school is not None else None,
                     role=entry.role,
                     priority=entry.priority,
@@ -1081,7 +1158,7 @@ def _apply_contacts(
                     updated_at=now,
                 )
             )
-            summary.contacts_added += 1
+            counts.added += 1
             continue
         kept.add(contact.id)
         stored = (
@@ -1094,12 +1171,12 @@ def _apply_contacts(
         )
         wanted = (entry.priority, entry.name, phone.id, entry.extension, entry.sms, entry.email)
         if contact.active and stored == wanted:
-            summary.contacts_unchanged += 1
+            counts.unchanged += 1
             continue
         if contact.active:
-            summary.contacts_updated += 1
+            counts.updated += 1
         else:
-            summary.contacts_reactivated += 1
+            counts.reactivated += 1
         contact.priority = entry.priority
         contact.name = entry.name
         contact.phone_number_id = phone.id
@@ -1117,7 +1194,14 @@ def _apply_contacts(
                 contact.active = False
                 contact.deactivated_at = now
                 contact.updated_at = now
-                summary.contacts_deactivated += 1
+                counts = summary.contacts if contact.district_id is not None else summary.duty
+                counts.deactivated += 1
+
+
+def _directory_has_anything(session: Session) -> bool:
+    return any(
+        session.scalar(select(column).limit(1)) is not None for column in (District.id, Contact.id)
+    )
 
 
 def import_directory(
@@ -1131,8 +1215,9 @@ def import_directory(
     """Parse, check and apply a directory file in one transaction: all of it or none of it.
 
     ``dry_run`` checks against the database and reports what would change, then rolls back.
-    ``only_if_empty`` does nothing when any district exists (checked under the import lock, so
-    two processes starting at once load a sample once).
+    ``only_if_empty`` does nothing when any district or contact exists (checked under the import
+    lock, so two processes starting at once load a sample once). Duty contacts count: a directory
+    holding only the real duty line must not get the sample's duty rows in their place.
     """
     parsed = parse_directory(data)
     if parsed.directory is None:
@@ -1140,7 +1225,7 @@ def import_directory(
     with db.sessionmaker() as session:
         try:
             _lock(session)
-            if only_if_empty and session.scalar(select(District.id).limit(1)) is not None:
+            if only_if_empty and _directory_has_anything(session):
                 session.rollback()
                 return ImportResult([], None, dry_run=dry_run, skipped=True)
             summary, problems = apply_directory(session, parsed.directory, clock.now())
@@ -1160,8 +1245,8 @@ def sample_directory() -> bytes:
 
 
 def load_sample_if_empty(services: DirectoryServices) -> bool:
-    """Import the sample directory when there are no districts yet (the embedded default's first
-    start). True when it was loaded."""
+    """Import the sample directory when there are no districts or contacts yet (the embedded
+    default's first start). True when it was loaded."""
     result = import_directory(services.db, services.clock, sample_directory(), only_if_empty=True)
     if result.problems:
         # The sample is part of the package: a problem here is a bug, not an operator's mistake.
