@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from dispatcher.planning import notify_new_information
+from dispatcher.planning import UPDATE_EVERY, notify_new_information
 from dispatcher.tasks import PLAN_TIP, SEND
 from hotline.db import run_after_commit
 from hotline.models import Tip
@@ -29,7 +29,8 @@ def _plan_after_commit(tip_id: int, *, session: Session) -> None:
 def _tell_endusers_again(
     tip_id: int, *, session: Session, tip: Tip, note: str, now: datetime
 ) -> None:
-    due = notify_new_information(session, tip, note=note, now=now)
+    every = hotline().settings.update_every if current_app else UPDATE_EVERY
+    due = notify_new_information(session, tip, note=note, now=now, every=every)
     if due and current_app:
         jobs = hotline().jobs
 

@@ -185,6 +185,17 @@ def _emails(recipients: Sequence[Recipient], at: datetime, deadline: datetime) -
     ]
 
 
+def _one_per_address(recipients: Sequence[Recipient]) -> list[Recipient]:
+    """One e-mail per address (a PSAP and the police desk may share a mailbox)."""
+    seen: set[str] = set()
+    out = []
+    for r in recipients:
+        if r.email and r.email.casefold() not in seen:
+            seen.add(r.email.casefold())
+            out.append(r)
+    return out
+
+
 def _texts(
     recipients: Sequence[Recipient],
     at: datetime,
@@ -216,7 +227,12 @@ def required_legs(tip: PlanInput) -> list[LegKind]:
 def _plan_critical(tip: PlanInput) -> Plan:
     start = max(tip.arrival, tip.now)
     directory = tip.directory
-    out: list[Planned] = _emails(_email_recipients(directory), start, tip.deadline)
+    # Every recipient of the legs with an address is e-mailed too: the points of contact, the
+    # PSAP, and law enforcement when its leg is required.
+    mailed = [*_email_recipients(directory), *directory.psaps]
+    if LegKind.LAW_ENFORCEMENT in required_legs(tip):
+        mailed += directory.law_enforcement
+    out: list[Planned] = _emails(_one_per_address(mailed), start, tip.deadline)
     out += _texts(directory.school_contacts or directory.district_contacts, start, tip.deadline,
                   LegKind.POC)  # fmt: skip
     legs: set[LegKind] = set()
@@ -235,8 +251,6 @@ def _plan_critical(tip: PlanInput) -> Plan:
         out += round_calls(
             kind, tiers, start=tip.arrival, deadline=tip.deadline, wait=wait, now=tip.now
         )
-    if LegKind.LAW_ENFORCEMENT in required_legs(tip):
-        out += _emails(directory.law_enforcement, start, tip.deadline)
     if gaps:
         # No tip without a human: the hotline's own supervisors on duty are called instead.
         out += _duty(directory, tip.arrival, tip.deadline, tip.now, tip.sequential_wait)

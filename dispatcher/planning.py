@@ -4,10 +4,11 @@ notifications of new information. Runs inside the caller's transaction."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatcher import planner
@@ -17,6 +18,7 @@ from dispatcher.levels import level_of_type
 from dispatcher.outbox import cancel_pending, planned_row
 from hotline import timeline
 from hotline.models import (
+    PENDING_NOTIFICATION_STATES,
     ActorType,
     Alert,
     Contact,
@@ -32,6 +34,7 @@ from hotline.models import (
     PhoneNumber,
     School,
     Tip,
+    TipEvent,
     TipLevel,
 )
 
@@ -314,9 +317,23 @@ def change_classification(
     return plan_tip(session, tip.id, now, replan=True)
 
 
-def notify_new_information(session: Session, tip: Tip, *, note: str, now: datetime) -> list[int]:
-    """Tell everyone who was already sent this tip that there is more: one update by the same
-    channel (e-mail, text). Calls are not repeated for an update. Returns rows due now."""
+#: Merging updates never holds a Critical one back longer than this.
+CRITICAL_UPDATE_HOLD = timedelta(minutes=2)
+#: The default of HOTLINE_UPDATE_MINUTES: one update per recipient at most this often.
+UPDATE_EVERY = timedelta(minutes=10)
+#: The timeline entry of each piece of new information sent on (its ``note`` is what the next
+#: update to each person carries).
+INFORMATION_ADDED = "notifications.update_planned"
+
+
+def notify_new_information(
+    session: Session, tip: Tip, *, note: str, now: datetime, every: timedelta = UPDATE_EVERY
+) -> list[int]:
+    """Tell everyone who was already sent this tip that there is more, by the same channel
+    (e-mail, text; calls are not repeated for an update), following the level's rules: texts
+    for Standard and Other tips wait for business hours. Updates are merged: a recipient gets
+    at most one per ``every`` (a Critical one is never held more than CRITICAL_UPDATE_HOLD),
+    and the one that goes carries everything added since the last. Returns rows due now."""
     sent = session.execute(
         select(
             Notification.channel,
@@ -334,9 +351,19 @@ def notify_new_information(session: Session, tip: Tip, *, note: str, now: dateti
     ).all()
     if not sent:
         return []
-    deadline = tip.notify_deadline_at or now
-    rows = []
+    business_time = _business_time(session, tip)
+    rows, merged = [], 0
     for channel, contact_id, email, phone_number_id in sent:
+        updates = _updates_to(session, tip, channel, contact_id)
+        if any(u.state in PENDING_NOTIFICATION_STATES for u in updates):
+            merged += 1  # the update still waiting will carry this too
+            continue
+        last = max((u.sent_at for u in updates if u.sent_at is not None), default=None)
+        due = now if last is None else max(now, last + every)
+        if tip.level is TipLevel.CRITICAL:
+            due = min(due, now + CRITICAL_UPDATE_HOLD)
+        elif channel is NotificationChannel.SMS:
+            due = max(business_time(due), now)
         row = planned_row(
             tip,
             channel=channel,
@@ -344,17 +371,78 @@ def notify_new_information(session: Session, tip: Tip, *, note: str, now: dateti
             email=email,
             phone_number_id=phone_number_id,
             purpose=NotificationPurpose.UPDATE,
-            due_at=now,
-            deadline_at=max(deadline, now + timedelta(minutes=20)),
+            due_at=due,
+            deadline_at=due + WALL_CLOCK_DEADLINES[TipLevel.CRITICAL],
             now=now,
         )
         session.add(row)
         rows.append(row)
     session.flush()
     timeline.record(
-        session, tip, "notifications.update_planned", at=now, note=note, planned=len(rows)
+        session, tip, INFORMATION_ADDED, at=now, note=note, planned=len(rows), merged=merged
     )
-    return [r.id for r in rows]
+    return [r.id for r in rows if r.due_at <= now]
+
+
+def _updates_to(
+    session: Session, tip: Tip, channel: NotificationChannel, contact_id: int | None
+) -> list[Notification]:
+    return list(
+        session.scalars(
+            select(Notification).where(
+                Notification.tip_id == tip.id,
+                Notification.purpose == NotificationPurpose.UPDATE,
+                Notification.channel == channel,
+                Notification.contact_id == contact_id,
+            )
+        )
+    )
+
+
+def _business_time(session: Session, tip: Tip) -> Callable[[datetime], datetime]:
+    """When texts to people may go for this tip's district (the wall clock without a school,
+    whose recipients are the hotline's own duty supervisors)."""
+    try:
+        _, calendar = calendar_for(session, tip)
+    except Exception:  # a broken calendar must not stop the update; e-mails still go at once
+        log.exception("calendar of tip %s unreadable; its texts wait for the morning", tip.id)
+        return lambda t: t + timedelta(hours=12)
+    return calendar.next_business_time if calendar else (lambda t: t)
+
+
+def update_notes(session: Session, row: Notification) -> list[str]:
+    """What an update carries: every piece of information added since the recipient's last
+    update (or, for the first, since the alert), oldest first."""
+    since = session.scalar(
+        select(func.max(Notification.sent_at)).where(
+            Notification.tip_id == row.tip_id,
+            Notification.purpose == NotificationPurpose.UPDATE,
+            Notification.channel == row.channel,
+            Notification.contact_id == row.contact_id,
+            Notification.id != row.id,
+            Notification.sent_at.is_not(None),
+        )
+    )
+    query = select(TipEvent.data).where(
+        TipEvent.tip_id == row.tip_id, TipEvent.kind == INFORMATION_ADDED
+    )
+    if since is not None:
+        query = query.where(TipEvent.at > _aware(since))
+    return [str(data.get("note", "")) for data in session.scalars(query.order_by(TipEvent.id))]
+
+
+def _aware(value: datetime | str) -> datetime:
+    # SQLite returns aggregates as text, without the column's type.
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def describe_notes(notes: list[str]) -> str:
+    """ "a recording was added; the reporter sent another text (3 times)"."""
+    counts: dict[str, int] = {}
+    for note in notes:
+        counts[note] = counts.get(note, 0) + 1
+    return "; ".join(n if c == 1 else f"{n} ({c} times)" for n, c in counts.items())
 
 
 # When a tip cannot be planned ---------------------------------------------------------------

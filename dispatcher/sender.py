@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from dispatcher import outbox
 from dispatcher.levels import describe_type
 from dispatcher.outbox import pull_next_forward
-from dispatcher.planning import raise_alert
+from dispatcher.planning import describe_notes, raise_alert, update_notes
 from hotline import timeline
 from hotline.email import EmailError, EmailErrorKind, EmailMessage
 from hotline.email.tip_email import TipEmailFacts, render_tip_email
@@ -291,7 +291,7 @@ def _prepare(
     elif row.channel is NotificationChannel.SMS:
         if phone.sms_opted_out or phone.bad_for_sms:
             return None
-        sms_body = _sms_body(services, tip, school, row.purpose)
+        sms_body = _sms_body(session, services, tip, school, row)
     ring = district.ring_timeout_seconds if district else 30
     if district is not None and district.hang_up_before_voicemail:
         # Most voicemail systems answer after about 20 seconds of ringing.
@@ -347,7 +347,7 @@ def _facts(
         portal_url=portal_url(services, tip),
         summary=summary,
         purpose=row.purpose.value,
-        update_note="New information was added to this report."
+        update_note=describe_notes(update_notes(session, row)) or None
         if row.purpose is NotificationPurpose.UPDATE
         else None,
         escalation_note="Nobody on one of this report's call lists has confirmed yet."
@@ -358,14 +358,13 @@ def _facts(
 
 
 def _sms_body(
-    services: Hotline, tip: Tip, school: School | None, purpose: NotificationPurpose
+    session: Session, services: Hotline, tip: Tip, school: School | None, row: Notification
 ) -> str:
     where = school.name if school else "a school (unknown)"
-    if purpose is NotificationPurpose.UPDATE:
-        return (
-            f"Safety tip {tip.report_number} ({where}): new information was added. "
-            f"{portal_url(services, tip)}"
-        )
+    if row.purpose is NotificationPurpose.UPDATE:
+        items = len(update_notes(session, row))
+        more = f"{items} new items were added" if items > 1 else "new information was added"
+        return f"Safety tip {tip.report_number} ({where}): {more}. {portal_url(services, tip)}"
     return (
         f"{tip.level.value.upper()} safety tip {tip.report_number} for {where}. "
         f"Reply 1 {tip.report_number} to confirm you received it. "
