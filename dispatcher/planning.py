@@ -14,12 +14,10 @@ from sqlalchemy.orm import Session
 from dispatcher import planner
 from dispatcher.calendar import BusinessCalendar, load_calendar, notify_deadline
 from dispatcher.legs import add_planned, legs_of, open_leg
-from dispatcher.levels import level_of_type
 from dispatcher.outbox import cancel_pending, planned_row
 from hotline import timeline
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
-    ActorType,
     Alert,
     Contact,
     ContactRole,
@@ -275,46 +273,6 @@ def plan_tip(
     order = {NotificationChannel.VOICE: 0, NotificationChannel.SMS: 1, NotificationChannel.EMAIL: 2}
     due = tuple(r.id for r in sorted(rows, key=lambda r: order[r.channel]) if r.due_at <= now)
     return PlanResult(version=version, created=len(rows), due_now=due)
-
-
-def change_classification(
-    session: Session,
-    tip: Tip,
-    *,
-    now: datetime,
-    actor_type: ActorType,
-    actor_id: str | int | None,
-    tip_type: str | None = None,
-    level: TipLevel | None = None,
-    possible_crime: bool | None = None,
-) -> PlanResult | None:
-    """Change a tip's type, level or crime flag (the console calls this). The notifications are
-    re-planned from the tip's arrival time, and the change is on the timeline."""
-    before = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
-    if tip_type is not None:
-        tip.type = tip_type
-        if level is None:
-            level = level_of_type(tip_type)
-    if level is not None:
-        tip.level = level
-    if possible_crime is not None:
-        tip.possible_crime = possible_crime
-    after = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
-    if after == before:
-        return None
-    tip.updated_at = now
-    timeline.record(
-        session,
-        tip,
-        "tip.reclassified",
-        at=now,
-        actor_type=actor_type,
-        actor_id=actor_id,
-        before=before,
-        after=after,
-    )
-    session.flush()
-    return plan_tip(session, tip.id, now, replan=True)
 
 
 #: Merging updates never holds a Critical one back longer than this.

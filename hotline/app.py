@@ -100,7 +100,6 @@ def create_app(
 
         app.register_blueprint(devphone.bp)
 
-    import dispatcher.hooks  # noqa: F401  (its signal receivers)
     from dispatcher import alert_routes
 
     app.register_blueprint(alert_routes.bp)

@@ -1,4 +1,6 @@
-"""Creating tips: a public report number and a PIN the reporter uses to follow up."""
+"""The services that change tips: creating one (a public report number and a PIN the reporter
+uses to follow up), adding to it, reclassifying it. Each tells the dispatcher through its entry
+points (:mod:`dispatcher.entry`), in the same transaction."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from blinker import signal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dispatcher import entry as dispatch
+from dispatcher.levels import level_of_type
+from dispatcher.planning import PlanResult
 from hotline import timeline
 from hotline.identity import IdentityKeyring
 from hotline.models import (
@@ -25,13 +29,6 @@ from hotline.models import (
     TipMessage,
     TipStatus,
 )
-
-#: Sent (sender: the tip id; ``session``) when a tip is created, inside its transaction: the
-#: dispatcher plans its notifications once that transaction commits.
-tip_created = signal("hotline.tip-created")
-#: Sent (sender: the tip id; ``session``, ``tip``, ``note``, ``now``) when information is added to
-#: a tip that may already have been sent to endusers: they are told again.
-tip_information_added = signal("hotline.tip-information-added")
 
 
 def random_digits(min_len: int, max_len: int) -> str:
@@ -106,7 +103,7 @@ def create_tip(
         category=category,
         school_id=None if school is None else school.id,
     )
-    tip_created.send(tip.id, session=session)
+    dispatch.on_tip_created(session, tip)
     return NewTip(tip=tip, pin=pin)
 
 
@@ -252,10 +249,9 @@ def attach_recording(
         tip.status = TipStatus.OPEN
         timeline.record(session, tip, "tip.opened", at=now)
     tip.updated_at = now
-    tip_information_added.send(
-        tip.id,
-        session=session,
-        tip=tip,
+    dispatch.on_information_added(
+        session,
+        tip,
         now=now,
         note="more information was added by the reporter" if followup else "a recording was added",
     )
@@ -340,3 +336,43 @@ def leave_message_for_reporter(
         message_id=message.id,
     )
     return message
+
+
+def change_classification(
+    session: Session,
+    tip: Tip,
+    *,
+    now: datetime,
+    actor_type: ActorType,
+    actor_id: str | int | None,
+    tip_type: str | None = None,
+    level: TipLevel | None = None,
+    possible_crime: bool | None = None,
+) -> PlanResult | None:
+    """Change a tip's type, level or crime flag (the console calls this). The notifications are
+    re-planned from the tip's arrival time, and the change is on the timeline."""
+    before = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
+    if tip_type is not None:
+        tip.type = tip_type
+        if level is None:
+            level = level_of_type(tip_type)
+    if level is not None:
+        tip.level = level
+    if possible_crime is not None:
+        tip.possible_crime = possible_crime
+    after = {"type": tip.type, "level": tip.level.value, "possible_crime": tip.possible_crime}
+    if after == before:
+        return None
+    tip.updated_at = now
+    timeline.record(
+        session,
+        tip,
+        "tip.reclassified",
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        before=before,
+        after=after,
+    )
+    session.flush()
+    return dispatch.on_tip_changed(session, tip, now)

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatcher import entry as dispatch
 from dispatcher.confirm import confirm_notified, confirmable_notifications
 from hotline import timeline
 from hotline.identity import IdentityKeyring
@@ -47,7 +48,7 @@ from hotline.models import (
     TipStatus,
 )
 from hotline.reporters import find_or_create_reporter, find_reporter, normalize_reporter_number
-from hotline.tips import create_tip, tip_information_added
+from hotline.tips import create_tip
 from sms import commands
 from sms.commands import (
     ConfirmLatest,
@@ -329,10 +330,4 @@ def _add_message(
         )
     tip.updated_at = now
     if follow_up:
-        tip_information_added.send(
-            tip.id,
-            session=session,
-            tip=tip,
-            now=now,
-            note="the reporter sent another text",
-        )
+        dispatch.on_information_added(session, tip, now=now, note="the reporter sent another text")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from dispatcher import tasks
 from dispatcher.confirm import confirm
 from dispatcher.outbox import LEASE, claim, start_sending
-from dispatcher.planning import change_classification, plan_tip
+from dispatcher.planning import plan_tip
 from dispatcher.watchdog import ROUND_GRACE, UNCONFIRMED_ALERT_AFTER
 from hotline.email import EmailError, EmailErrorKind
 from hotline.models import (
@@ -27,7 +27,7 @@ from hotline.models import (
     TipLevel,
 )
 from hotline.telephony.ports import TelephonyError, TelephonyErrorKind
-from hotline.tips import attach_recording
+from hotline.tips import attach_recording, change_classification
 from tests.dispatch_world import CHICAGO, FRIDAY_EVENING, SATURDAY_NIGHT, SCHOOL_HOURS, World
 
 
