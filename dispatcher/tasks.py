@@ -17,7 +17,7 @@ from dispatcher import outbox
 from dispatcher.call_outcomes import call_finished
 from dispatcher.planning import plan_tip, raise_alert, record_plan_failure
 from dispatcher.sender import send_notification
-from dispatcher.watchdog import run_watchdog
+from dispatcher.watchdog import alert_past_due, open_critical_legs, watch_leg
 from hotline import heartbeat, timeline
 from hotline.calls import FINAL_CALL_STATUSES
 from hotline.models import Call, Notification, NotificationChannel, NotificationState, Tip
@@ -314,11 +314,27 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
 
 
 def watchdog(services: Hotline) -> dict[str, int]:
+    """Each open Critical leg in its own transaction (one leg whose directory or tip breaks the
+    watchdog never stops the others), then the past-due alerts. The watchdog heartbeat is
+    written only by a run that went through whole."""
+    now = services.clock.now()
+    every = services.settings.escalation_email_every
+    counts = {"unconfirmed": 0, "past_due": 0, "restarted": 0, "exhausted": 0, "failed": 0}
     with services.db.session() as session:
-        counts = run_watchdog(
-            session,
-            services.clock.now(),
-            escalation_email_every=services.settings.escalation_email_every,
-        )
-        heartbeat.record_heartbeat(session, heartbeat.WATCHDOG, services.clock.now())
+        legs = open_critical_legs(session)
+    for leg_id in legs:
+        try:
+            with services.db.session() as session:
+                watch_leg(session, leg_id, now, counts, escalation_email_every=every)
+        except Exception:
+            log.exception("watchdog: leg %s failed; the other legs go on", leg_id)
+            counts["failed"] += 1
+    with services.db.session() as session:
+        alert_past_due(session, now, counts)
+        if counts["failed"]:
+            heartbeat.record_failure(
+                session, heartbeat.WATCHDOG, f"failed on {counts['failed']} leg(s)"
+            )
+        else:
+            heartbeat.record_heartbeat(session, heartbeat.WATCHDOG, services.clock.now())
     return counts

@@ -72,37 +72,52 @@ def _known_exhausted(session: Session, leg: NotificationLeg) -> bool:
     )
 
 
-def run_watchdog(
-    session: Session, now: datetime, *, escalation_email_every: timedelta = ESCALATION_EMAIL_EVERY
-) -> dict[str, int]:
-    counts = {"unconfirmed": 0, "past_due": 0, "restarted": 0, "exhausted": 0}
-    open_legs = session.scalars(
-        select(NotificationLeg)
-        .join(Tip, Tip.id == NotificationLeg.tip_id)
-        .where(NotificationLeg.state == LegState.OPEN, Tip.level == TipLevel.CRITICAL)
-    ).all()
-    for leg in open_legs:
-        tip = session.get_one(Tip, leg.tip_id)
-        if leg.unconfirmed_alerted_at is None and now >= tip.received_at + UNCONFIRMED_ALERT_AFTER:
-            leg.unconfirmed_alerted_at = now
-            raise_alert(
-                session,
-                tip=tip,
-                kind="leg_unconfirmed",
-                message=f"Report {tip.report_number}: nobody on the {leg.kind.value} "
-                "leg has confirmed after 10 minutes. Call them.",
-                key=f"leg-unconfirmed:{leg.id}",
-                now=now,
-            )
-            counts["unconfirmed"] += 1
-        if _round_is_over(session, leg, now):
-            if _known_exhausted(session, leg) and not _anyone_callable(session, tip, leg):
-                continue
-            if _next_round(session, tip, leg, now, escalation_email_every):
-                counts["restarted"] += 1
-            else:
-                counts["exhausted"] += 1
+def open_critical_legs(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            select(NotificationLeg.id)
+            .join(Tip, Tip.id == NotificationLeg.tip_id)
+            .where(NotificationLeg.state == LegState.OPEN, Tip.level == TipLevel.CRITICAL)
+            .order_by(NotificationLeg.id)
+        )
+    )
 
+
+def watch_leg(
+    session: Session,
+    leg_id: int,
+    now: datetime,
+    counts: dict[str, int],
+    *,
+    escalation_email_every: timedelta = ESCALATION_EMAIL_EVERY,
+) -> None:
+    """One open leg: the 10-minute alert, and the next round when this one is over."""
+    leg = session.get_one(NotificationLeg, leg_id)
+    if leg.state is not LegState.OPEN:
+        return  # confirmed meanwhile
+    tip = session.get_one(Tip, leg.tip_id)
+    if leg.unconfirmed_alerted_at is None and now >= tip.received_at + UNCONFIRMED_ALERT_AFTER:
+        leg.unconfirmed_alerted_at = now
+        raise_alert(
+            session,
+            tip=tip,
+            kind="leg_unconfirmed",
+            message=f"Report {tip.report_number}: nobody on the {leg.kind.value} "
+            "leg has confirmed after 10 minutes. Call them.",
+            key=f"leg-unconfirmed:{leg.id}",
+            now=now,
+        )
+        counts["unconfirmed"] += 1
+    if _round_is_over(session, leg, now):
+        if _known_exhausted(session, leg) and not _anyone_callable(session, tip, leg):
+            return
+        if _next_round(session, tip, leg, now, escalation_email_every):
+            counts["restarted"] += 1
+        else:
+            counts["exhausted"] += 1
+
+
+def alert_past_due(session: Session, now: datetime, counts: dict[str, int]) -> None:
     past_due = session.scalars(
         select(Notification).where(
             Notification.state.in_(PENDING_NOTIFICATION_STATES),
@@ -123,7 +138,6 @@ def run_watchdog(
             now=now,
         )
         counts["past_due"] += 1
-    return counts
 
 
 def _round_is_over(session: Session, leg: NotificationLeg, now: datetime) -> bool:

@@ -276,3 +276,30 @@ def test_an_hour_nobody_confirms_sends_escalation_e_mails_at_most_every_15_minut
     assert len(exhausted) == len({a.dedupe_key for a in exhausted}) <= len(legs)
     psap_alert = next(a for a in exhausted if "psap" in a.message)
     assert psap_alert.occurrences == legs[LegKind.PSAP].round - 1
+
+
+def test_one_broken_leg_never_stops_the_watchdog_for_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher import watchdog
+    from hotline.models import School
+
+    broken_school = world.tip("2201")
+    fine = world.tip("1101")
+    world.run()
+    real = watchdog.directory_for
+
+    def directory_for(session, school):  # type: ignore[no-untyped-def]
+        if isinstance(school, School) and school.code == "2201":
+            raise RuntimeError("directory row unreadable")
+        return real(session, school)
+
+    monkeypatch.setattr(watchdog, "directory_for", directory_for)
+    for _ in range(30):
+        world.clock.advance(60)
+        world.run()
+    assert world.legs(fine)[LegKind.PSAP].round >= 2
+    assert world.legs(broken_school)[LegKind.PSAP].round == 1
+    health = world.app.test_client().get("/healthz").get_json()
+    assert health["watchdog"]["ok"] is False
+    assert "failed on" in health["watchdog"]["detail"]
