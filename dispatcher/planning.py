@@ -385,12 +385,13 @@ def update_notes(session: Session, row: Notification) -> list[str]:
         TipEvent.tip_id == row.tip_id, TipEvent.kind == INFORMATION_ADDED
     )
     if since is not None:
-        query = query.where(TipEvent.at > _aware(since))
+        query = query.where(TipEvent.at > aggregate_time(since))
     return [str(data.get("note", "")) for data in session.scalars(query.order_by(TipEvent.id))]
 
 
-def _aware(value: datetime | str) -> datetime:
-    # SQLite returns aggregates as text, without the column's type.
+def aggregate_time(value: datetime | str) -> datetime:
+    """A ``max()`` of a time column as an aware UTC datetime: SQLite returns aggregates as
+    text, without the column's type."""
     parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

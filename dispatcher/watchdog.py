@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from dispatcher import planner
 from dispatcher.legs import ROUND_DEADLINE, legs_of, open_leg, plan_round
 from dispatcher.outbox import planned_row
-from dispatcher.planning import directory_for, raise_alert
+from dispatcher.planning import aggregate_time, directory_for, raise_alert
 from dispatcher.sender import CALL_TIME_LIMIT_SECONDS
 from hotline import timeline
 from hotline.models import (
@@ -259,11 +259,7 @@ def _escalation_emails(
             Notification.channel == NotificationChannel.EMAIL,
         )
     )
-    if isinstance(last, str):  # SQLite returns aggregates as text, without the column's type
-        last = datetime.fromisoformat(last)
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    if last is not None and now < last + every:
+    if last is not None and now < aggregate_time(last) + every:
         return 0
     informed = [r for r in (*directory.district_contacts, *directory.law_enforcement) if r.email]
     for r in informed:
