@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# `make run PORT=5050` listens elsewhere than 5000.
 run: $(STAMP)
-	$(BIN)/flask --app hotline dev
+	$(if $(PORT),PORT=$(PORT) )$(BIN)/flask --app hotline dev
 
 test: $(STAMP)
 	$(BIN)/pytest

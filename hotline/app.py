@@ -49,6 +49,9 @@ def create_app(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic narrates every plugin and migration step at INFO: noise in every CLI command's
+    # output (`flask --app hotline --help` included). `db upgrade` says where it got to.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     redaction.install()
 
     app = Flask(

@@ -25,6 +25,8 @@ DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
 #: The simulated network's caller id for the hotline when HOTLINE_NUMBER is unset.
 DEVELOPMENT_HOTLINE_NUMBER = "+15555550100"
 DEVELOPMENT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+#: Where `make run` listens unless PORT says otherwise (`make run PORT=5050`).
+DEVELOPMENT_PORT = 5000
 
 
 class ConfigError(RuntimeError):
@@ -208,7 +210,13 @@ def load_settings(
             problems.append("PUBLIC_BASE_URL must be https when talking to real Twilio")
         public_base_url = public_base_url.rstrip("/")
     else:
-        public_base_url = DEVELOPMENT_PUBLIC_BASE_URL
+        port = get("PORT")
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            problems.append(f"PORT must be a TCP port number, not {port!r}")
+            port = None
+        public_base_url = (
+            DEVELOPMENT_PUBLIC_BASE_URL if port is None else f"http://127.0.0.1:{int(port)}"
+        )
 
     if hotline_number is not None:
         try:

@@ -185,3 +185,30 @@ def test_app_refuses_to_start(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError):
         create_app(environ={"REDIS_URL": "redis://localhost"}, instance_path=tmp_path)
+
+
+def test_make_run_takes_a_port(tmp_path: Path) -> None:
+    assert load_settings({}, instance_path=tmp_path).public_base_url == "http://127.0.0.1:5000"
+    s = load_settings({"PORT": "5050"}, instance_path=tmp_path)
+    assert s.public_base_url == "http://127.0.0.1:5050"
+    assert "PORT must be a TCP port" in refusal({"PORT": "http"}, tmp_path)
+
+
+def test_cli_help_prints_no_migration_log_lines(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOTLINE_INSTANCE_PATH": str(tmp_path)}
+    for name in ("DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+        env.pop(name, None)
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "hotline", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "directory" in out.stdout
+    assert "alembic" not in out.stdout + out.stderr
