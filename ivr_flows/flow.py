@@ -136,8 +136,8 @@ class CreateTip:
 
 @dataclass(frozen=True)
 class AttachRecording:
-    """Add the recording to the call's tip (``state.tip_id``), creating a tip first for a message
-    left outside the new-report path (``category`` then says what little is known)."""
+    """Add the recording to the call's tip (``state.tip_id``). A message left outside the
+    new-report path gets its tip first, from :class:`CreateTipForMessage`."""
 
     recording_sid: str
     recording_url: str

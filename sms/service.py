@@ -17,9 +17,8 @@ The PIN of a new SMS tip is sent in the first answer (:data:`SEND_PIN_BY_SMS`). 
 the number that texted, whose phone already holds the whole conversation in clear, so it reveals
 nothing new to whoever holds that phone; what it adds is a way to follow up by calling, from any
 phone, after deleting the thread (the answer says so). The webhook guard keeps every answer in
-``webhook_receipts`` for a week to replay it on a retry, so the PIN sits there in clear for that
-week, exactly as the voice menu's readback already does: sealing receipt bodies belongs in
-:mod:`hotline.webhooks`, for both channels.
+``webhook_receipts`` for a week to replay it on a retry, sealed (encrypted under the identity
+key, :mod:`hotline.webhooks`), as it does the voice menu's readback.
 """
 
 from __future__ import annotations
