@@ -45,6 +45,18 @@ def confirm_poc(world: World, tip_id: int) -> None:
         assert confirm(s, tip=tip, contact=principal, via="voice", now=world.clock.now()).ended_leg
 
 
+def claimed_then_confirmed(world: World) -> tuple[int, int]:
+    """A worker (token ``w/1``) claimed the next POC call; then someone on the leg confirmed."""
+    tip_id = world.tip()
+    world.run()
+    row_id = planned_call(world, tip_id).id
+    world.clock.advance(150)
+    with world.services.db.session() as s:
+        assert outbox.claim(s, row_id, "w/1", world.clock.now())
+    confirm_poc(world, tip_id)
+    return tip_id, row_id
+
+
 def test_every_transition_outside_the_table_is_refused(world: World) -> None:
     tip_id = world.tip()
     world.run()
@@ -129,13 +141,7 @@ def test_a_row_cancelled_while_claimed_is_not_postponed_back_to_life(world: Worl
 
 
 def test_no_address_never_overwrites_a_cancellation(world: World) -> None:
-    tip_id = world.tip()
-    world.run()
-    row_id = planned_call(world, tip_id).id
-    world.clock.advance(150)
-    with world.services.db.session() as s:
-        assert outbox.claim(s, row_id, "w/1", world.clock.now())
-    confirm_poc(world, tip_id)
+    _, row_id = claimed_then_confirmed(world)
     with world.services.db.session() as s:
         assert not sender._finish(
             s, row_id, "w/1", S.CLAIMED, S.FAILED, world.clock.now(), outcome="no-address",
@@ -194,13 +200,7 @@ def test_a_status_callback_faster_than_the_answer_keeps_its_outcome(world: World
 
 
 def test_a_leg_confirmed_between_claim_and_send_is_not_called(world: World) -> None:
-    tip_id = world.tip()
-    world.run()
-    row_id = planned_call(world, tip_id).id
-    world.clock.advance(150)
-    with world.services.db.session() as s:
-        assert outbox.claim(s, row_id, "w/1", world.clock.now())
-    confirm_poc(world, tip_id)
+    tip_id, row_id = claimed_then_confirmed(world)
     with world.services.db.session() as s:
         assert not outbox.start_sending(s, row_id, "w/1", world.clock.now())
     legs = world.legs(tip_id)
