@@ -20,7 +20,14 @@ from dispatcher.sender import send_notification
 from dispatcher.watchdog import alert_past_due, open_critical_legs, watch_leg
 from hotline import heartbeat, timeline
 from hotline.calls import FINAL_CALL_STATUSES
-from hotline.models import Call, Notification, NotificationChannel, NotificationState, Tip
+from hotline.models import (
+    Call,
+    Notification,
+    NotificationChannel,
+    NotificationLeg,
+    NotificationState,
+    Tip,
+)
 from hotline.services import Hotline
 from hotline.telephony.ports import CallUpdate, TelephonyError
 
@@ -222,8 +229,16 @@ def _plan_unplanned(services: Hotline, report: SweepReport, now: datetime) -> No
             )
         )
     for tip_id in unplanned:
-        # The due rows are handed out by the next part of the sweep.
-        plan_or_fall_back(services, tip_id)
+        # The due rows are handed out by the next part of the sweep. Even the fallback failing
+        # for one tip (the database refusing its rows) must not keep the others unplanned.
+        try:
+            plan_or_fall_back(services, tip_id)
+        except Exception:
+            log.exception(
+                "sweep: tip %s could be neither planned nor given to the duty line", tip_id
+            )
+            report.failed.append(f"plan:{tip_id}")
+            continue
         report.planned_tips.append(tip_id)
 
 
@@ -326,9 +341,10 @@ def watchdog(services: Hotline) -> dict[str, int]:
         try:
             with services.db.session() as session:
                 watch_leg(session, leg_id, now, counts, escalation_email_every=every)
-        except Exception:
+        except Exception as exc:
             log.exception("watchdog: leg %s failed; the other legs go on", leg_id)
             counts["failed"] += 1
+            _watch_failed_alert(services, leg_id, f"{type(exc).__name__}: {exc}", now)
     with services.db.session() as session:
         alert_past_due(session, now, counts)
         if counts["failed"]:
@@ -338,3 +354,22 @@ def watchdog(services: Hotline) -> dict[str, int]:
         else:
             heartbeat.record_heartbeat(session, heartbeat.WATCHDOG, services.clock.now())
     return counts
+
+
+def _watch_failed_alert(services: Hotline, leg_id: int, error: str, now: datetime) -> None:
+    """A leg the watchdog cannot handle is nobody's unless the agents hear of it (once)."""
+    try:
+        with services.db.session() as session:
+            leg = session.get_one(NotificationLeg, leg_id)
+            tip = session.get_one(Tip, leg.tip_id)
+            raise_alert(
+                session,
+                tip=tip,
+                kind="watchdog_failed",
+                message=f"Report {tip.report_number}: the {leg.kind.value} leg cannot be "
+                f"chased automatically ({error[:200]}). Call them by hand.",
+                key=f"watchdog-failed:{leg_id}",
+                now=now,
+            )
+    except Exception:
+        log.exception("watchdog: could not even raise the alert for leg %s", leg_id)

@@ -303,3 +303,35 @@ def test_one_broken_leg_never_stops_the_watchdog_for_the_others(
     health = world.app.test_client().get("/healthz").get_json()
     assert health["watchdog"]["ok"] is False
     assert "failed on" in health["watchdog"]["detail"]
+    # The agents hear of each leg the watchdog cannot chase, once.
+    failed = alerts(world, "watchdog_failed")
+    assert failed and all(a.tip_id == broken_school for a in failed)
+    assert all(a.occurrences == 1 for a in failed)
+    assert len({a.dedupe_key for a in failed}) == len(failed)
+
+
+def test_a_tip_whose_fallback_fails_too_never_keeps_the_others_unplanned(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_duty(world)
+    first, second = world.tip("2201"), world.tip("1102")
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("calendar exploded")
+
+    real_fallback = planning.plan_duty_fallback
+
+    def fallback(session, tip, now):  # type: ignore[no-untyped-def]
+        if tip.id == first:
+            raise RuntimeError("duty rows refused")
+        return real_fallback(session, tip, now)
+
+    monkeypatch.setattr(tasks, "plan_tip", broken)
+    monkeypatch.setattr(planning, "plan_duty_fallback", fallback)
+    with world.app.app_context():
+        report = tasks.sweep(world.services)
+    assert report.failed == [f"plan:{first}"]
+    assert report.planned_tips == [second]
+    assert world.legs(second)[LegKind.DUTY].state is LegState.OPEN
+    duty_calls = world.rows(second, channel=NotificationChannel.VOICE, position=0)
+    assert [r.id for r in duty_calls if r.id in report.enqueued] == [duty_calls[0].id]
