@@ -40,7 +40,7 @@ from hotline.models import (
 )
 from hotline.redaction import redact_text
 from hotline.services import hotline
-from hotline.webhooks import TwilioRequest, twilio_webhook
+from hotline.webhooks import TwilioRequest, is_database_failure, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__, url_prefix="/twilio/alert")
@@ -98,7 +98,9 @@ def _never_fails(
             # first request): the webhook guard applies the delivery again on top of it, so the
             # callee hears the alert, not the fallback.
             raise
-        except Exception:
+        except Exception as exc:
+            if is_database_failure(exc):
+                raise  # the guard answers with the route's own fallback, nothing stored
             log.exception(
                 "alert call webhook %s failed; answering with the fallback", view.__name__
             )

@@ -441,3 +441,18 @@ def test_an_alert_call_during_a_database_outage_still_says_what_to_do(world: Wor
         assert call.last_request.status_code == 200
         assert "could not be recorded" in call.last_heard_text()
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
+
+
+def test_a_keypress_whose_confirmation_cannot_be_written_says_so(world: World) -> None:
+    """The database times out on the very update that ends the leg: the callee hears that the
+    confirmation was not recorded, not a generic message, and nothing is half-stored."""
+    from tests.test_database_outage import database_fails
+
+    tip_id = world.tip()
+    world.run()
+    call = alert_driver(world, first_call(world, tip_id).id, callbacks=False).call()
+    with database_fails(world.app, when=lambda statement: "notification_legs SET" in statement):
+        call.press("1")
+    assert call.last_request.status_code == 200
+    assert "could not be recorded" in call.last_heard_text()
+    assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
