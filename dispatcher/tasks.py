@@ -233,11 +233,20 @@ def _plan_unplanned(services: Hotline, report: SweepReport, now: datetime) -> No
         # for one tip (the database refusing its rows) must not keep the others unplanned.
         try:
             plan_or_fall_back(services, tip_id)
-        except Exception:
+        except Exception as exc:
             log.exception(
                 "sweep: tip %s could be neither planned nor given to the duty line", tip_id
             )
             report.failed.append(f"plan:{tip_id}")
+            _alert_alone(
+                services,
+                tip_id,
+                kind="plan_failed",
+                message="its notifications could be neither planned nor given to the duty line "
+                f"({type(exc).__name__}: {exc}). Handle this report by hand.",
+                key=f"unplannable:{tip_id}",
+                now=now,
+            )
             continue
         report.planned_tips.append(tip_id)
 
@@ -344,7 +353,15 @@ def watchdog(services: Hotline) -> dict[str, int]:
         except Exception as exc:
             log.exception("watchdog: leg %s failed; the other legs go on", leg_id)
             counts["failed"] += 1
-            _watch_failed_alert(services, leg_id, f"{type(exc).__name__}: {exc}", now)
+            _alert_alone(
+                services,
+                _tip_of_leg(services, leg_id),
+                kind="watchdog_failed",
+                message=f"a leg cannot be chased automatically ({type(exc).__name__}: {exc}). "
+                "Call its people by hand.",
+                key=f"watchdog-failed:{leg_id}",
+                now=now,
+            )
     with services.db.session() as session:
         alert_past_due(session, now, counts)
         if counts["failed"]:
@@ -356,20 +373,32 @@ def watchdog(services: Hotline) -> dict[str, int]:
     return counts
 
 
-def _watch_failed_alert(services: Hotline, leg_id: int, error: str, now: datetime) -> None:
-    """A leg the watchdog cannot handle is nobody's unless the agents hear of it (once)."""
+def _alert_alone(
+    services: Hotline, tip_id: int | None, *, kind: str, message: str, key: str, now: datetime
+) -> None:
+    """Tell the agents, in a transaction of its own, about a tip the background could not
+    handle: once, and without letting a second failure stop the rest of the run."""
+    if tip_id is None:
+        return
     try:
         with services.db.session() as session:
-            leg = session.get_one(NotificationLeg, leg_id)
-            tip = session.get_one(Tip, leg.tip_id)
+            tip = session.get_one(Tip, tip_id)
             raise_alert(
                 session,
                 tip=tip,
-                kind="watchdog_failed",
-                message=f"Report {tip.report_number}: the {leg.kind.value} leg cannot be "
-                f"chased automatically ({error[:200]}). Call them by hand.",
-                key=f"watchdog-failed:{leg_id}",
+                kind=kind,
+                message=f"Report {tip.report_number}: {message[:400]}",
+                key=key,
                 now=now,
             )
     except Exception:
-        log.exception("watchdog: could not even raise the alert for leg %s", leg_id)
+        log.exception("could not even raise the %s alert for tip %s", kind, tip_id)
+
+
+def _tip_of_leg(services: Hotline, leg_id: int) -> int | None:
+    try:
+        with services.db.sessionmaker() as session:
+            return session.get_one(NotificationLeg, leg_id).tip_id
+    except Exception:
+        log.exception("watchdog: leg %s unreadable", leg_id)
+        return None

@@ -332,6 +332,8 @@ def test_a_tip_whose_fallback_fails_too_never_keeps_the_others_unplanned(
         report = tasks.sweep(world.services)
     assert report.failed == [f"plan:{first}"]
     assert report.planned_tips == [second]
+    [by_hand] = [a for a in alerts(world, "plan_failed") if a.tip_id == first]
+    assert "Handle this report by hand" in by_hand.message
     assert world.legs(second)[LegKind.DUTY].state is LegState.OPEN
     duty_calls = world.rows(second, channel=NotificationChannel.VOICE, position=0)
     assert [r.id for r in duty_calls if r.id in report.enqueued] == [duty_calls[0].id]
