@@ -15,21 +15,25 @@ from hotline.models import NotificationChannel, NotificationState
 from hotline.services import hotline
 from hotline.telephony.twilio_adapter import TwilioTelephony
 from tests.dispatch_world import SCHOOL_HOURS, World
-from tests.twilio_fake import TwilioFake
+from tests.twilio_fake import PATIENT_READ_TIMEOUT, TwilioFake
 
 PRINCIPAL = "+13125550111"
 
 
 @pytest.fixture
 def live(
-    make_app: Callable[..., Flask], clock: ManualClock, twilio_fake: TwilioFake
+    request: pytest.FixtureRequest,
+    make_app: Callable[..., Flask],
+    clock: ManualClock,
+    twilio_fake: TwilioFake,
 ) -> Iterator[tuple[World, TwilioFake]]:
+    """The app on the real adapter; ``indirect`` parametrization sets its read timeout."""
     clock.set(SCHOOL_HOURS)
     adapter = TwilioTelephony(
         twilio_fake.account_sid,
         twilio_fake.auth_token,
         api_base_url=twilio_fake.base_url,
-        read_timeout=0.5,
+        read_timeout=getattr(request, "param", PATIENT_READ_TIMEOUT),
     )
     app = make_app(telephony=adapter, email=FakeEmail(), HOTLINE_NUMBER="+15005550006")
     assert import_directory(hotline(app).db, clock, sample_directory()).ok
@@ -70,7 +74,12 @@ def test_429_is_retried_with_backoff_and_the_call_goes_once(live: tuple[World, T
     assert "notification.retry" in world.events(tip_id)
 
 
-@pytest.mark.parametrize("fault", ["500", "timeout"])
+@pytest.mark.parametrize(
+    ("fault", "live"),
+    [("500", PATIENT_READ_TIMEOUT), ("timeout", 0.5)],
+    ids=["500", "timeout"],
+    indirect=["live"],
+)
 def test_5xx_or_timeout_after_sending_is_never_resent(
     live: tuple[World, TwilioFake], fault: str
 ) -> None:

@@ -58,7 +58,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 
 SENDER = "Safe-tip hotline <hotline@hotline.example.org>"
 DASH = "\N{EN DASH}"
-FAST = 2.0  # seconds: the adapter's timeout where nothing is meant to stall
+FAST = 30.0  # seconds: the adapter's timeout where nothing is meant to stall (a loaded CI
+# machine can hold a thread for seconds); STALL is the timeout where one step stalls on purpose.
+STALL = 1.0
 
 
 # Servers ----------------------------------------------------------------------------------------
@@ -647,7 +649,7 @@ def test_a_stall_in_data_after_the_content_is_an_unknown_outcome(
     smtp_server: ServerFactory,
 ) -> None:
     _, port = smtp_server(Handler(stall_data=3))
-    sender = SmtpEmailSender(f"smtp://127.0.0.1:{port}", sender=SENDER, timeout=0.3)
+    sender = SmtpEmailSender(f"smtp://127.0.0.1:{port}", sender=SENDER, timeout=STALL)
     error = fails(sender)
     assert error.kind is EmailErrorKind.UNKNOWN_OUTCOME
     assert "do not re-send" in str(error)
@@ -666,7 +668,7 @@ def test_silence_before_354_is_retryable_nothing_was_sent(
     scripted: Callable[..., ScriptedServer],
 ) -> None:
     server = scripted(b"220 scripted.test ESMTP\r\n", conversation(DATA=None))
-    sender = SmtpEmailSender(f"smtp://127.0.0.1:{server.port}", sender=SENDER, timeout=0.3)
+    sender = SmtpEmailSender(f"smtp://127.0.0.1:{server.port}", sender=SENDER, timeout=STALL)
     assert fails(sender).kind is EmailErrorKind.RETRYABLE
     assert server.lines[-1] == b"DATA"
 
@@ -675,7 +677,7 @@ def test_a_silent_server_after_the_greeting_is_retryable(
     scripted: Callable[..., ScriptedServer],
 ) -> None:
     server = scripted(b"220 scripted.test ESMTP\r\n", conversation(EHLO=None))
-    sender = SmtpEmailSender(f"smtp://127.0.0.1:{server.port}", sender=SENDER, timeout=0.3)
+    sender = SmtpEmailSender(f"smtp://127.0.0.1:{server.port}", sender=SENDER, timeout=STALL)
     assert fails(sender).kind is EmailErrorKind.RETRYABLE
 
 

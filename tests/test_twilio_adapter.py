@@ -27,6 +27,7 @@ from hotline.telephony.twilio_adapter import TwilioTelephony, kind_for_http, rew
 from tests.live_network_guard import LiveNetworkError, NetworkGuard, install_guard
 from tests.twilio_fake import (
     DEFAULT_NUMBER_ERRORS,
+    PATIENT_READ_TIMEOUT,
     WAV_BYTES,
     Contract,
     TwilioFake,
@@ -55,7 +56,7 @@ def telephony(twilio_fake: TwilioFake) -> Iterator[TwilioTelephony]:
         twilio_fake.auth_token,
         api_base_url=twilio_fake.base_url,
         connect_timeout=2,
-        read_timeout=2,
+        read_timeout=PATIENT_READ_TIMEOUT,
     )
     yield adapter
     adapter.close()
@@ -415,15 +416,17 @@ def test_connection_dropped_after_sending_is_unknown_outcome(
     assert len(twilio_fake.calls) == 1
 
 
-def test_read_timeout_on_a_read_is_retryable(twilio_fake: TwilioFake) -> None:
+def test_read_timeout_on_a_read_is_retryable(
+    twilio_fake: TwilioFake, telephony: TwilioTelephony
+) -> None:
+    placed = telephony.place_call(alert_call())
+    twilio_fake.hang_next(seconds=5, method="GET")
     adapter = TwilioTelephony(
         twilio_fake.account_sid,
         twilio_fake.auth_token,
         api_base_url=twilio_fake.base_url,
         read_timeout=0.5,
     )
-    placed = adapter.place_call(alert_call())
-    twilio_fake.hang_next(seconds=5, method="GET")
 
     assert (
         raised(lambda: adapter.fetch_call_status(placed.sid)).kind is TelephonyErrorKind.RETRYABLE

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .contract import SPEC_PATH, Contract, ContractUnavailable, contract_or_skip, load_contract
 from .server import (
     DEFAULT_NUMBER_ERRORS,
+    PATIENT_READ_TIMEOUT,
     WAV_BYTES,
     Fault,
     RecordedRequest,
@@ -18,6 +19,7 @@ from .server import (
 
 __all__ = [
     "DEFAULT_NUMBER_ERRORS",
+    "PATIENT_READ_TIMEOUT",
     "SPEC_PATH",
     "WAV_BYTES",
     "Contract",

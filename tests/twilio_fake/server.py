@@ -146,6 +146,12 @@ class _QuietHandler(WSGIRequestHandler):
         pass  # one line per request is noise in test output; the fake records requests itself
 
 
+# How long a test's adapter waits for the fake. The fake answers in milliseconds, but a loaded CI
+# machine can stall a thread for seconds (a 2 s limit once failed a test that expected an answer);
+# a test about timeouts sets a short one just before the request it makes hang.
+PATIENT_READ_TIMEOUT = 30.0
+
+
 class TwilioFake:
     """``with TwilioFake(contract=...) as fake:``, then point the adapter at ``fake.base_url``."""
 
