@@ -64,8 +64,8 @@ SCHOOL_NAME = "Lakeview High School"
 DEFAULT_RUNS = {1: 5, 10: 5, 50: 3}
 DEFAULT_WORKER_APP = "hotline.make_celery"
 CALLS_PER_SECOND = 1000
-#: Celery beat's sweep interval (hotline.celery_app.SWEEP_INTERVAL_SECONDS): the release of each
-#: burst is put at a random phase of it.
+#: Celery beat's sweep interval (hotline.background.celery_app.SWEEP_INTERVAL_SECONDS): the
+#: release of each burst is put at a random phase of it.
 SWEEP_PERIOD = 2.0
 #: States a first-round row is still on its way in.
 PENDING = ("planned", "claimed", "sending")

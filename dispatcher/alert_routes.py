@@ -21,9 +21,10 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatcher.call_outcomes import call_finished, is_machine
 from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
-from hotline import timeline
-from hotline.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core import timeline
+from hotline.core.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status
+from hotline.core.confirming import VOICE_MENU_KEY
+from hotline.core.redaction import redact_text
 from hotline.db import run_after_commit
 from hotline.models import (
     Call,
@@ -38,9 +39,8 @@ from hotline.models import (
     Tip,
     TipMessage,
 )
-from hotline.redaction import redact_text
 from hotline.services import hotline
-from hotline.webhooks import TwilioRequest, is_database_failure, twilio_webhook
+from hotline.web.webhooks import TwilioRequest, is_database_failure, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__, url_prefix="/twilio/alert")

@@ -39,7 +39,7 @@ import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.clock import ensure_utc
+from hotline.core.clock import ensure_utc
 from hotline.models import DEFAULT_BUSINESS_HOURS, District, DistrictBreak
 
 __all__ = [

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatcher.outbox import planned_row, pull_next_forward
-from hotline import timeline
+from hotline.core import timeline
 from hotline.models import (
     LegState,
     Notification,

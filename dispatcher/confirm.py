@@ -18,8 +18,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.outbox import cancel_pending
-from dispatcher.planning import DONE_STATES
-from hotline import timeline
+from dispatcher.plan_writer import DONE_STATES
+from hotline.core import timeline
+from hotline.core.reporters import normalize_reporter_number
 from hotline.models import (
     ActorType,
     Contact,
@@ -31,7 +32,6 @@ from hotline.models import (
     PhoneNumber,
     Tip,
 )
-from hotline.reporters import normalize_reporter_number
 
 #: Which leg a contact confirms for.
 LEG_OF_ROLE: dict[ContactRole, LegKind] = {

@@ -19,7 +19,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from dispatcher.planning import UPDATE_EVERY, PlanResult, notify_new_information, plan_tip
+from dispatcher.plan_writer import UPDATE_EVERY, PlanResult, notify_new_information, plan_tip
 from dispatcher.tasks import PLAN_TIP, SEND
 from hotline.db import run_after_commit
 from hotline.models import Tip

@@ -1,6 +1,6 @@
 """Legs in the database: opening a tip's leg, and the rows of one round of it.
 
-Who is called on a leg, tier after tier, is one pure rule (:func:`dispatcher.planner.tiers_for`);
+Who is called on a leg, tier after tier, is one pure rule (:func:`dispatcher.plan_rules.tiers_for`);
 the planner uses it for the first round and the watchdog for every round after, through
 :func:`plan_round` here, with the same waits.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatcher import planner
+from dispatcher import plan_rules
 from dispatcher.outbox import planned_row
 from hotline.models import (
     EscalationStyle,
@@ -55,7 +55,7 @@ def open_leg(session: Session, tip: Tip, kind: LegKind, now: datetime) -> Notifi
 def add_planned(
     session: Session,
     tip: Tip,
-    items: Sequence[planner.Planned],
+    items: Sequence[plan_rules.Planned],
     legs: dict[LegKind, NotificationLeg],
     now: datetime,
 ) -> list[Notification]:
@@ -89,7 +89,7 @@ def plan_round(
     session: Session,
     tip: Tip,
     leg: NotificationLeg,
-    directory: planner.Directory,
+    directory: plan_rules.Directory,
     *,
     style: EscalationStyle,
     sequential_wait: timedelta,
@@ -98,12 +98,12 @@ def plan_round(
 ) -> list[Notification]:
     """The calls of the leg's current round, from ``now``, with a fresh deadline. Empty when
     nobody on the leg can be called."""
-    tiers = planner.tiers_for(leg.kind, directory, style)
+    tiers = plan_rules.tiers_for(leg.kind, directory, style)
     deadline = now + ROUND_DEADLINE
-    wait = planner.chain_wait(len(tiers), sequential_wait, now, deadline)
+    wait = plan_rules.chain_wait(len(tiers), sequential_wait, now, deadline)
     items = [
         replace(item, purpose=purpose)
-        for item in planner.round_calls(
+        for item in plan_rules.round_calls(
             leg.kind, tiers, start=now, deadline=deadline, wait=wait, now=now
         )
     ]

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from dispatcher import outbox
 from dispatcher.levels import describe_type
 from dispatcher.outbox import pull_next_forward
-from dispatcher.planning import describe_notes, raise_alert, update_notes
-from hotline import timeline
+from dispatcher.plan_writer import describe_notes, raise_alert, update_notes
+from hotline.core import timeline
 from hotline.email import EmailError, EmailErrorKind, EmailMessage
 from hotline.email.tip_email import TipEmailFacts, render_tip_email
 from hotline.models import (

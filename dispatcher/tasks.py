@@ -15,11 +15,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
 from dispatcher.call_outcomes import call_finished
-from dispatcher.planning import plan_tip, raise_alert, record_plan_failure
+from dispatcher.plan_writer import plan_tip, raise_alert, record_plan_failure
 from dispatcher.sender import send_notification
 from dispatcher.watchdog import alert_past_due, open_critical_legs, watch_leg
-from hotline import heartbeat, timeline
-from hotline.calls import FINAL_CALL_STATUSES
+from hotline.background import heartbeat
+from hotline.core import timeline
+from hotline.core.calls import FINAL_CALL_STATUSES
 from hotline.models import (
     Call,
     Notification,

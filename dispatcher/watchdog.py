@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatcher import planner
+from dispatcher import plan_rules
 from dispatcher.legs import ROUND_DEADLINE, legs_of, open_leg, plan_round
 from dispatcher.outbox import planned_row
-from dispatcher.planning import aggregate_time, directory_for, raise_alert
+from dispatcher.plan_writer import aggregate_time, directory_for, raise_alert
 from dispatcher.sender import CALL_TIME_LIMIT_SECONDS
-from hotline import timeline
+from hotline.core import timeline
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
     Call,
@@ -185,7 +185,7 @@ def _anyone_callable(session: Session, tip: Tip, leg: NotificationLeg) -> bool:
     school = session.get(School, tip.school_id) if tip.school_id else None
     district = _district(session, tip)
     style = district.escalation_style if district else EscalationStyle.SEQUENTIAL
-    return bool(planner.tiers_for(leg.kind, directory_for(session, school), style))
+    return bool(plan_rules.tiers_for(leg.kind, directory_for(session, school), style))
 
 
 def _district(session: Session, tip: Tip) -> District | None:
@@ -204,7 +204,7 @@ def _next_round(
     directory = directory_for(session, school)
     style = district.escalation_style if district else EscalationStyle.SEQUENTIAL
     wait = timedelta(seconds=district.sequential_wait_seconds if district else 150)
-    restarted = bool(planner.tiers_for(leg.kind, directory, style))
+    restarted = bool(plan_rules.tiers_for(leg.kind, directory, style))
     if restarted:
         leg.round += 1
         leg.updated_at = now
@@ -245,7 +245,7 @@ def _escalation_emails(
     session: Session,
     tip: Tip,
     leg: NotificationLeg,
-    directory: planner.Directory,
+    directory: plan_rules.Directory,
     now: datetime,
     every: timedelta,
 ) -> int:
@@ -283,13 +283,13 @@ def _open_extra_leg(
     session: Session,
     tip: Tip,
     kind: LegKind,
-    directory: planner.Directory,
+    directory: plan_rules.Directory,
     style: EscalationStyle,
     wait: timedelta,
     now: datetime,
 ) -> None:
     """Open a leg the tip did not have (law enforcement, the duty line) and call it, once."""
-    if kind in legs_of(session, tip.id) or not planner.tiers_for(kind, directory, style):
+    if kind in legs_of(session, tip.id) or not plan_rules.tiers_for(kind, directory, style):
         return
     leg = open_leg(session, tip, kind, now)
     plan_round(

@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from hotline import redaction
-from hotline.clock import Clock, FileClock, SystemClock
+from hotline.background.jobs import CeleryJobQueue, JobQueue, LocalJobQueue
+from hotline.background.ratelimit import CallRateLimiter, LocalRateLimiter, RedisRateLimiter
 from hotline.config import Settings, load_settings
+from hotline.core import redaction
+from hotline.core.clock import Clock, FileClock, SystemClock
+from hotline.core.identity import IdentityKeyring, development_identity_key
 from hotline.db import Database
 from hotline.email import EmailSender
 from hotline.email.dev import DevOutbox
 from hotline.email.smtp import SmtpEmailSender, default_sender
-from hotline.identity import IdentityKeyring, development_identity_key
-from hotline.jobs import CeleryJobQueue, JobQueue, LocalJobQueue
-from hotline.ratelimit import CallRateLimiter, LocalRateLimiter, RedisRateLimiter
 from hotline.services import Hotline
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
-    from hotline.telephony.simulated import SimulatedPhoneNetwork
+    from hotline.telephony.simulated.network import SimulatedPhoneNetwork
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +90,24 @@ def create_app(
     )
     app.extensions["hotline"] = services
 
-    from hotline import health, twilio_routes
+    from hotline.web import health, status_routes
     from ivr_flows import routes as voice_routes
     from sms import routes as sms_routes
 
     app.register_blueprint(health.bp)
     app.register_blueprint(voice_routes.bp)
     app.register_blueprint(sms_routes.bp)
-    app.register_blueprint(twilio_routes.bp)
+    app.register_blueprint(status_routes.bp)
     if services.simulator is not None:
-        from hotline import devphone
+        from hotline.dev import phone
 
-        app.register_blueprint(devphone.bp)
+        app.register_blueprint(phone.bp)
 
     from dispatcher import alert_routes
 
     app.register_blueprint(alert_routes.bp)
 
-    from hotline.celery_app import celery_init_app
+    from hotline.background.celery_app import celery_init_app
 
     celery_app = celery_init_app(app)
     if jobs is None and not settings.embedded_worker:
@@ -176,7 +176,7 @@ def _phone_network(
         )
         return adapter, None, settings.twilio_auth_token
 
-    from hotline.telephony.simulated import HttpWebhookTransport, SimulatedPhoneNetwork
+    from hotline.telephony.simulated.network import HttpWebhookTransport, SimulatedPhoneNetwork
 
     token = _simulator_token(settings)
     base = settings.public_base_url

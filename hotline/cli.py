@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
 from hotline import migrate
-from hotline.reporters import rotate_reporters
+from hotline.core.reporters import rotate_reporters
 from hotline.services import hotline
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -65,7 +65,7 @@ def reconcile_command(hours: int) -> None:
     the database does not (beat does this every 5 minutes for the last 6 hours)."""
     from datetime import timedelta
 
-    from hotline.reconcile import reconcile_with_provider
+    from hotline.background.reconcile import reconcile_with_provider
 
     report = reconcile_with_provider(hotline(), timedelta(hours=hours))
     click.echo(
@@ -80,8 +80,8 @@ def dev_server() -> None:
     worker, the simulated phone network and the web server, in one process."""
     from flask import current_app
 
+    from hotline.background.embedded import EmbeddedWorker
     from hotline.directory.cli import load_sample_if_empty
-    from hotline.embedded import EmbeddedWorker
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     services = hotline()

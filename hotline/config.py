@@ -91,7 +91,7 @@ class Settings:
     simulate: bool
     #: True only for the embedded default: SQLite, no Redis, simulated network.
     development: bool
-    #: Tests only: read the time from this file (see hotline.clock.FileClock).
+    #: Tests only: read the time from this file (see hotline.core.clock.FileClock).
     clock_file: str | None = None
     #: Outbound calls per second across all workers (Twilio's default is 1 per account).
     calls_per_second: int = 1

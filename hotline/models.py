@@ -32,7 +32,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from hotline.clock import ensure_utc
+from hotline.core.clock import ensure_utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from hotline.clock import Clock
+from hotline.background.jobs import JobQueue
+from hotline.background.ratelimit import CallRateLimiter
 from hotline.config import Settings
+from hotline.core.clock import Clock
+from hotline.core.identity import IdentityKeyring
 from hotline.db import Database
 from hotline.email import EmailSender
-from hotline.identity import IdentityKeyring
-from hotline.jobs import JobQueue
-from hotline.ratelimit import CallRateLimiter
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
-    from hotline.telephony.simulated import SimulatedPhoneNetwork
+    from hotline.telephony.simulated.network import SimulatedPhoneNetwork
 
 
 @dataclass

@@ -24,7 +24,7 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core.confirming import VOICE_MENU_KEY
 from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
 
 #: How many times one question is asked before the call moves on without an answer.

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hotline import tips as tip_service
+from hotline.core import tips as tip_service
 from hotline.models import Call, Tip, TipStatus
 from hotline.services import hotline
-from hotline.webhooks import TwilioRequest, twilio_webhook
+from hotline.web.webhooks import TwilioRequest, twilio_webhook
 from ivr_flows import flow, runtime
 from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU
 from ivr_flows.render import Renderer, apology, thanks_and_goodbye
@@ -165,7 +165,7 @@ def _menu_turn(
 def _apology_without_database(req: TwilioRequest) -> Response:
     """The database failed: the apology and a chance to record all the same. The recording is
     kept at the provider; its action reaches ``/rescue`` and, if the database is still down,
-    :mod:`hotline.reconcile` brings it in later."""
+    :mod:`hotline.background.reconcile` brings it in later."""
     return _twiml(apology(hotline().settings.public_base_url, DEFAULT_LANGUAGE))
 
 
@@ -176,7 +176,7 @@ def _rescue_language() -> str:
 
 def _thanks_without_database(req: TwilioRequest) -> Response:
     """The message after the apology could not be stored: it stays at the provider and is
-    brought in by :mod:`hotline.reconcile`; the caller is thanked (never asked again)."""
+    brought in by :mod:`hotline.background.reconcile`; the caller is thanked (never asked again)."""
     return _twiml(thanks_and_goodbye(_rescue_language()))
 
 

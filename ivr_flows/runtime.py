@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatcher.confirm import confirm_notified, confirmable_notifications
-from hotline import timeline
-from hotline import tips as tip_service
-from hotline.calls import call_ended, lock_call
-from hotline.identity import IdentityKeyring
+from hotline.core import timeline
+from hotline.core import tips as tip_service
+from hotline.core.calls import call_ended, lock_call
+from hotline.core.identity import IdentityKeyring
+from hotline.core.reporters import find_or_create_reporter
 from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
-from hotline.reporters import find_or_create_reporter
 from hotline.services import hotline
 from ivr_flows import flow
 from ivr_flows.prompts import catalogue
@@ -305,7 +305,7 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
     A hang-up at a recording prompt keeps that step: Twilio posts the ``<Record>`` action
     after the hang-up, and it may arrive after this callback. That late turn then attaches the
     recording exactly as it would have before the hang-up (and a tip with a recording is open,
-    see :func:`hotline.tips.attach_recording`)."""
+    see :func:`hotline.core.tips.attach_recording`)."""
     if call.direction is not CallDirection.INBOUND or not call.flow_state:
         return
     state = flow.VoiceState.from_json(call.flow_state)

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
-from hotline import reconcile
+from hotline.background import reconcile
 from hotline.services import hotline
-from hotline.webhooks import TwilioRequest, twilio_webhook
+from hotline.web.webhooks import TwilioRequest, twilio_webhook
 from sms import commands, service
 from sms.commands import ConfirmLatest, ConfirmReport, InboundSms, Text
 
@@ -54,7 +54,7 @@ def apology_for(message: InboundSms) -> service.Reply:
 
 def _apology_without_database(req: TwilioRequest) -> Response:
     """The database failed: nothing is stored; the text stays in the provider's message log and
-    :mod:`hotline.reconcile` makes it a tip later."""
+    :mod:`hotline.background.reconcile` makes it a tip later."""
     return twiml(apology_for(commands.inbound_from_params(req.params)).text)
 
 

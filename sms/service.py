@@ -11,14 +11,14 @@ changes nothing twice). Rules:
   (anyone can send a text from a contact's number): it is answered with how to confirm.
 - Everything else is kept for the agents: a new SMS tip, or the reporter's open conversation
   when they texted (or were texted) within :data:`CONVERSATION_WINDOW`. A reporter is known only
-  by the keyed hash and encrypted copy of their number (:mod:`hotline.reporters`).
+  by the keyed hash and encrypted copy of their number (:mod:`hotline.core.reporters`).
 
 The PIN of a new SMS tip is sent in the first answer (:data:`SEND_PIN_BY_SMS`). It goes only to
 the number that texted, whose phone already holds the whole conversation in clear, so it reveals
 nothing new to whoever holds that phone; what it adds is a way to follow up by calling, from any
 phone, after deleting the thread (the answer says so). The webhook guard keeps every answer in
 ``webhook_receipts`` for a week to replay it on a retry, sealed (encrypted under the identity
-key, :mod:`hotline.webhooks`), as it does the voice menu's readback.
+key, :mod:`hotline.web.webhooks`), as it does the voice menu's readback.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from sqlalchemy.orm import Session
 
 from dispatcher import entry as dispatch
 from dispatcher.confirm import confirm_notified, confirmable_notifications
-from hotline import timeline
-from hotline.identity import IdentityKeyring
+from hotline.core import timeline
+from hotline.core.identity import IdentityKeyring
+from hotline.core.reporters import find_or_create_reporter, find_reporter, normalize_reporter_number
+from hotline.core.tips import create_tip
 from hotline.models import (
     ActorType,
     Channel,
@@ -46,8 +48,6 @@ from hotline.models import (
     TipMessage,
     TipStatus,
 )
-from hotline.reporters import find_or_create_reporter, find_reporter, normalize_reporter_number
-from hotline.tips import create_tip
 from sms import commands
 from sms.commands import (
     ConfirmLatest,

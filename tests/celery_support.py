@@ -30,7 +30,8 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 from hotline import create_app, migrate
-from hotline.clock import FileClock
+from hotline.core.clock import FileClock
+from hotline.core.tips import create_tip
 from hotline.directory import import_directory, sample_directory
 from hotline.models import (
     Alert,
@@ -44,7 +45,6 @@ from hotline.models import (
     TipLevel,
 )
 from hotline.services import Hotline, hotline
-from hotline.tips import create_tip
 from tests.twilio_fake import RecordedRequest, TwilioFake
 
 T = TypeVar("T")

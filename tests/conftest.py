@@ -7,11 +7,11 @@ import pytest
 from flask import Flask
 
 from hotline import create_app, migrate
-from hotline.clock import ManualClock
+from hotline.background.jobs import JobQueue
 from hotline.config import load_settings
+from hotline.core.clock import ManualClock
 from hotline.email import EmailSender
 from hotline.email.fake import FakeEmail
-from hotline.jobs import JobQueue
 from hotline.services import hotline
 from hotline.telephony.fake import FakeTelephony
 from tests.services import throwaway_postgres_database

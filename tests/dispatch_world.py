@@ -12,7 +12,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from dispatcher import tasks
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
+from hotline.core.tips import create_tip
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import (
@@ -30,7 +31,6 @@ from hotline.models import (
 )
 from hotline.services import Hotline, hotline
 from hotline.telephony.fake import FakeTelephony
-from hotline.tips import create_tip
 
 CHICAGO = ZoneInfo("America/Chicago")
 # A school day: Tuesday 2026-03-10, 10:00 in Chicago.

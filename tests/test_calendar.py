@@ -21,7 +21,7 @@ from dispatcher.calendar import (
     notify_deadline,
     parse_weekly_hours,
 )
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.directory import import_directory, sample_directory
 from hotline.models import District, DistrictBreak, TipLevel
 from hotline.services import hotline

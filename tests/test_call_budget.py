@@ -12,11 +12,11 @@ from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hotline.clock import ManualClock
+from hotline.background.ratelimit import LocalRateLimiter, RedisRateLimiter, routine_share
+from hotline.core.clock import ManualClock
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import LegKind, LegState, NotificationChannel
-from hotline.ratelimit import LocalRateLimiter, RedisRateLimiter, routine_share
 from hotline.services import hotline
 from hotline.telephony.fake import FakeTelephony
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from hotline import create_app, heartbeat, migrate
+from hotline import create_app, migrate
+from hotline.background import heartbeat
 from hotline.models import Heartbeat
 from hotline.services import hotline
 from tests.services import require_redis

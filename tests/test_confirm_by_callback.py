@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core.confirming import VOICE_MENU_KEY
 from hotline.models import LegKind, LegState, NotificationChannel, Tip, TipEvent
 from hotline.services import hotline
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dispatcher.confirm import ConfirmOutcome, confirm_notified, confirmable_notifications
-from dispatcher.planning import DONE_STATES, plan_tip
+from dispatcher.plan_writer import DONE_STATES, plan_tip
 from hotline.models import (
     Contact,
     ContactRole,
@@ -35,11 +35,7 @@ def confirmable(world: World, number: str | None, report: str) -> list[tuple[int
 
 
 def sent_ids(world: World, tip_id: int, contact: Contact) -> set[int]:
-    return {
-        r.id
-        for r in world.rows(tip_id, contact_id=contact.id)
-        if r.state in DONE_STATES
-    }
+    return {r.id for r in world.rows(tip_id, contact_id=contact.id) if r.state in DONE_STATES}
 
 
 def test_only_rows_already_sent_to_the_number_count(world: World) -> None:

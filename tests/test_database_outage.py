@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from hotline import db as db_module
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.directory import import_directory, sample_directory
 from hotline.models import Call, Recording, Tip, TipMessage, WebhookReceipt
 from hotline.services import hotline

@@ -32,13 +32,15 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from dispatcher import tasks
-from hotline import create_app, devphone, migrate
-from hotline.clock import Clock, ManualClock
+from hotline import create_app, migrate
+from hotline.background.embedded import EmbeddedWorker
+from hotline.background.jobs import LocalJobQueue
+from hotline.core.clock import Clock, ManualClock
+from hotline.core.tips import create_tip
+from hotline.dev import phone as dev_phone
 from hotline.directory.cli import load_sample_if_empty
 from hotline.email.dev import DevOutbox
 from hotline.email.fake import FakeEmail
-from hotline.embedded import EmbeddedWorker
-from hotline.jobs import LocalJobQueue
 from hotline.models import (
     Channel,
     Contact,
@@ -50,12 +52,11 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from hotline.telephony.ports import CallRequest
-from hotline.telephony.simulated import (
+from hotline.telephony.simulated.network import (
     HttpWebhookTransport,
     SimulatedPhoneNetwork,
     WebhookTransport,
 )
-from hotline.tips import create_tip
 from tests.sim_support import FlaskClientTransport
 
 CALLER = "+15555550123"
@@ -308,7 +309,7 @@ def test_events_page_through_a_long_backlog(
 ) -> None:
     for _ in range(3):
         post(dev_app, "/dial", {"from": CALLER})
-    monkeypatch.setattr(devphone, "MAX_EVENTS", 4)
+    monkeypatch.setattr(dev_phone, "MAX_EVENTS", 4)
     cursor, seen = 0, []
     while True:
         page = events(dev_app, cursor)
@@ -419,7 +420,7 @@ def test_not_exposed_when_the_app_uses_twilio(make_app: Callable[..., Flask]) ->
 
     # Even registered by mistake, every route answers 404 without a simulator.
     other = make_app()
-    other.register_blueprint(devphone.bp)
+    other.register_blueprint(dev_phone.bp)
     client = other.test_client()
     for path in (
         "/",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.db import Database
 from hotline.directory import (
     COLUMNS,

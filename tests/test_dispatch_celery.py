@@ -25,9 +25,10 @@ from sqlalchemy import select
 
 from dispatcher.confirm import confirm
 from dispatcher.outbox import LEASE
-from dispatcher.planning import plan_tip
+from dispatcher.plan_writer import plan_tip
 from dispatcher.sender import CALL_SPACING, PAUSE_AFTER_CLAIM_ENV
 from dispatcher.tasks import SEND
+from hotline.core.tips import create_tip
 from hotline.models import (
     Channel,
     Contact,
@@ -41,7 +42,6 @@ from hotline.models import (
     Tip,
     TipLevel,
 )
-from hotline.tips import create_tip
 from tests.celery_support import FINAL_STATES, Bench, RedisServer, bench
 from tests.services import require_redis, throwaway_postgres_database
 from tests.twilio_fake import TwilioFake

@@ -11,7 +11,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from dispatcher import tasks
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
+from hotline.core.tips import create_tip
 from hotline.directory import import_directory, sample_directory
 from hotline.email.smtp import SmtpEmailSender
 from hotline.models import (
@@ -24,7 +25,6 @@ from hotline.models import (
     TipMessage,
 )
 from hotline.services import hotline
-from hotline.tips import create_tip
 from tests.celery_support import MailSink
 from tests.dispatch_world import SCHOOL_HOURS
 from tests.test_dev_server import free_port

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import NotificationChannel, NotificationState

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from dispatcher import tasks
 from dispatcher.confirm import confirm
 from dispatcher.outbox import LEASE, claim, start_sending
-from dispatcher.planning import plan_tip
+from dispatcher.plan_writer import plan_tip
 from dispatcher.watchdog import ROUND_GRACE, UNCONFIRMED_ALERT_AFTER
+from hotline.core.tips import attach_recording, change_classification
 from hotline.email import EmailError, EmailErrorKind
 from hotline.models import (
     ActorType,
@@ -27,7 +28,6 @@ from hotline.models import (
     TipLevel,
 )
 from hotline.telephony.ports import TelephonyError, TelephonyErrorKind
-from hotline.tips import attach_recording, change_classification
 from tests.dispatch_world import CHICAGO, FRIDAY_EVENING, SATURDAY_NIGHT, SCHOOL_HOURS, World
 
 
@@ -393,7 +393,7 @@ def test_a_worker_lost_while_sending_leaves_an_unknown_row_never_resent(world: W
 
 
 def test_queue_down_the_sweep_sends_by_itself(world: World) -> None:
-    from hotline.jobs import RecordingJobQueue
+    from hotline.background.jobs import RecordingJobQueue
 
     queue = RecordingJobQueue()
     queue.fail = True

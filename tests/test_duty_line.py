@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dispatcher import planning, tasks
+from dispatcher import plan_writer, tasks
 from hotline.models import (
     Alert,
     Contact,
@@ -119,8 +119,8 @@ def test_a_tip_that_cannot_be_planned_goes_to_the_duty_line_by_every_channel(
         raise RuntimeError("calendar exploded")
 
     monkeypatch.setattr(tasks, "plan_tip", broken)
-    monkeypatch.setattr(planning, "load_calendar", broken)
-    monkeypatch.setattr(planning, "directory_for", broken)
+    monkeypatch.setattr(plan_writer, "load_calendar", broken)
+    monkeypatch.setattr(plan_writer, "directory_for", broken)
     tip_id = world.tip()
     world.run()
     assert called(world) == [DUTY_LINES[0]]
@@ -319,7 +319,7 @@ def test_a_tip_whose_fallback_fails_too_never_keeps_the_others_unplanned(
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("calendar exploded")
 
-    real_fallback = planning.plan_duty_fallback
+    real_fallback = plan_writer.plan_duty_fallback
 
     def fallback(session, tip, now):  # type: ignore[no-untyped-def]
         if tip.id == first:
@@ -327,7 +327,7 @@ def test_a_tip_whose_fallback_fails_too_never_keeps_the_others_unplanned(
         return real_fallback(session, tip, now)
 
     monkeypatch.setattr(tasks, "plan_tip", broken)
-    monkeypatch.setattr(planning, "plan_duty_fallback", fallback)
+    monkeypatch.setattr(plan_writer, "plan_duty_fallback", fallback)
     with world.app.app_context():
         report = tasks.sweep(world.services)
     assert report.failed == [f"plan:{first}"]

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.email import (
     EmailError,
     EmailErrorKind,

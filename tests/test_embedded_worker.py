@@ -3,9 +3,9 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from hotline import heartbeat
-from hotline.clock import ManualClock
-from hotline.embedded import EmbeddedWorker
+from hotline.background import heartbeat
+from hotline.background.embedded import EmbeddedWorker
+from hotline.core.clock import ManualClock
 from hotline.models import Heartbeat
 from hotline.services import hotline
 

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import Call as CallRow
@@ -165,7 +165,7 @@ def test_concurrent_turns_of_one_call_serialise_on_postgresql(
     while the ``<Record>`` action's turn starts. The turn must wait for it and go on from what
     the callback committed; a turn that read the row before would write its stale state back
     over the callback's (here: the PIN kept for a readback nobody will hear again)."""
-    from hotline.calls import CallStatusUpdate, apply_call_status
+    from hotline.core.calls import CallStatusUpdate, apply_call_status
 
     clock.set(SCHOOL_HOURS)
     app = make_app(postgresql_url)

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from hotline import heartbeat, migrate
-from hotline.clock import ManualClock
+from hotline import migrate
+from hotline.background import heartbeat
+from hotline.core.clock import ManualClock
 from hotline.services import hotline
 from tests.conftest import AppFactory
 

@@ -6,14 +6,14 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 
-from hotline.identity import IdentityKeyring, SealedNumber, development_identity_key
-from hotline.models import Reporter
-from hotline.reporters import (
+from hotline.core.identity import IdentityKeyring, SealedNumber, development_identity_key
+from hotline.core.reporters import (
     find_or_create_reporter,
     normalize_reporter_number,
     reporter_number,
     rotate_reporters,
 )
+from hotline.models import Reporter
 from hotline.services import hotline
 
 

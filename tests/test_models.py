@@ -8,9 +8,12 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from hotline import migrate, timeline
+from hotline import migrate
+from hotline.core import timeline
+from hotline.core.identity import IdentityKeyring
+from hotline.core.reporters import find_or_create_reporter
+from hotline.core.tips import create_tip
 from hotline.db import Database
-from hotline.identity import IdentityKeyring
 from hotline.models import (
     AppendOnlyError,
     Call,
@@ -27,8 +30,6 @@ from hotline.models import (
     TipLevel,
     TipStatus,
 )
-from hotline.reporters import find_or_create_reporter
-from hotline.tips import create_tip
 
 KEYRING = IdentityKeyring(b"k" * 32)
 T0 = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatcher import planner
-from dispatcher.planner import Directory, PlanInput, Recipient
+from dispatcher import plan_rules
+from dispatcher.plan_rules import Directory, PlanInput, Recipient
 from hotline.models import EscalationStyle, LegKind, NotificationChannel, TipLevel
 
 ARRIVAL = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -68,12 +68,12 @@ def inputs(
     )
 
 
-def of(plan: planner.Plan, channel: NotificationChannel) -> list[planner.Planned]:
+def of(plan: plan_rules.Plan, channel: NotificationChannel) -> list[plan_rules.Planned]:
     return [n for n in plan.notifications if n.channel is channel]
 
 
 def test_critical_sequential_calls_the_chain_one_after_the_other() -> None:
-    plan = planner.plan(inputs())
+    plan = plan_rules.plan(inputs())
     assert plan.legs == {LegKind.POC, LegKind.PSAP} and not plan.gaps
     poc = [n for n in of(plan, V) if n.leg is LegKind.POC]
     assert [n.contact_id for n in poc] == [11, 12, 13, 21, 22]
@@ -85,7 +85,7 @@ def test_critical_sequential_calls_the_chain_one_after_the_other() -> None:
 
 
 def test_critical_parallel_calls_the_school_together_then_the_district() -> None:
-    plan = planner.plan(inputs(style=EscalationStyle.PARALLEL))
+    plan = plan_rules.plan(inputs(style=EscalationStyle.PARALLEL))
     poc = [n for n in of(plan, V) if n.leg is LegKind.POC]
     assert {(n.contact_id, n.position) for n in poc} == {
         (11, 0), (12, 0), (13, 0), (21, 1), (22, 1),
@@ -94,9 +94,9 @@ def test_critical_parallel_calls_the_school_together_then_the_district() -> None
 
 def test_a_long_chain_is_squeezed_to_finish_before_the_deadline() -> None:
     long = Directory([person(100 + i) for i in range(10)], DISTRICT, PSAP, POLICE)
-    plan = planner.plan(inputs(directory=long))
+    plan = plan_rules.plan(inputs(directory=long))
     last = max(n.due_at for n in of(plan, V))
-    assert last <= ARRIVAL + timedelta(minutes=20) - planner.CHAIN_MARGIN
+    assert last <= ARRIVAL + timedelta(minutes=20) - plan_rules.CHAIN_MARGIN
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_a_long_chain_is_squeezed_to_finish_before_the_deadline() -> None:
 def test_law_enforcement_is_a_leg_out_of_session_or_for_a_possible_crime(
     in_session: bool, crime: bool, police: bool
 ) -> None:
-    plan = planner.plan(inputs(in_session=in_session, crime=crime))
+    plan = plan_rules.plan(inputs(in_session=in_session, crime=crime))
     assert (LegKind.LAW_ENFORCEMENT in plan.legs) is police
     assert (41 in {n.contact_id for n in of(plan, V)}) is police
     assert ("c41@example.org" in {n.email for n in of(plan, E)}) is police
@@ -116,7 +116,7 @@ def test_critical_e_mails_every_recipient_with_an_address_once() -> None:
     shared = Recipient(31, 1, 31, True, False, "dispatch@county.example.org")
     desk = Recipient(41, 1, 41, True, False, "DISPATCH@county.example.org")
     directory = Directory(SCHOOL, DISTRICT, [shared], [desk])
-    plan = planner.plan(inputs(directory=directory, in_session=False))
+    plan = plan_rules.plan(inputs(directory=directory, in_session=False))
     addresses = [n.email for n in of(plan, E)]
     # The school's contacts and the PSAP's mailbox, shared with the police desk: one e-mail.
     assert addresses == [
@@ -126,7 +126,7 @@ def test_critical_e_mails_every_recipient_with_an_address_once() -> None:
 
 def test_critical_with_nobody_callable_goes_to_the_duty_line_at_once() -> None:
     nobody = Directory([], [], [], [], DUTY)
-    plan = planner.plan(inputs(directory=nobody))
+    plan = plan_rules.plan(inputs(directory=nobody))
     assert plan.legs == {LegKind.DUTY}
     assert set(plan.gaps) == {LegKind.POC, LegKind.PSAP}
     duty = of(plan, V)
@@ -138,19 +138,19 @@ def test_critical_with_nobody_callable_goes_to_the_duty_line_at_once() -> None:
 
 def test_only_the_unreachable_leg_is_covered_by_the_duty_line() -> None:
     bad_psap = Directory(SCHOOL, DISTRICT, [person(31, callable=False)], POLICE, DUTY)
-    plan = planner.plan(inputs(directory=bad_psap))
+    plan = plan_rules.plan(inputs(directory=bad_psap))
     assert plan.legs == {LegKind.POC, LegKind.DUTY}
     assert set(plan.gaps) == {LegKind.PSAP}
 
 
 def test_nobody_at_all_is_a_gap_of_every_leg_and_of_the_duty_line() -> None:
-    plan = planner.plan(inputs(directory=Directory([], [], [], [])))
+    plan = plan_rules.plan(inputs(directory=Directory([], [], [], [])))
     assert plan.legs == frozenset() and plan.notifications == ()
     assert set(plan.gaps) == {LegKind.POC, LegKind.PSAP, LegKind.DUTY}
 
 
 def test_standard_waits_for_the_review_hold_and_texts_in_business_hours() -> None:
-    plan = planner.plan(inputs(TipLevel.STANDARD, business=timedelta(hours=9)))
+    plan = plan_rules.plan(inputs(TipLevel.STANDARD, business=timedelta(hours=9)))
     assert plan.legs == frozenset()
     emails = of(plan, E)
     assert {n.contact_id for n in emails} == {11, 12, 13}
@@ -162,33 +162,33 @@ def test_standard_waits_for_the_review_hold_and_texts_in_business_hours() -> Non
 
 def test_a_reviewed_standard_tip_goes_at_once_and_tells_the_police_when_flagged() -> None:
     now = ARRIVAL + timedelta(minutes=3)
-    plan = planner.plan(inputs(TipLevel.STANDARD, reviewed=True, crime=True, now=now))
+    plan = plan_rules.plan(inputs(TipLevel.STANDARD, reviewed=True, crime=True, now=now))
     assert all(n.due_at == now for n in of(plan, E))
     assert "c41@example.org" in {n.email for n in of(plan, E)}
 
 
 def test_other_is_e_mail_only_before_its_deadline() -> None:
-    plan = planner.plan(inputs(TipLevel.OTHER))
+    plan = plan_rules.plan(inputs(TipLevel.OTHER))
     assert {n.channel for n in plan.notifications} == {E}
-    assert all(n.due_at <= n.deadline_at - planner.HOLD_MARGIN for n in plan.notifications)
+    assert all(n.due_at <= n.deadline_at - plan_rules.HOLD_MARGIN for n in plan.notifications)
 
 
 def test_without_a_school_standard_is_e_mailed_to_the_duty_line() -> None:
-    plan = planner.plan(inputs(TipLevel.STANDARD, directory=Directory([], [], [], [], DUTY)))
+    plan = plan_rules.plan(inputs(TipLevel.STANDARD, directory=Directory([], [], [], [], DUTY)))
     assert [n.email for n in plan.notifications] == ["c51@example.org", "c52@example.org"]
 
 
 def test_the_duty_plan_needs_nothing_but_the_duty_line() -> None:
     duty = Directory([], [], [], [], DUTY)
     deadline = ARRIVAL + timedelta(minutes=20)
-    plan = planner.duty_plan(duty, TipLevel.CRITICAL, ARRIVAL, deadline, ARRIVAL)
+    plan = plan_rules.duty_plan(duty, TipLevel.CRITICAL, ARRIVAL, deadline, ARRIVAL)
     assert plan.legs == {LegKind.DUTY}
     assert {n.channel for n in plan.notifications} == {V, S, E}
-    standard = planner.duty_plan(duty, TipLevel.STANDARD, ARRIVAL, deadline, ARRIVAL)
+    standard = plan_rules.duty_plan(duty, TipLevel.STANDARD, ARRIVAL, deadline, ARRIVAL)
     assert {n.channel for n in standard.notifications} == {E} and not standard.legs
 
 
 def test_a_replan_never_schedules_into_the_past() -> None:
     later = ARRIVAL + timedelta(minutes=7)
-    plan = planner.plan(inputs(now=later))
+    plan = plan_rules.plan(inputs(now=later))
     assert all(n.due_at >= later for n in plan.notifications)

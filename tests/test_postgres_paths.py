@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from dispatcher import tasks
-from hotline.clock import ManualClock
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core.clock import ManualClock
+from hotline.core.confirming import VOICE_MENU_KEY
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import LegKind, LegState, NotificationLeg, Tip, TipStatus

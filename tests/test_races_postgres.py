@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatcher.confirm import Confirmation, confirm
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
+from hotline.core.tips import create_tip, find_tip_for_followup, record_followup_failure
 from hotline.directory import import_directory, sample_directory
 from hotline.email.fake import FakeEmail
 from hotline.models import (
@@ -27,7 +28,6 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from hotline.telephony.fake import FakeTelephony
-from hotline.tips import create_tip, find_tip_for_followup, record_followup_failure
 from tests.dispatch_world import SCHOOL_HOURS, World
 
 pytestmark = pytest.mark.postgres

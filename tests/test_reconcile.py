@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hotline import reconcile
+from hotline.background import reconcile
 from hotline.models import (
     Alert,
     Call,
@@ -381,7 +381,7 @@ def test_a_long_call_still_in_progress_is_left_alone(world: World) -> None:
 
 
 def test_beat_and_the_embedded_worker_run_both_jobs(world: World) -> None:
-    from hotline.embedded import EmbeddedWorker
+    from hotline.background.embedded import EmbeddedWorker
 
     schedule = world.app.extensions["celery"].conf.beat_schedule
     tasks = {entry["task"]: entry["schedule"] for entry in schedule.values()}

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from hotline import redaction
-from hotline.redaction import PhoneNumberRedactingFilter, drop_caller_location, redact_text
+from hotline.core import redaction
+from hotline.core.redaction import PhoneNumberRedactingFilter, drop_caller_location, redact_text
 
 
 @pytest.mark.parametrize(

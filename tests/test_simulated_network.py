@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.serving import make_server
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.telephony.ports import (
     CallRequest,
     CallUpdate,
@@ -28,7 +28,7 @@ from hotline.telephony.ports import (
     TelephonyError,
     TelephonyErrorKind,
 )
-from hotline.telephony.simulated import (
+from hotline.telephony.simulated.network import (
     APPLICATION_ERROR_TEXT,
     HttpWebhookTransport,
     SimulatedPhoneNetwork,
@@ -823,7 +823,8 @@ def test_http_transport_with_concurrent_callers(
     assert len(sids) == 4
     for sid in sids:
         assert sim.said(sid)[-1] == "You chose 1.", [
-            (e.kind, e.text, e.detail) for e in sim.net.call_log(sid)]
+            (e.kind, e.text, e.detail) for e in sim.net.call_log(sid)
+        ]
         assert sim.net.fetch_call_status(sid) == "completed"
     assert all(s.valid for s in state.seen)
     assert len(state.to("/t/voice-status")) == 4

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from hotline import create_app, migrate
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.models import Call, Recording, WebhookReceipt
 from hotline.services import hotline
 from hotline.telephony.ports import CallRequest
-from hotline.telephony.simulated import SimulatedPhoneNetwork
+from hotline.telephony.simulated.network import SimulatedPhoneNetwork
 
 CONTACT = "+13125550142"
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.models import (
     Channel,
     Contact,
@@ -35,7 +35,7 @@ from hotline.models import (
     WebhookReceipt,
 )
 from hotline.services import hotline
-from hotline.telephony.simulated import SimulatedPhoneNetwork
+from hotline.telephony.simulated.network import SimulatedPhoneNetwork
 from sms import commands, service
 from sms.commands import (
     ConfirmLatest,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from dispatcher.planning import CRITICAL_UPDATE_HOLD, UPDATE_EVERY
+from dispatcher.plan_writer import CRITICAL_UPDATE_HOLD, UPDATE_EVERY
+from hotline.core.tips import attach_recording
 from hotline.models import (
     NotificationChannel,
     NotificationPurpose,
@@ -14,7 +15,6 @@ from hotline.models import (
     Tip,
     TipLevel,
 )
-from hotline.tips import attach_recording
 from tests.dispatch_world import CHICAGO, SCHOOL_HOURS, World
 
 # Wednesday 03:00 in Chicago, the night after SCHOOL_HOURS.

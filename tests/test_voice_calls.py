@@ -9,7 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
+from hotline.core.tips import FOLLOWUP_LOCK_AFTER, leave_message_for_reporter
 from hotline.directory import import_directory, sample_directory
 from hotline.models import (
     ActorType,
@@ -24,7 +25,6 @@ from hotline.models import (
     Call as CallRow,
 )
 from hotline.services import hotline
-from hotline.tips import FOLLOWUP_LOCK_AFTER, leave_message_for_reporter
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from tests.ivr_driver import Call, VoiceDriver
 
@@ -608,7 +608,7 @@ def test_recording_callback_racing_the_record_action_still_reads_back_the_report
     When the callback commits the recording row first, the action applies its turn again."""
     from sqlalchemy import event
 
-    from hotline.calls import apply_recording_status
+    from hotline.core.calls import apply_recording_status
 
     db = hotline(app).db
     call = new_report(driver.call())

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core.confirming import VOICE_MENU_KEY
 from ivr_flows import flow
 from ivr_flows.flow import (
     Ask,

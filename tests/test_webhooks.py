@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from hotline.clock import ManualClock
+from hotline.core.clock import ManualClock
 from hotline.models import Call, Recording, WebhookReceipt
 from hotline.services import hotline
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
@@ -241,7 +241,7 @@ def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
     the race on the unique sid. The loser applies its status again rather than failing."""
     from sqlalchemy import event
 
-    from hotline.calls import CallStatusUpdate, apply_call_status
+    from hotline.core.calls import CallStatusUpdate, apply_call_status
     from hotline.models import CallDirection
 
     db = hotline(app).db
@@ -274,7 +274,7 @@ def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
 def test_old_receipts_are_purged_recent_ones_kept(
     app: Flask, twilio: TwilioDriver, clock: ManualClock
 ) -> None:
-    from hotline.webhooks import RECEIPT_RETENTION, purge_receipts
+    from hotline.web.webhooks import RECEIPT_RETENTION, purge_receipts
 
     twilio.post("/twilio/voice/status", status(0, "ringing"))
     clock.advance(RECEIPT_RETENTION)

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from bench.experiments.no_spacing import celery_app, flask_app
 from dispatcher import tasks
-from dispatcher.planning import plan_tip
+from dispatcher.plan_writer import plan_tip
 from hotline.models import Notification, NotificationChannel
 from hotline.services import Hotline
 
@@ -66,5 +66,5 @@ def plan_tip_job(services: Hotline, tip_id: int) -> None:
     plan_and_enqueue(services, tip_id, lambda nid, _: services.jobs.enqueue(tasks.SEND, nid))
 
 
-# hotline.celery_app's task looks the job up on the module each time it runs.
+# hotline.background.celery_app's task looks the job up on the module each time it runs.
 tasks.plan_tip_job = plan_tip_job

@@ -45,7 +45,7 @@ from phonenumbers import shortnumberinfo
 from sqlalchemy import ColumnElement, and_, or_, select, text
 from sqlalchemy.orm import Session
 
-from hotline.clock import Clock
+from hotline.core.clock import Clock
 from hotline.db import Database
 from hotline.models import Contact, ContactRole, District, PhoneNumber, School
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid
 
-from hotline.clock import Clock, SystemClock
+from hotline.core.clock import Clock, SystemClock
 from hotline.email import EmailMessage, SentEmail, check_address
 
 log = logging.getLogger(__name__)

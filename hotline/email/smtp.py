@@ -38,7 +38,7 @@ from datetime import UTC
 from email.utils import format_datetime, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from hotline.clock import Clock, SystemClock
+from hotline.core.clock import Clock, SystemClock
 from hotline.email import EmailError, EmailErrorKind, EmailMessage, SentEmail, check_address
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from hotline.clock import ensure_utc
-from hotline.confirming import VOICE_MENU_KEY
+from hotline.core.clock import ensure_utc
+from hotline.core.confirming import VOICE_MENU_KEY
+from hotline.core.redaction import redact_text
 from hotline.email import EmailMessage
 from hotline.models import NotificationPurpose, TipLevel
-from hotline.redaction import redact_text
 
 #: A summary of the reporter's words is cut to about this many characters.
 SUMMARY_LIMIT = 300

@@ -1,7 +1,7 @@
 """The telephony port: everything the hotline asks of a phone network.
 
 The rest of the code imports only this module. Adapters: :mod:`hotline.telephony.twilio_adapter`
-(production), :mod:`hotline.telephony.simulated` (development and training) and
+(production), :mod:`hotline.telephony.simulated.network` (development and training) and
 :mod:`hotline.telephony.fake` (unit tests: records requests, can be told to fail).
 """
 
@@ -133,7 +133,7 @@ class ProviderMessage:
     """An incoming text as the provider's message log holds it."""
 
     sid: str
-    #: As the provider gives it; only ever passed to :mod:`hotline.reporters`.
+    #: As the provider gives it; only ever passed to :mod:`hotline.core.reporters`.
     from_: str
     body: str
     sent_at: datetime | None

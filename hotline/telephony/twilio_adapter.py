@@ -38,7 +38,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from hotline.redaction import redact_text
+from hotline.core.redaction import redact_text
 from hotline.telephony.ports import (
     MAX_LISTED,
     PERMANENT_NUMBER_CODES,

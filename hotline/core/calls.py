@@ -153,7 +153,7 @@ def apply_recording_status(
             call_id=None if call is None else call.id,
             # The tip gets it from the <Record> action (attach_recording: its timeline entry,
             # the update to endusers). A recording whose action never came stays without a tip
-            # until the reconciliation with the provider attaches it (hotline.reconcile).
+            # until the reconciliation with the provider attaches it (hotline.background.reconcile).
             tip_id=None,
             created_at=now,
             updated_at=now,

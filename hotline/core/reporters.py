@@ -8,7 +8,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.identity import IdentityKeyring, SealedNumber
+from hotline.core.identity import IdentityKeyring, SealedNumber
 from hotline.models import Reporter
 
 

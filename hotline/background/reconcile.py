@@ -3,7 +3,7 @@
 Two periodic jobs (Celery beat and the embedded worker run both every RECONCILE_EVERY):
 
 * :func:`reconcile_with_provider`. A webhook answered while the database was down stored nothing
-  (:mod:`hotline.webhooks`), and Twilio does not redeliver a message answered with 200, nor a
+  (:mod:`hotline.web.webhooks`), and Twilio does not redeliver a message answered with 200, nor a
   recording left on the apology or on the console's fallback TwiML. So the job lists, over a
   rolling LOOKBACK window, the provider's inbound texts, calls and recordings, and makes tips of
   any the database does not know: a text becomes an SMS tip with its words, a recording goes on
@@ -17,8 +17,8 @@ Two periodic jobs (Celery beat and the embedded worker run both every RECONCILE_
   exactly as the callback would have (``apply_call_status`` → ``call_ended``), so a caller who
   hung up still leaves a completed or incomplete tip.
 
-A reporter's number from the provider goes only to :func:`hotline.reporters.find_or_create_reporter`
-(hashed and encrypted) and is never logged.
+A reporter's number from the provider goes only to
+:func:`hotline.core.reporters.find_or_create_reporter` (hashed and encrypted) and is never logged.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hotline import timeline
-from hotline.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status, lock_call
+from hotline.core import timeline
+from hotline.core.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status, lock_call
+from hotline.core.tips import mark_incomplete
 from hotline.models import Call, CallDirection, InboundMessageSid, Recording, Tip
 from hotline.services import Hotline
 from hotline.telephony.ports import (
@@ -44,7 +45,6 @@ from hotline.telephony.ports import (
     ProviderRecording,
     TelephonyError,
 )
-from hotline.tips import mark_incomplete
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def _note_reconciled(
 
 
 def _alert(services: Hotline, report: ReconcileReport, now: datetime) -> None:
-    from dispatcher.planning import raise_alert
+    from dispatcher.plan_writer import raise_alert
 
     with services.db.session() as session:
         raise_alert(

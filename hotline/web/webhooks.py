@@ -9,7 +9,7 @@ When the database itself fails (restarting, unreachable, a lock or statement tim
 the delivery is stored and the route answers with its blueprint's fallback instead of a 500, so a
 caller never hears Twilio's "application error": the voice menu the apology with a chance to
 record (the recording stays at the provider), texts the 911/988 answer. What the provider keeps
-is brought in later by :mod:`hotline.reconcile`.
+is brought in later by :mod:`hotline.background.reconcile`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from hotline.core.redaction import drop_caller_location
 from hotline.models import InboundMessageSid, WebhookReceipt
-from hotline.redaction import drop_caller_location
 from hotline.services import Hotline, hotline
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def unavailable(req: TwilioRequest) -> Response:
 
     Right for status callbacks: Twilio does not retry them whatever the answer, so a 200 would
     only hide the loss; a 5xx shows up in Twilio's debugger (error 11200) and in the logs, and the
-    periodic checks recover what the callback said (:mod:`hotline.reconcile`)."""
+    periodic checks recover what the callback said (:mod:`hotline.background.reconcile`)."""
     return Response("database unavailable", status=503, content_type="text/plain")
 
 

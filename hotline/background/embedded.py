@@ -12,10 +12,10 @@ import threading
 
 from flask import Flask
 
-from hotline import heartbeat, reconcile
-from hotline.jobs import LocalJobQueue
+from hotline.background import heartbeat, reconcile
+from hotline.background.jobs import LocalJobQueue
 from hotline.services import hotline
-from hotline.webhooks import purge_receipts
+from hotline.web.webhooks import purge_receipts
 
 #: As often as Celery beat runs the same jobs in production.
 PURGE_INTERVAL_SECONDS = 3600.0

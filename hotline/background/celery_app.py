@@ -16,9 +16,9 @@ from celery.beat import PersistentScheduler
 from celery.signals import worker_process_init
 from flask import Flask
 
-from hotline import heartbeat, reconcile
+from hotline.background import heartbeat, reconcile
 from hotline.services import hotline
-from hotline.webhooks import purge_receipts
+from hotline.web.webhooks import purge_receipts
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def celery_init_app(app: Flask) -> Celery:
         # Enqueueing never blocks a web request for long: the sweep re-drives what failed.
         broker_transport_options={"socket_connect_timeout": 1, "socket_timeout": 5},
         broker_connection_timeout=1,
-        beat_scheduler="hotline.celery_app:HeartbeatScheduler",
+        beat_scheduler="hotline.background.celery_app:HeartbeatScheduler",
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         beat_schedule={
             "purge-webhook-receipts": {

@@ -8,9 +8,9 @@ import logging
 from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
-from hotline.calls import CallStatusUpdate, apply_call_status, apply_recording_status
+from hotline.core.calls import CallStatusUpdate, apply_call_status, apply_recording_status
 from hotline.services import hotline
-from hotline.webhooks import TwilioRequest, twilio_webhook
+from hotline.web.webhooks import TwilioRequest, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_status", __name__, url_prefix="/twilio")

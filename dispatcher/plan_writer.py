@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dispatcher import planner
+from dispatcher import plan_rules
 from dispatcher.calendar import BusinessCalendar, load_calendar, notify_deadline
 from dispatcher.legs import add_planned, legs_of, open_leg
 from dispatcher.outbox import cancel_pending, planned_row
-from hotline import timeline
+from hotline.core import timeline
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
     Alert,
@@ -93,8 +93,8 @@ def raise_alert(
     return alert
 
 
-def _recipient(contact: Contact, phone: PhoneNumber) -> planner.Recipient:
-    return planner.Recipient(
+def _recipient(contact: Contact, phone: PhoneNumber) -> plan_rules.Recipient:
+    return plan_rules.Recipient(
         contact_id=contact.id,
         priority=contact.priority,
         phone_number_id=phone.id,
@@ -104,7 +104,7 @@ def _recipient(contact: Contact, phone: PhoneNumber) -> planner.Recipient:
     )
 
 
-def duty_recipients(session: Session) -> list[planner.Recipient]:
+def duty_recipients(session: Session) -> list[plan_rules.Recipient]:
     """The hotline's own supervisors on duty, in priority order."""
     rows = session.execute(
         select(Contact, PhoneNumber)
@@ -119,10 +119,10 @@ def duty_recipients(session: Session) -> list[planner.Recipient]:
     return [_recipient(c, p) for c, p in rows]
 
 
-def directory_for(session: Session, school: School | None) -> planner.Directory:
+def directory_for(session: Session, school: School | None) -> plan_rules.Directory:
     duty = duty_recipients(session)
     if school is None:
-        return planner.Directory((), (), (), (), duty)
+        return plan_rules.Directory((), (), (), (), duty)
     rows = session.execute(
         select(Contact, PhoneNumber)
         .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
@@ -131,12 +131,12 @@ def directory_for(session: Session, school: School | None) -> planner.Directory:
         .order_by(Contact.priority, Contact.id)
     ).all()
 
-    def pick(role: ContactRole, *, prefer_school: bool) -> list[planner.Recipient]:
+    def pick(role: ContactRole, *, prefer_school: bool) -> list[plan_rules.Recipient]:
         own = [_recipient(c, p) for c, p in rows if c.role is role and c.school_id == school.id]
         wide = [_recipient(c, p) for c, p in rows if c.role is role and c.school_id is None]
         return (own or wide) if prefer_school else own
 
-    return planner.Directory(
+    return plan_rules.Directory(
         school_contacts=pick(ContactRole.SCHOOL_CONTACT, prefer_school=False),
         district_contacts=[
             _recipient(c, p) for c, p in rows if c.role is ContactRole.DISTRICT_CONTACT
@@ -158,14 +158,14 @@ def calendar_for(session: Session, tip: Tip) -> tuple[District | None, BusinessC
     return district, load_calendar(session, district.id)
 
 
-def plan_input(session: Session, tip: Tip, now: datetime) -> planner.PlanInput:
+def plan_input(session: Session, tip: Tip, now: datetime) -> plan_rules.PlanInput:
     district, calendar = calendar_for(session, tip)
     school = session.get(School, tip.school_id) if tip.school_id else None
     if calendar is None:
         deadline = tip.received_at + WALL_CLOCK_DEADLINES[tip.level]
     else:
         deadline = notify_deadline(tip.level.value, tip.received_at, calendar)
-    return planner.PlanInput(
+    return plan_rules.PlanInput(
         level=tip.level,
         arrival=tip.received_at,
         deadline=deadline,
@@ -201,7 +201,7 @@ def plan_tip(
         return None
     version = tip.plan_version + 1
     inputs = plan_input(session, tip, now)
-    result = planner.plan(inputs)
+    result = plan_rules.plan(inputs)
     tip.plan_version = version
     tip.notify_deadline_at = inputs.deadline
     tip.updated_at = now
@@ -453,8 +453,8 @@ def plan_duty_fallback(session: Session, tip: Tip, now: datetime) -> list[int]:
     if already is not None:
         return []
     deadline = tip.received_at + WALL_CLOCK_DEADLINES[tip.level]
-    plan = planner.duty_plan(
-        planner.Directory((), (), (), (), duty_recipients(session)),
+    plan = plan_rules.duty_plan(
+        plan_rules.Directory((), (), (), (), duty_recipients(session)),
         tip.level,
         tip.received_at,
         deadline,

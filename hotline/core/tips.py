@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from dispatcher import entry as dispatch
 from dispatcher.levels import level_of_type
-from dispatcher.planning import PlanResult
-from hotline import timeline
-from hotline.identity import IdentityKeyring
+from dispatcher.plan_writer import PlanResult
+from hotline.core import timeline
+from hotline.core.identity import IdentityKeyring
 from hotline.models import (
     ActorType,
     Channel,

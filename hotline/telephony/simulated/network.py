@@ -46,9 +46,8 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from hotline.clock import Clock
-from hotline.redaction import redact_text
-from hotline.telephony import sim_twiml as tw
+from hotline.core.clock import Clock
+from hotline.core.redaction import redact_text
 from hotline.telephony.ports import (
     MAX_LISTED,
     CallRequest,
@@ -63,7 +62,8 @@ from hotline.telephony.ports import (
     TelephonyError,
     TelephonyErrorKind,
 )
-from hotline.telephony.sim_transport import (
+from hotline.telephony.simulated import twiml as tw
+from hotline.telephony.simulated.transport import (
     HTTP_RETRIEVAL_FAILURE,
     GetCapableTransport,
     HttpWebhookTransport,

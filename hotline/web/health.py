@@ -10,7 +10,12 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from hotline import migrate
-from hotline.heartbeat import MONITORED, STALE_AFTER_SECONDS, heartbeat_ages, heartbeat_details
+from hotline.background.heartbeat import (
+    MONITORED,
+    STALE_AFTER_SECONDS,
+    heartbeat_ages,
+    heartbeat_details,
+)
 from hotline.services import hotline
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Development-only tools, served only while the simulated phone network runs."""
