@@ -8,6 +8,7 @@ from hotline.background.embedded import EmbeddedWorker
 from hotline.core.clock import ManualClock
 from hotline.models import Heartbeat
 from hotline.services import hotline
+from tests.waiting import wait_until
 
 
 def test_a_round_writes_the_heartbeats_then_waits_its_interval(
@@ -33,9 +34,24 @@ def test_a_round_writes_the_heartbeats_then_waits_its_interval(
         assert s.get_one(Heartbeat, heartbeat.WORKER).at == clock.now()
 
 
-def test_thread_starts_and_stops(app: Flask) -> None:
+def beat_heartbeat(app: Flask) -> Heartbeat | None:
+    with hotline(app).db.sessionmaker() as s:
+        return s.get(Heartbeat, heartbeat.BEAT)
+
+
+def test_the_thread_works_until_asked_to_stop(app: Flask) -> None:
     worker = EmbeddedWorker(app, tick_seconds=0.01)
     worker.start()
-    worker.stop()
-    with hotline(app).db.sessionmaker() as s:
-        assert s.get(Heartbeat, heartbeat.BEAT) is not None
+    try:
+        wait_until("the embedded worker's first heartbeat", lambda: beat_heartbeat(app))
+    finally:
+        assert worker.stop(), "the thread did not end"
+    assert worker.stop(), "stopping twice is harmless"
+
+
+def test_stop_interrupts_the_wait_between_rounds(app: Flask) -> None:
+    # A round, then an hour's wait: stop() must wake the thread, not sit the hour out.
+    worker = EmbeddedWorker(app, tick_seconds=3600)
+    worker.start()
+    wait_until("the embedded worker's first heartbeat", lambda: beat_heartbeat(app))
+    assert worker.stop(timeout=60), "the thread was still waiting after stop()"

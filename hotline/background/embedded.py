@@ -43,11 +43,18 @@ class EmbeddedWorker:
         )
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask the thread to stop and wait for it; False if it was still in a round after
+        ``timeout`` seconds (it is a daemon thread: it ends with the process)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("embedded worker still busy %.0f s after it was asked to stop", timeout)
+            return False
+        return True
 
     def run_once(self, monotonic_now: float) -> None:
         """One round of work; public so tests can drive it without a thread."""
