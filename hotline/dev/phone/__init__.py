@@ -71,7 +71,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from hotline.email.dev import DevOutbox, StoredEmail
 from hotline.models import Contact, ContactRole, District, PhoneNumber, School
 from hotline.services import hotline
-from hotline.telephony.simulated.network import (
+from hotline.telephony.simulated import (
     HandsetError,
     SimCallInfo,
     SimEvent,
