@@ -24,7 +24,7 @@ from hotline.services import Hotline
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
-    from hotline.telephony.simulated.network import SimulatedPhoneNetwork
+    from hotline.telephony.simulated import SimulatedPhoneNetwork
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _phone_network(
         )
         return adapter, None, settings.twilio_auth_token
 
-    from hotline.telephony.simulated.network import HttpWebhookTransport, SimulatedPhoneNetwork
+    from hotline.telephony.simulated import HttpWebhookTransport, SimulatedPhoneNetwork
 
     token = _simulator_token(settings)
     base = settings.public_base_url

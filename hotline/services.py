@@ -17,7 +17,7 @@ from hotline.email import EmailSender
 from hotline.telephony.ports import Telephony
 
 if TYPE_CHECKING:
-    from hotline.telephony.simulated.network import SimulatedPhoneNetwork
+    from hotline.telephony.simulated import SimulatedPhoneNetwork
 
 
 @dataclass

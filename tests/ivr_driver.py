@@ -1,7 +1,7 @@
 """A caller on a phone, played against the app's voice webhooks the way Twilio plays them.
 
 This is an independent reading of Twilio's documented behaviour, written for the tests; it shares
-nothing with ``hotline.telephony.simulated.network`` on purpose, so that the two can disagree and a
+nothing with ``hotline.telephony.simulated`` on purpose, so that the two can disagree and a
 disagreement shows up as a failing test instead of a bug both copies share.
 
 Two halves:

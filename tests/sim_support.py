@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import Flask
 
-from hotline.telephony.simulated.network import WebhookReply
+from hotline.telephony.simulated import WebhookReply
 
 
 class FlaskClientTransport:

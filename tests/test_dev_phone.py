@@ -52,7 +52,7 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from hotline.telephony.ports import CallRequest
-from hotline.telephony.simulated.network import (
+from hotline.telephony.simulated import (
     HttpWebhookTransport,
     SimulatedPhoneNetwork,
     WebhookTransport,

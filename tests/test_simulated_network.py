@@ -28,7 +28,7 @@ from hotline.telephony.ports import (
     TelephonyError,
     TelephonyErrorKind,
 )
-from hotline.telephony.simulated.network import (
+from hotline.telephony.simulated import (
     APPLICATION_ERROR_TEXT,
     HttpWebhookTransport,
     SimulatedPhoneNetwork,

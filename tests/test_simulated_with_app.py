@@ -17,7 +17,7 @@ from hotline.core.clock import ManualClock
 from hotline.models import Call, Recording, WebhookReceipt
 from hotline.services import hotline
 from hotline.telephony.ports import CallRequest
-from hotline.telephony.simulated.network import SimulatedPhoneNetwork
+from hotline.telephony.simulated import SimulatedPhoneNetwork
 
 CONTACT = "+13125550142"
 

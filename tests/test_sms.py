@@ -35,7 +35,7 @@ from hotline.models import (
     WebhookReceipt,
 )
 from hotline.services import hotline
-from hotline.telephony.simulated.network import SimulatedPhoneNetwork
+from hotline.telephony.simulated import SimulatedPhoneNetwork
 from sms import commands, service
 from sms.commands import (
     ConfirmLatest,

@@ -1,7 +1,7 @@
 """The telephony port: everything the hotline asks of a phone network.
 
 The rest of the code imports only this module. Adapters: :mod:`hotline.telephony.twilio_adapter`
-(production), :mod:`hotline.telephony.simulated.network` (development and training) and
+(production), :mod:`hotline.telephony.simulated` (development and training) and
 :mod:`hotline.telephony.fake` (unit tests: records requests, can be told to fail).
 """
 

@@ -6,7 +6,10 @@ phrase and recording goes through the simulator's handset API, which posts the s
 webhooks Twilio would. What the hotline says comes back as the simulator's event feed.
 
 The blueprint is registered only when the app runs on the simulated network, and every route
-answers 404 when there is no simulator anyway: production never exposes it.
+answers 404 when there is no simulator anyway: production never exposes it. Its page is
+``templates/devphone/phone.html`` beside this module, with ``static/devphone.js`` and
+``static/devphone.css`` (served under ``/dev/phone/static/``); pyproject.toml ships them as
+package data.
 
 JSON API (under ``/dev/phone/api``):
 
@@ -71,7 +74,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from hotline.email.dev import DevOutbox, StoredEmail
 from hotline.models import Contact, ContactRole, District, PhoneNumber, School
 from hotline.services import hotline
-from hotline.telephony.simulated.network import (
+from hotline.telephony.simulated import (
     HandsetError,
     SimCallInfo,
     SimEvent,
