@@ -1,5 +1,5 @@
 """Business calendars: business time per district, exact across time zones, DST, holidays and
-school breaks (DESIGN.md section 2).
+school breaks.
 
 A district's business time is the union of its weekly hours (local time, Monday=0), minus its
 region's public holidays (the ``holidays`` package, with the subdivision: ``US-IL``) and the school
@@ -58,7 +58,7 @@ __all__ = [
 #: How far ahead a search for business time (or a school session) looks before giving up.
 MAX_SEARCH_DAYS: Final = 400
 
-#: Notification deadlines per tip level (DESIGN.md section 2). Critical runs on the wall clock at
+#: Notification deadlines per tip level (the README's table). Critical runs on the wall clock at
 #: any hour; the others are business time.
 DEADLINES: Final[Mapping[str, timedelta]] = MappingProxyType(
     {

@@ -1,4 +1,4 @@
-"""Tip types and the level each one carries (DESIGN.md section 2)."""
+"""Tip types and the level each one carries."""
 
 from __future__ import annotations
 

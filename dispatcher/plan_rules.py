@@ -1,5 +1,5 @@
 """Who must hear about a tip, by which channel, and when: a pure function of the tip, the
-district's settings and its directory (DESIGN.md section 2).
+district's settings and its directory.
 
 Critical: e-mail to every point of contact at once; texts to those who opted in; three legs of
 calls, each chased until someone on it confirms: the school's points of contact (parallel or
@@ -217,7 +217,8 @@ def _texts(
 
 
 def required_legs(tip: PlanInput) -> list[LegKind]:
-    """The legs a Critical tip must have confirmed (DESIGN.md section 2)."""
+    """The legs a Critical tip must have confirmed: the school's points of contact and the PSAP
+    always, law enforcement when the school is not in session or the tip may be a crime."""
     legs = [LegKind.POC, LegKind.PSAP]
     if not tip.school_in_session or tip.possible_crime:
         legs.append(LegKind.LAW_ENFORCEMENT)

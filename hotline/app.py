@@ -1,4 +1,5 @@
-"""The application factory."""
+"""The application factory: the Flask app and the services it runs on (database, clock, keys,
+phone network, e-mail, job queue, call budget), built from the settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration, read only from the environment (DESIGN.md section 5).
+"""Configuration, read only from the environment (every variable: docs/operations.md).
 
 The embedded default (no variables at all) is a complete development hotline: SQLite under
 ``instance/``, an in-process worker and the simulated phone network. Anything that looks like a

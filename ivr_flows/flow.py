@@ -294,6 +294,9 @@ class VoiceState:
     greeted: bool = False
     #: Failed answers to the current question.
     tries: int = 0
+    #: The caller's choice on the category menu (OTHER after failed tries); None until then. A tip
+    #: made without one (a hang-up before it, a message left outside the new-report path) has no
+    #: category and is Standard, for an agent to review.
     category: Category | None = None
     school_id: int | None = None
     school_unknown: bool = False

@@ -16,9 +16,12 @@ changes nothing twice). Rules:
 The PIN of a new SMS tip is sent in the first answer (:data:`SEND_PIN_BY_SMS`). It goes only to
 the number that texted, whose phone already holds the whole conversation in clear, so it reveals
 nothing new to whoever holds that phone; what it adds is a way to follow up by calling, from any
-phone, after deleting the thread (the answer says so). The webhook guard keeps every answer in
-``webhook_receipts`` for a week to replay it on a retry, sealed (encrypted under the identity
-key, :mod:`hotline.web.webhooks`), as it does the voice menu's readback.
+phone, after deleting the thread (the answer says so). The hotline stores no PIN in clear (the
+provider's message log keeps the answer as sent): the tip keeps only the PIN's keyed hash
+(``Tip.pin_hash``), and the webhook guard (:mod:`hotline.web.webhooks`) keeps the answer in
+``webhook_receipts`` for a week, to replay it on a retry, sealed: encrypted with a key derived
+from HOTLINE_IDENTITY_KEY (:meth:`hotline.core.identity.IdentityKeyring.seal_receipt`), as it
+keeps the voice menu's readback.
 """
 
 from __future__ import annotations

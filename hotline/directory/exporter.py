@@ -15,7 +15,8 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.directory.importer import COLUMNS, duty_contact, name_key, role_order
+from hotline.directory.apply import duty_contact
+from hotline.directory.parse import COLUMNS, name_key, role_order
 from hotline.models import Contact, District, PhoneNumber, School
 
 
