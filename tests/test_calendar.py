@@ -1,5 +1,4 @@
-"""Business calendars and notification deadlines (DESIGN.md section 2): explicit aware datetimes,
-never the wall clock."""
+"""Business calendars and notification deadlines: explicit aware datetimes, never the wall clock."""
 
 from __future__ import annotations
 
