@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
+from dispatcher.alert_call_state import AlertCallState
 from dispatcher.call_outcomes import call_finished, is_machine
 from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
@@ -222,13 +224,20 @@ def _call(session: Session, req: TwilioRequest, rows: Sequence[Notification]) ->
             phone_number_id=rows[0].phone_number_id,
             status="in-progress",
             created_at=hotline().clock.now(),
-            flow_state={"notifications": [r.id for r in rows]},
+            flow_state=AlertCallState(notification_ids=tuple(r.id for r in rows)).to_json(),
         )
         session.add(call)
         session.flush()
-    elif "notifications" not in call.flow_state:
-        call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+    else:
+        _note_rows(call, rows)
     return call
+
+
+def _note_rows(call: Call, rows: Sequence[Notification]) -> None:
+    """The call's state names its outbox rows from the first webhook that carries them."""
+    state = AlertCallState.from_json(call.flow_state)
+    if not state.notification_ids:
+        call.flow_state = replace(state, notification_ids=tuple(r.id for r in rows)).to_json()
 
 
 def _open_rows(session: Session, rows: Sequence[Notification]) -> list[Notification]:
@@ -299,7 +308,9 @@ def key(req: TwilioRequest, session: Session) -> Response:
     call = _call(session, req, rows)
     if call is not None:
         # A machine verdict that arrives after this keypress must not turn it into a voicemail.
-        call.flow_state = {**call.flow_state, "confirmed": True}
+        call.flow_state = replace(
+            AlertCallState.from_json(call.flow_state), confirmed=True
+        ).to_json()
     now = hotline().clock.now()
     ended_legs: list[tuple[int, int]] = []
     someone_else = []
@@ -351,10 +362,10 @@ def status(req: TwilioRequest, session: Session) -> Response:
     if rows:
         call.tip_id = call.tip_id or rows[0].tip_id
         call.contact_id = call.contact_id or rows[0].contact_id
-        if "notifications" not in call.flow_state:
-            call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+        _note_rows(call, rows)
     if not (changed and update.status in FINAL_CALL_STATUSES):
         return _twiml(VoiceResponse())
+    confirmed = AlertCallState.from_json(call.flow_state).confirmed
     for row in rows:
         if row.outcome not in ("voicemail",):
             row.outcome = update.status
@@ -370,7 +381,7 @@ def status(req: TwilioRequest, session: Session) -> Response:
             answered_by=call.answered_by,
             duration_seconds=call.duration_seconds,
         )
-        if not call.flow_state.get("confirmed"):
+        if not confirmed:
             call_finished(session, row, update.status, call.answered_by, now)
     return _twiml(VoiceResponse())
 
@@ -390,7 +401,7 @@ def amd(req: TwilioRequest, session: Session) -> Response:
         call.answered_by = answered_by
     if is_machine(answered_by):
         tip = session.get_one(Tip, rows[0].tip_id)
-        if call.flow_state.get("confirmed"):
+        if AlertCallState.from_json(call.flow_state).confirmed:
             timeline.record(
                 session,
                 tip,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
+from dispatcher.alert_call_state import AlertCallState
 from dispatcher.call_outcomes import call_finished
 from dispatcher.plan_writer import plan_tip, raise_alert, record_plan_failure
 from dispatcher.sender import send_notification
@@ -83,13 +84,14 @@ def voicemail_job(services: Hotline, call_id: int) -> None:
 
     with services.db.session() as session:
         call = session.get(Call, call_id)
-        if call is None or call.flow_state.get("confirmed") or call.ended_at is not None:
+        if call is None or call.ended_at is not None:
+            return
+        state = AlertCallState.from_json(call.flow_state)
+        if state.confirmed:
             return
         rows = [
             r
-            for r in (
-                session.get(Notification, i) for i in call.flow_state.get("notifications", [])
-            )
+            for r in (session.get(Notification, i) for i in state.notification_ids)
             if r is not None
         ]
         if not rows:
@@ -332,7 +334,7 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
                 notification_id=row.id,
                 status=status,
             )
-            if call is None or not call.flow_state.get("confirmed"):
+            if call is None or not AlertCallState.from_json(call.flow_state).confirmed:
                 call_finished(session, row, status, call.answered_by if call else None, now)
         checked.append(row_id)
     return checked

@@ -388,7 +388,9 @@ class Call(Base):
     last_sequence_number: Mapped[int] = mapped_column(default=-1)
     answered_by: Mapped[str | None] = mapped_column(String(32))
     duration_seconds: Mapped[int | None]
-    #: Where the caller is in the voice menu (ivr_flows state), as JSON.
+    #: What the call keeps between webhooks, stamped with which it is
+    #: (:mod:`hotline.core.call_state`): where a caller is in the voice menu, or an alert call's
+    #: outbox rows and confirmation.
     flow_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
