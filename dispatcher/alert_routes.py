@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher.alert_call_state import AlertCallState
-from dispatcher.call_outcomes import call_finished, is_machine
+from dispatcher.call_outcomes import call_finished, is_machine, outcome_of_call
 from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
 from hotline.core import timeline
@@ -37,8 +37,10 @@ from hotline.models import (
     MessageDirection,
     Notification,
     NotificationLeg,
+    NotificationOutcome,
     School,
     Tip,
+    TipEventKind,
     TipMessage,
 )
 from hotline.services import hotline
@@ -366,14 +368,15 @@ def status(req: TwilioRequest, session: Session) -> Response:
     if not (changed and update.status in FINAL_CALL_STATUSES):
         return _twiml(VoiceResponse())
     confirmed = AlertCallState.from_json(call.flow_state).confirmed
+    ended = outcome_of_call(update.status)
     for row in rows:
-        if row.outcome not in ("voicemail",):
-            row.outcome = update.status
+        if row.outcome is not NotificationOutcome.VOICEMAIL:
+            row.outcome = ended
         row.updated_at = now
         timeline.record(
             session,
             session.get_one(Tip, row.tip_id),
-            "notification.call_ended",
+            TipEventKind.NOTIFICATION_CALL_ENDED,
             at=now,
             notification_id=row.id,
             contact_id=row.contact_id,
@@ -382,7 +385,7 @@ def status(req: TwilioRequest, session: Session) -> Response:
             duration_seconds=call.duration_seconds,
         )
         if not confirmed:
-            call_finished(session, row, update.status, call.answered_by, now)
+            call_finished(session, row, ended, call.answered_by, now)
     return _twiml(VoiceResponse())
 
 
@@ -405,7 +408,7 @@ def amd(req: TwilioRequest, session: Session) -> Response:
             timeline.record(
                 session,
                 tip,
-                "notification.late_machine_verdict_ignored",
+                TipEventKind.NOTIFICATION_LATE_MACHINE_VERDICT_IGNORED,
                 at=hotline().clock.now(),
                 answered_by=answered_by,
             )
@@ -415,22 +418,52 @@ def amd(req: TwilioRequest, session: Session) -> Response:
     return _twiml(VoiceResponse())
 
 
+#: What Twilio's MessageStatus says of a text the hotline sent, kept as the row's outcome.
+MESSAGE_STATUSES: dict[str, NotificationOutcome] = {
+    outcome.value: outcome
+    for outcome in (
+        NotificationOutcome.QUEUED,
+        NotificationOutcome.ACCEPTED,
+        NotificationOutcome.SCHEDULED,
+        NotificationOutcome.SENDING,
+        NotificationOutcome.SENT,
+        NotificationOutcome.DELIVERED,
+        NotificationOutcome.UNDELIVERED,
+        NotificationOutcome.FAILED,
+        NotificationOutcome.READ,
+        NotificationOutcome.CANCELED,
+        NotificationOutcome.PARTIALLY_DELIVERED,
+    )
+}
+#: A text's last word: a later (out of order) status callback does not replace it.
+FINAL_MESSAGE_OUTCOMES = frozenset(
+    {
+        NotificationOutcome.DELIVERED,
+        NotificationOutcome.UNDELIVERED,
+        NotificationOutcome.FAILED,
+        NotificationOutcome.READ,
+    }
+)
+
+
 @bp.post("/sms-status")
 @twilio_webhook("alert.sms_status")
 def sms_status(req: TwilioRequest, session: Session) -> Response:
     rows = _rows(session)
-    status = req.get("MessageStatus")[:32]
-    final = {"delivered", "undelivered", "failed", "read"}
+    raw = req.get("MessageStatus")
+    status = MESSAGE_STATUSES.get(raw)
+    if raw and status is None:
+        log.warning("text status %r is not one Twilio documents; ignored", raw[:32])
     for row in rows:
-        if status and row.outcome not in final:
+        if status is not None and row.outcome not in FINAL_MESSAGE_OUTCOMES:
             now = hotline().clock.now()
             row.outcome = status
             row.updated_at = now
-            if status in ("failed", "undelivered"):
+            if status in (NotificationOutcome.FAILED, NotificationOutcome.UNDELIVERED):
                 timeline.record(
                     session,
                     session.get_one(Tip, row.tip_id),
-                    "notification.sms_failed",
+                    TipEventKind.NOTIFICATION_SMS_FAILED,
                     at=now,
                     notification_id=row.id,
                     error_code=req.get("ErrorCode")[:8],
