@@ -55,6 +55,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hotline.models import NotificationOutcome  # noqa: E402
 from tests.twilio_fake import RecordedRequest, TwilioFake, load_contract  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -770,9 +771,9 @@ def run_burst(
 
     # Later tiers and the watchdog's next rounds would land in the next bursts: stop them.
     db.execute(
-        "UPDATE notifications SET state = 'cancelled', outcome = 'bench-cleanup' "
+        "UPDATE notifications SET state = 'cancelled', outcome = %s "
         "WHERE tip_id = ANY(%s) AND state = 'planned'",
-        (tip_ids,),
+        (NotificationOutcome.BENCH_CLEANUP.value, tip_ids),
     )
     db.execute(
         "UPDATE notification_legs SET state = 'cancelled' WHERE tip_id = ANY(%s) "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
@@ -18,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from dispatcher.call_outcomes import call_finished, is_machine
+from dispatcher.alert_call_state import AlertCallState
+from dispatcher.call_outcomes import call_finished, is_machine, outcome_of_call
 from dispatcher.confirm import confirm
 from dispatcher.levels import describe_type
 from hotline.core import timeline
@@ -35,8 +37,10 @@ from hotline.models import (
     MessageDirection,
     Notification,
     NotificationLeg,
+    NotificationOutcome,
     School,
     Tip,
+    TipEventKind,
     TipMessage,
 )
 from hotline.services import hotline
@@ -222,13 +226,20 @@ def _call(session: Session, req: TwilioRequest, rows: Sequence[Notification]) ->
             phone_number_id=rows[0].phone_number_id,
             status="in-progress",
             created_at=hotline().clock.now(),
-            flow_state={"notifications": [r.id for r in rows]},
+            flow_state=AlertCallState(notification_ids=tuple(r.id for r in rows)).to_json(),
         )
         session.add(call)
         session.flush()
-    elif "notifications" not in call.flow_state:
-        call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+    else:
+        _note_rows(call, rows)
     return call
+
+
+def _note_rows(call: Call, rows: Sequence[Notification]) -> None:
+    """The call's state names its outbox rows from the first webhook that carries them."""
+    state = AlertCallState.from_json(call.flow_state)
+    if not state.notification_ids:
+        call.flow_state = replace(state, notification_ids=tuple(r.id for r in rows)).to_json()
 
 
 def _open_rows(session: Session, rows: Sequence[Notification]) -> list[Notification]:
@@ -299,7 +310,9 @@ def key(req: TwilioRequest, session: Session) -> Response:
     call = _call(session, req, rows)
     if call is not None:
         # A machine verdict that arrives after this keypress must not turn it into a voicemail.
-        call.flow_state = {**call.flow_state, "confirmed": True}
+        call.flow_state = replace(
+            AlertCallState.from_json(call.flow_state), confirmed=True
+        ).to_json()
     now = hotline().clock.now()
     ended_legs: list[tuple[int, int]] = []
     someone_else = []
@@ -351,18 +364,19 @@ def status(req: TwilioRequest, session: Session) -> Response:
     if rows:
         call.tip_id = call.tip_id or rows[0].tip_id
         call.contact_id = call.contact_id or rows[0].contact_id
-        if "notifications" not in call.flow_state:
-            call.flow_state = {**call.flow_state, "notifications": [r.id for r in rows]}
+        _note_rows(call, rows)
     if not (changed and update.status in FINAL_CALL_STATUSES):
         return _twiml(VoiceResponse())
+    confirmed = AlertCallState.from_json(call.flow_state).confirmed
+    ended = outcome_of_call(update.status)
     for row in rows:
-        if row.outcome not in ("voicemail",):
-            row.outcome = update.status
+        if row.outcome is not NotificationOutcome.VOICEMAIL:
+            row.outcome = ended
         row.updated_at = now
         timeline.record(
             session,
             session.get_one(Tip, row.tip_id),
-            "notification.call_ended",
+            TipEventKind.NOTIFICATION_CALL_ENDED,
             at=now,
             notification_id=row.id,
             contact_id=row.contact_id,
@@ -370,8 +384,8 @@ def status(req: TwilioRequest, session: Session) -> Response:
             answered_by=call.answered_by,
             duration_seconds=call.duration_seconds,
         )
-        if not call.flow_state.get("confirmed"):
-            call_finished(session, row, update.status, call.answered_by, now)
+        if not confirmed:
+            call_finished(session, row, ended, call.answered_by, now)
     return _twiml(VoiceResponse())
 
 
@@ -390,11 +404,11 @@ def amd(req: TwilioRequest, session: Session) -> Response:
         call.answered_by = answered_by
     if is_machine(answered_by):
         tip = session.get_one(Tip, rows[0].tip_id)
-        if call.flow_state.get("confirmed"):
+        if AlertCallState.from_json(call.flow_state).confirmed:
             timeline.record(
                 session,
                 tip,
-                "notification.late_machine_verdict_ignored",
+                TipEventKind.NOTIFICATION_LATE_MACHINE_VERDICT_IGNORED,
                 at=hotline().clock.now(),
                 answered_by=answered_by,
             )
@@ -404,22 +418,52 @@ def amd(req: TwilioRequest, session: Session) -> Response:
     return _twiml(VoiceResponse())
 
 
+#: What Twilio's MessageStatus says of a text the hotline sent, kept as the row's outcome.
+MESSAGE_STATUSES: dict[str, NotificationOutcome] = {
+    outcome.value: outcome
+    for outcome in (
+        NotificationOutcome.QUEUED,
+        NotificationOutcome.ACCEPTED,
+        NotificationOutcome.SCHEDULED,
+        NotificationOutcome.SENDING,
+        NotificationOutcome.SENT,
+        NotificationOutcome.DELIVERED,
+        NotificationOutcome.UNDELIVERED,
+        NotificationOutcome.FAILED,
+        NotificationOutcome.READ,
+        NotificationOutcome.CANCELED,
+        NotificationOutcome.PARTIALLY_DELIVERED,
+    )
+}
+#: A text's last word: a later (out of order) status callback does not replace it.
+FINAL_MESSAGE_OUTCOMES = frozenset(
+    {
+        NotificationOutcome.DELIVERED,
+        NotificationOutcome.UNDELIVERED,
+        NotificationOutcome.FAILED,
+        NotificationOutcome.READ,
+    }
+)
+
+
 @bp.post("/sms-status")
 @twilio_webhook("alert.sms_status")
 def sms_status(req: TwilioRequest, session: Session) -> Response:
     rows = _rows(session)
-    status = req.get("MessageStatus")[:32]
-    final = {"delivered", "undelivered", "failed", "read"}
+    raw = req.get("MessageStatus")
+    status = MESSAGE_STATUSES.get(raw)
+    if raw and status is None:
+        log.warning("text status %r is not one Twilio documents; ignored", raw[:32])
     for row in rows:
-        if status and row.outcome not in final:
+        if status is not None and row.outcome not in FINAL_MESSAGE_OUTCOMES:
             now = hotline().clock.now()
             row.outcome = status
             row.updated_at = now
-            if status in ("failed", "undelivered"):
+            if status in (NotificationOutcome.FAILED, NotificationOutcome.UNDELIVERED):
                 timeline.record(
                     session,
                     session.get_one(Tip, row.tip_id),
-                    "notification.sms_failed",
+                    TipEventKind.NOTIFICATION_SMS_FAILED,
                     at=now,
                     notification_id=row.id,
                     error_code=req.get("ErrorCode")[:8],

@@ -17,22 +17,37 @@ from sqlalchemy.orm import Session
 
 from dispatcher.outbox import planned_row, pull_next_forward
 from hotline.core import timeline
+from hotline.core.calls import FINAL_CALL_STATUSES
 from hotline.models import (
     LegState,
     Notification,
     NotificationChannel,
     NotificationLeg,
+    NotificationOutcome,
     Tip,
+    TipEventKind,
 )
 
 #: Calls to one person in one round of a leg, the first included.
 MAX_CALLS_PER_PERSON_PER_ROUND = 2
-RETRY_AFTER: dict[str, timedelta] = {
-    "no-answer": timedelta(seconds=60),
-    "busy": timedelta(seconds=30),
-    "failed": timedelta(seconds=60),
-    "canceled": timedelta(seconds=60),
+#: Calls that ended like this are made again to the same person, after this long.
+RETRY_AFTER: dict[NotificationOutcome, timedelta] = {
+    NotificationOutcome.NO_ANSWER: timedelta(seconds=60),
+    NotificationOutcome.BUSY: timedelta(seconds=30),
+    NotificationOutcome.FAILED: timedelta(seconds=60),
+    NotificationOutcome.CANCELED: timedelta(seconds=60),
 }
+
+
+#: The outbox row's outcome for each final status of its call (every one has a member).
+CALL_OUTCOMES: dict[str, NotificationOutcome] = {
+    status: NotificationOutcome(status) for status in FINAL_CALL_STATUSES
+}
+
+
+def outcome_of_call(status: str) -> NotificationOutcome:
+    """What a finished alert call's final status makes of its row's outcome."""
+    return CALL_OUTCOMES[status]
 
 
 def is_machine(answered_by: str | None) -> bool:
@@ -42,9 +57,14 @@ def is_machine(answered_by: str | None) -> bool:
 
 
 def call_finished(
-    session: Session, row: Notification, status: str, answered_by: str | None, now: datetime
+    session: Session,
+    row: Notification,
+    status: NotificationOutcome,
+    answered_by: str | None,
+    now: datetime,
 ) -> str:
-    """Apply the retry policy to a finished alert call. Returns what was decided."""
+    """Apply the retry policy to a finished alert call (``status``: its final status, as
+    :func:`outcome_of_call` names it). Returns what was decided."""
     leg = session.get(NotificationLeg, row.leg_id) if row.leg_id else None
     if leg is None or leg.state is not LegState.OPEN:
         return "leg-closed"
@@ -82,7 +102,7 @@ def call_finished(
             timeline.record(
                 session,
                 tip,
-                "notification.retry_planned",
+                TipEventKind.NOTIFICATION_RETRY_PLANNED,
                 at=now,
                 notification_id=retry.id,
                 after=row.id,
@@ -94,7 +114,7 @@ def call_finished(
     timeline.record(
         session,
         tip,
-        "leg.moved_on",
+        TipEventKind.LEG_MOVED_ON,
         at=now,
         leg=leg.kind.value,
         after=row.id,

@@ -29,8 +29,10 @@ from hotline.models import (
     LegState,
     Notification,
     NotificationLeg,
+    NotificationOutcome,
     PhoneNumber,
     Tip,
+    TipEventKind,
 )
 
 #: Which leg a contact confirms for.
@@ -100,7 +102,7 @@ def confirm(
         timeline.record(
             session,
             tip,
-            "receipt.confirmed",
+            TipEventKind.RECEIPT_CONFIRMED,
             at=now,
             actor_type=ActorType.CONTACT,
             actor_id=actor_id,
@@ -112,12 +114,12 @@ def confirm(
             tip.id, kind, False, None if leg is None else leg.confirmed_by_contact_id, 0
         )
     cancelled = cancel_pending(
-        session, tip_id=tip.id, leg_id=leg.id, now=now, reason="leg-confirmed"
+        session, tip_id=tip.id, leg_id=leg.id, now=now, reason=NotificationOutcome.LEG_CONFIRMED
     )
     timeline.record(
         session,
         tip,
-        "leg.confirmed",
+        TipEventKind.LEG_CONFIRMED,
         at=now,
         actor_type=ActorType.CONTACT,
         actor_id=actor_id,

@@ -32,6 +32,7 @@ from hotline.models import (
     Notification,
     NotificationChannel,
     NotificationLeg,
+    NotificationOutcome,
     NotificationPurpose,
     NotificationState,
     Tip,
@@ -247,7 +248,7 @@ def claim(session: Session, notification_id: int, token: str, now: datetime) -> 
         now=now,
         ids=[notification_id],
         where=[~leg_is_open()],
-        outcome="leg-closed",
+        outcome=NotificationOutcome.LEG_CLOSED,
     )
     return False
 
@@ -272,7 +273,7 @@ def release_expired_claims(session: Session, now: datetime) -> tuple[list[int], 
         S.UNKNOWN,
         now=now,
         where=expired,
-        outcome="worker-lost",
+        outcome=NotificationOutcome.WORKER_LOST,
         last_error="the worker stopped while the request was under way",
     )
     return replanned, unknown
@@ -285,16 +286,17 @@ def cancel_pending(
     now: datetime,
     leg_id: int | None = None,
     before_version: int | None = None,
-    reason: str,
+    reason: NotificationOutcome,
 ) -> int:
-    """Cancel what has not gone out yet (PLANNED or CLAIMED) for a tip or one of its legs."""
+    """Cancel what has not gone out yet (PLANNED or CLAIMED) for a tip or one of its legs;
+    ``reason`` is the rows' outcome."""
     where: list[ColumnElement[bool]] = [Notification.tip_id == tip_id]
     if leg_id is not None:
         where.append(Notification.leg_id == leg_id)
     if before_version is not None:
         where.append(Notification.plan_version < before_version)
     return sum(
-        len(transition(session, frm, S.CANCELLED, now=now, where=where, outcome=reason[:32]))
+        len(transition(session, frm, S.CANCELLED, now=now, where=where, outcome=reason))
         for frm in PENDING_NOTIFICATION_STATES
     )
 

@@ -19,6 +19,7 @@ from hotline.core import timeline
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
     Alert,
+    AlertKind,
     Contact,
     ContactRole,
     District,
@@ -27,12 +28,14 @@ from hotline.models import (
     LegState,
     Notification,
     NotificationChannel,
+    NotificationOutcome,
     NotificationPurpose,
     NotificationState,
     PhoneNumber,
     School,
     Tip,
     TipEvent,
+    TipEventKind,
     TipLevel,
 )
 
@@ -61,7 +64,7 @@ def raise_alert(
     session: Session,
     *,
     tip: Tip | None,
-    kind: str,
+    kind: AlertKind,
     message: str,
     key: str,
     now: datetime,
@@ -88,7 +91,9 @@ def raise_alert(
         )
         session.add(alert)
     if tip is not None:
-        timeline.record(session, tip, "alert.raised", at=now, alert_kind=kind, message=message)
+        timeline.record(
+            session, tip, TipEventKind.ALERT_RAISED, at=now, alert_kind=kind, message=message
+        )
     log.warning("alert %s: %s", kind, message)
     return alert
 
@@ -214,7 +219,11 @@ def plan_tip(
             leg.state, leg.updated_at = LegState.CANCELLED, now
     session.flush()
     cancelled = cancel_pending(
-        session, tip_id=tip.id, now=now, before_version=version, reason="replanned"
+        session,
+        tip_id=tip.id,
+        now=now,
+        before_version=version,
+        reason=NotificationOutcome.REPLANNED,
     )
 
     # Who already heard of this tip at least as urgently: not told the same thing again.
@@ -239,7 +248,9 @@ def plan_tip(
     timeline.record(
         session,
         tip,
-        "notifications.planned" if version == 1 else "notifications.replanned",
+        TipEventKind.NOTIFICATIONS_PLANNED
+        if version == 1
+        else TipEventKind.NOTIFICATIONS_REPLANNED,
         at=now,
         version=version,
         level=tip.level.value,
@@ -252,7 +263,7 @@ def plan_tip(
         raise_alert(
             session,
             tip=tip,
-            kind="school_unknown",
+            kind=AlertKind.SCHOOL_UNKNOWN,
             message=f"Report {tip.report_number}: the school is unknown, so no one at "
             "a school can be notified. Find the school and set it on the tip.",
             key=f"school-unknown:{tip.id}:{version}",
@@ -263,7 +274,7 @@ def plan_tip(
         raise_alert(
             session,
             tip=tip,
-            kind="leg_unreachable",
+            kind=AlertKind.LEG_UNREACHABLE,
             message=f"Report {tip.report_number}: {kind.value} leg: {reason}"
             + ("; the duty supervisors are called instead." if duty else ". Call them."),
             key=f"leg-gap:{tip.id}:{kind.value}:{version}",
@@ -279,9 +290,6 @@ def plan_tip(
 CRITICAL_UPDATE_HOLD = timedelta(minutes=2)
 #: The default of HOTLINE_UPDATE_MINUTES: one update per recipient at most this often.
 UPDATE_EVERY = timedelta(minutes=10)
-#: The timeline entry of each piece of new information sent on (its ``note`` is what the next
-#: update to each person carries).
-INFORMATION_ADDED = "notifications.update_planned"
 
 
 def notify_new_information(
@@ -336,8 +344,16 @@ def notify_new_information(
         session.add(row)
         rows.append(row)
     session.flush()
+    # Each piece of new information is one entry; its ``note`` is what the next update to each
+    # person carries (update_notes).
     timeline.record(
-        session, tip, INFORMATION_ADDED, at=now, note=note, planned=len(rows), merged=merged
+        session,
+        tip,
+        TipEventKind.NOTIFICATIONS_UPDATE_PLANNED,
+        at=now,
+        note=note,
+        planned=len(rows),
+        merged=merged,
     )
     return [r.id for r in rows if r.due_at <= now]
 
@@ -382,7 +398,7 @@ def update_notes(session: Session, row: Notification) -> list[str]:
         )
     )
     query = select(TipEvent.data).where(
-        TipEvent.tip_id == row.tip_id, TipEvent.kind == INFORMATION_ADDED
+        TipEvent.tip_id == row.tip_id, TipEvent.kind == TipEventKind.NOTIFICATIONS_UPDATE_PLANNED
     )
     if since is not None:
         query = query.where(TipEvent.at > aggregate_time(since))
@@ -424,13 +440,18 @@ def record_plan_failure(session: Session, tip_id: int, now: datetime, error: str
     tip.plan_retry_at = now + plan_retry_delay(tip.plan_failures)
     tip.plan_error = error[:500]
     timeline.record(
-        session, tip, "notifications.plan_failed", at=now, error=error, failures=tip.plan_failures
+        session,
+        tip,
+        TipEventKind.NOTIFICATIONS_PLAN_FAILED,
+        at=now,
+        error=error,
+        failures=tip.plan_failures,
     )
     due = plan_duty_fallback(session, tip, now)
     raise_alert(
         session,
         tip=tip,
-        kind="plan_failed",
+        kind=AlertKind.PLAN_FAILED,
         message=f"Report {tip.report_number} ({tip.level.value}): its notifications could not "
         f"be planned ({error[:200]}); the duty supervisors were notified instead. "
         f"Tried {tip.plan_failures} time(s); next try at {tip.plan_retry_at.isoformat()}.",
@@ -465,7 +486,7 @@ def plan_duty_fallback(session: Session, tip: Tip, now: datetime) -> list[int]:
     timeline.record(
         session,
         tip,
-        "notifications.duty_fallback",
+        TipEventKind.NOTIFICATIONS_DUTY_FALLBACK,
         at=now,
         planned=len(rows),
         deadline=deadline.isoformat(),
@@ -474,7 +495,7 @@ def plan_duty_fallback(session: Session, tip: Tip, now: datetime) -> list[int]:
         raise_alert(
             session,
             tip=tip,
-            kind="duty_unreachable",
+            kind=AlertKind.DUTY_UNREACHABLE,
             message=f"Report {tip.report_number}: nobody on the duty line can be notified "
             "either. Handle this report by hand.",
             key=f"duty-unreachable:{tip.id}",

@@ -25,16 +25,19 @@ from hotline.core import timeline
 from hotline.email import EmailError, EmailErrorKind, EmailMessage
 from hotline.email.tip_email import TipEmailFacts, render_tip_email
 from hotline.models import (
+    AlertKind,
     Contact,
     District,
     MessageDirection,
     Notification,
     NotificationChannel,
+    NotificationOutcome,
     NotificationPurpose,
     NotificationState,
     PhoneNumber,
     School,
     Tip,
+    TipEventKind,
     TipLevel,
     TipMessage,
 )
@@ -113,7 +116,7 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
                 S.CLAIMED,
                 S.FAILED,
                 now,
-                outcome="no-address",
+                outcome=NotificationOutcome.NO_ADDRESS,
                 error="the recipient has no usable number or address",
             )
             return "failed"
@@ -145,7 +148,7 @@ def send_notification(services: Hotline, notification_id: int, worker: str) -> s
                     S.SENDING,
                     S.UNKNOWN,
                     services.clock.now(),
-                    outcome="error",
+                    outcome=NotificationOutcome.ERROR,
                     error=type(exc).__name__,
                 )
         return "unknown"
@@ -176,7 +179,7 @@ def _record_sent(
         token=token,
         sent_at=now,
         provider_sid=provider_sid,
-        outcome=func.coalesce(Notification.outcome, "accepted"),
+        outcome=func.coalesce(Notification.outcome, NotificationOutcome.ACCEPTED),
     )
     row = session.get_one(Notification, row_id)
     if not sent:
@@ -193,7 +196,7 @@ def _record_sent(
     timeline.record(
         session,
         session.get_one(Tip, row.tip_id),
-        "notification.sent",
+        TipEventKind.NOTIFICATION_SENT,
         at=now,
         notification_id=row.id,
         channel=row.channel.value,
@@ -407,6 +410,13 @@ def _send(services: Hotline, out: Outbound) -> str:
     return placed.sid
 
 
+#: The timeline entry of a row its claimant ends, by the state it ends in.
+FINISHED_EVENTS = {
+    S.FAILED: TipEventKind.NOTIFICATION_FAILED,
+    S.UNKNOWN: TipEventKind.NOTIFICATION_UNKNOWN,
+}
+
+
 def _finish(
     session: Session,
     notification_id: int,
@@ -415,11 +425,12 @@ def _finish(
     to: NotificationState,
     now: datetime,
     *,
-    outcome: str,
+    outcome: NotificationOutcome,
     error: str | None,
 ) -> bool:
     """The claimant ends the row (failed, unknown). False when it had changed meanwhile (a
     confirmation cancelled it, the sweep marked it unknown): nothing is written then."""
+    kind = FINISHED_EVENTS[to]  # first: an end with no timeline entry fails before any write
     if not outbox.transition_one(
         session,
         notification_id,
@@ -427,7 +438,7 @@ def _finish(
         to,
         now=now,
         token=token,
-        outcome=outcome[:32],
+        outcome=outcome,
         last_error=None if error is None else error[:500],
     ):
         return False
@@ -435,7 +446,7 @@ def _finish(
     timeline.record(
         session,
         session.get_one(Tip, row.tip_id),
-        f"notification.{to.value}",
+        kind,
         at=now,
         notification_id=row.id,
         channel=row.channel.value,
@@ -464,7 +475,7 @@ def _retry_later(
     timeline.record(
         session,
         session.get_one(Tip, row.tip_id),
-        "notification.retry",
+        TipEventKind.NOTIFICATION_RETRY,
         at=now,
         notification_id=row.id,
         channel=row.channel.value,
@@ -493,12 +504,19 @@ def _one_failed(
         return "retry"
     if exc.kind is TelephonyErrorKind.UNKNOWN_OUTCOME:
         if _finish(
-            session, row.id, token, S.SENDING, S.UNKNOWN, now, outcome="unknown", error=str(exc)
+            session,
+            row.id,
+            token,
+            S.SENDING,
+            S.UNKNOWN,
+            now,
+            outcome=NotificationOutcome.UNKNOWN,
+            error=str(exc),
         ):
             raise_alert(
                 session,
                 tip=tip,
-                kind="notification_unknown",
+                kind=AlertKind.NOTIFICATION_UNKNOWN,
                 message=f"Report {tip.report_number}: a {row.channel.value} to contact "
                 f"{row.contact_id} may not have gone out (provider timeout or error).",
                 key=f"unknown:{row.id}",
@@ -506,7 +524,14 @@ def _one_failed(
             )
         return "unknown"
     if not _finish(
-        session, row.id, token, S.SENDING, S.FAILED, now, outcome="failed", error=str(exc)
+        session,
+        row.id,
+        token,
+        S.SENDING,
+        S.FAILED,
+        now,
+        outcome=NotificationOutcome.FAILED,
+        error=str(exc),
     ):
         return "failed"
     if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
@@ -516,7 +541,7 @@ def _one_failed(
     raise_alert(
         session,
         tip=tip,
-        kind="notification_failed",
+        kind=AlertKind.NOTIFICATION_FAILED,
         message=f"Report {tip.report_number}: a {row.channel.value} to contact "
         f"{row.contact_id} failed ({exc.code or exc.kind.value}).",
         key=f"failed:{row.id}",
@@ -548,14 +573,14 @@ def _email_failed(services: Hotline, out: Outbound, token: str, exc: EmailError)
         if exc.kind is EmailErrorKind.RETRYABLE:
             _retry_later(session, row, token, now, f"mail server unavailable ({exc.smtp_code})")
             return "retry"
-        state = S.UNKNOWN if exc.kind is EmailErrorKind.UNKNOWN_OUTCOME else S.FAILED
-        if _finish(
-            session, row.id, token, S.SENDING, state, now, outcome=state.value, error=str(exc)
-        ):
+        unknown = exc.kind is EmailErrorKind.UNKNOWN_OUTCOME
+        state = S.UNKNOWN if unknown else S.FAILED
+        outcome = NotificationOutcome.UNKNOWN if unknown else NotificationOutcome.FAILED
+        if _finish(session, row.id, token, S.SENDING, state, now, outcome=outcome, error=str(exc)):
             raise_alert(
                 session,
                 tip=tip,
-                kind=f"email_{state.value}",
+                kind=AlertKind.EMAIL_UNKNOWN if unknown else AlertKind.EMAIL_FAILED,
                 message=f"Report {tip.report_number}: an e-mail to contact {row.contact_id} "
                 f"{'may not have' if state is S.UNKNOWN else 'has not'} gone out.",
                 key=f"email:{row.id}",

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatcher import outbox
-from dispatcher.call_outcomes import call_finished
+from dispatcher.alert_call_state import AlertCallState
+from dispatcher.call_outcomes import call_finished, outcome_of_call
 from dispatcher.plan_writer import plan_tip, raise_alert, record_plan_failure
 from dispatcher.sender import send_notification
 from dispatcher.watchdog import alert_past_due, open_critical_legs, watch_leg
@@ -22,12 +23,15 @@ from hotline.background import heartbeat
 from hotline.core import timeline
 from hotline.core.calls import FINAL_CALL_STATUSES
 from hotline.models import (
+    AlertKind,
     Call,
     Notification,
     NotificationChannel,
     NotificationLeg,
+    NotificationOutcome,
     NotificationState,
     Tip,
+    TipEventKind,
 )
 from hotline.services import Hotline
 from hotline.telephony.ports import CallUpdate, TelephonyError
@@ -83,13 +87,14 @@ def voicemail_job(services: Hotline, call_id: int) -> None:
 
     with services.db.session() as session:
         call = session.get(Call, call_id)
-        if call is None or call.flow_state.get("confirmed") or call.ended_at is not None:
+        if call is None or call.ended_at is not None:
+            return
+        state = AlertCallState.from_json(call.flow_state)
+        if state.confirmed:
             return
         rows = [
             r
-            for r in (
-                session.get(Notification, i) for i in call.flow_state.get("notifications", [])
-            )
+            for r in (session.get(Notification, i) for i in state.notification_ids)
             if r is not None
         ]
         if not rows:
@@ -107,12 +112,12 @@ def voicemail_job(services: Hotline, call_id: int) -> None:
         now = services.clock.now()
         for row_id in row_ids:
             row = session.get_one(Notification, row_id)
-            row.outcome = "voicemail"
+            row.outcome = NotificationOutcome.VOICEMAIL
             row.updated_at = now
             timeline.record(
                 session,
                 session.get_one(Tip, row.tip_id),
-                "notification.voicemail_left",
+                TipEventKind.NOTIFICATION_VOICEMAIL_LEFT,
                 at=now,
                 notification_id=row.id,
                 contact_id=row.contact_id,
@@ -153,7 +158,7 @@ def tell_colleagues_job(services: Hotline, leg_id: int, confirmed_row_id: int) -
             timeline.record(
                 session,
                 session.get_one(Tip, tip_id),
-                "notification.colleague_told",
+                TipEventKind.NOTIFICATION_COLLEAGUE_TOLD,
                 at=services.clock.now(),
                 notification_id=row_id,
             )
@@ -242,7 +247,7 @@ def _plan_unplanned(services: Hotline, report: SweepReport, now: datetime) -> No
             _alert_alone(
                 services,
                 tip_id,
-                kind="plan_failed",
+                kind=AlertKind.PLAN_FAILED,
                 message="its notifications could be neither planned nor given to the duty line "
                 f"({type(exc).__name__}: {exc}). Handle this report by hand.",
                 key=f"unplannable:{tip_id}",
@@ -261,7 +266,7 @@ def _release_expired(services: Hotline, report: SweepReport, now: datetime) -> N
             raise_alert(
                 session,
                 tip=tip,
-                kind="notification_unknown",
+                kind=AlertKind.NOTIFICATION_UNKNOWN,
                 message=f"Report {tip.report_number}: a worker stopped while sending a "
                 f"{row.channel.value} to contact {row.contact_id}; it may not have "
                 "gone out.",
@@ -297,7 +302,7 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
             .where(
                 Notification.channel == NotificationChannel.VOICE,
                 Notification.state == NotificationState.SENT,
-                Notification.outcome == "accepted",
+                Notification.outcome == NotificationOutcome.ACCEPTED,
                 Notification.provider_sid.is_not(None),
                 Notification.sent_at < now - STALE_CALL_AFTER,
                 Notification.updated_at < now - RECHECK_EVERY,
@@ -319,21 +324,22 @@ def check_stale_calls(services: Hotline, limit: int = 10) -> list[int]:
             continue
         with services.db.session() as session:
             row = session.get_one(Notification, row_id)
-            if row.outcome != "accepted":
+            if row.outcome is not NotificationOutcome.ACCEPTED:
                 continue  # the callback arrived meanwhile
-            row.outcome = status
+            ended = outcome_of_call(status)
+            row.outcome = ended
             row.updated_at = now
             call = session.scalar(select(Call).where(Call.sid == call_sid))
             timeline.record(
                 session,
                 session.get_one(Tip, row.tip_id),
-                "notification.status_checked",
+                TipEventKind.NOTIFICATION_STATUS_CHECKED,
                 at=now,
                 notification_id=row.id,
                 status=status,
             )
-            if call is None or not call.flow_state.get("confirmed"):
-                call_finished(session, row, status, call.answered_by if call else None, now)
+            if call is None or not AlertCallState.from_json(call.flow_state).confirmed:
+                call_finished(session, row, ended, call.answered_by if call else None, now)
         checked.append(row_id)
     return checked
 
@@ -357,7 +363,7 @@ def watchdog(services: Hotline) -> dict[str, int]:
             _alert_alone(
                 services,
                 _tip_of_leg(services, leg_id),
-                kind="watchdog_failed",
+                kind=AlertKind.WATCHDOG_FAILED,
                 message=f"a leg cannot be chased automatically ({type(exc).__name__}: {exc}). "
                 "Call its people by hand.",
                 key=f"watchdog-failed:{leg_id}",
@@ -375,7 +381,13 @@ def watchdog(services: Hotline) -> dict[str, int]:
 
 
 def _alert_alone(
-    services: Hotline, tip_id: int | None, *, kind: str, message: str, key: str, now: datetime
+    services: Hotline,
+    tip_id: int | None,
+    *,
+    kind: AlertKind,
+    message: str,
+    key: str,
+    now: datetime,
 ) -> None:
     """Tell the agents, in a transaction of its own, about a tip the background could not
     handle: once, and without letting a second failure stop the rest of the run."""

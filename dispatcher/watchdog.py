@@ -28,6 +28,7 @@ from dispatcher.sender import CALL_TIME_LIMIT_SECONDS
 from hotline.core import timeline
 from hotline.models import (
     PENDING_NOTIFICATION_STATES,
+    AlertKind,
     Call,
     District,
     EscalationStyle,
@@ -41,6 +42,7 @@ from hotline.models import (
     School,
     Tip,
     TipEvent,
+    TipEventKind,
     TipLevel,
 )
 
@@ -63,7 +65,7 @@ def _known_exhausted(session: Session, leg: NotificationLeg) -> bool:
             select(TipEvent.id)
             .where(
                 TipEvent.tip_id == leg.tip_id,
-                TipEvent.kind == "leg.exhausted",
+                TipEvent.kind == TipEventKind.LEG_EXHAUSTED,
                 TipEvent.at >= leg.updated_at,
             )
             .limit(1)
@@ -101,7 +103,7 @@ def watch_leg(
         raise_alert(
             session,
             tip=tip,
-            kind="leg_unconfirmed",
+            kind=AlertKind.LEG_UNCONFIRMED,
             message=f"Report {tip.report_number}: nobody on the {leg.kind.value} "
             "leg has confirmed after 10 minutes. Call them.",
             key=f"leg-unconfirmed:{leg.id}",
@@ -131,7 +133,7 @@ def alert_past_due(session: Session, now: datetime, counts: dict[str, int]) -> N
         raise_alert(
             session,
             tip=tip,
-            kind="notification_past_due",
+            kind=AlertKind.NOTIFICATION_PAST_DUE,
             message=f"Report {tip.report_number}: a {row.channel.value} to contact "
             f"{row.contact_id} is past its deadline and has not gone out.",
             key=f"past-due:{row.id}",
@@ -217,7 +219,7 @@ def _next_round(
     timeline.record(
         session,
         tip,
-        "leg.round_restarted" if restarted else "leg.exhausted",
+        TipEventKind.LEG_ROUND_RESTARTED if restarted else TipEventKind.LEG_EXHAUSTED,
         at=now,
         leg=leg.kind.value,
         round=leg.round,
@@ -231,7 +233,7 @@ def _next_round(
     raise_alert(
         session,
         tip=tip,
-        kind="leg_exhausted",
+        kind=AlertKind.LEG_EXHAUSTED,
         message=f"Report {tip.report_number}: everyone on the {leg.kind.value} leg was "
         f"called without a confirmation; {what}. The duty supervisors are called too.",
         key=f"leg-exhausted:{leg.id}",

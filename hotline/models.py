@@ -8,6 +8,8 @@ Conventions:
 - A reporter's number is never stored in clear (:class:`Reporter`).
 - The timeline (:class:`TipEvent`) is append-only; the migration adds triggers that refuse
   UPDATE and DELETE on it.
+- Every word a decision hangs on is a member of a ``StrEnum`` (a timeline entry's kind, an outbox
+  row's outcome, an alert's kind), stored as its value and checked by the database.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
+def _enum(cls: type[enum.Enum], name: str, *, length: int = 32) -> Enum:
     # Stored as the value strings, checked by a constraint, so SQLite and PostgreSQL agree and a
     # new member needs only a migration of the check constraint.
     return Enum(
@@ -81,7 +83,7 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=32,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
@@ -268,6 +270,70 @@ class ActorType(enum.StrEnum):
     AGENT = "agent"
 
 
+class TipEventKind(enum.StrEnum):
+    """What a line of a tip's timeline says happened. Code reads the timeline by kind (the
+    watchdog looks for ``leg.exhausted``, an update carries every ``update_planned`` note)."""
+
+    # The tip itself.
+    TIP_RECEIVED = "tip.received"
+    #: The reporter finished the intake: the tip is for the agents and the dispatcher.
+    TIP_OPENED = "tip.opened"
+    #: The reporter hung up or went silent first; what was gathered is kept.
+    TIP_INCOMPLETE = "tip.incomplete"
+    TIP_RECLASSIFIED = "tip.reclassified"
+    #: Made by the reconciliation with the provider after an outage.
+    TIP_RECONCILED = "tip.reconciled"
+    #: A school the caller was offered but did not confirm.
+    SCHOOL_UNCONFIRMED = "school.unconfirmed"
+    #: What the network said of the caller ID (``StirVerstat``) of a call about the tip.
+    CALL_CALLER_VERIFICATION = "call.caller_verification"
+    RECORDING_ADDED = "recording.added"
+    # Follow-up by report number and PIN.
+    FOLLOWUP_STARTED = "followup.started"
+    FOLLOWUP_FAILED = "followup.failed"
+    FOLLOWUP_LOCKED = "followup.locked"
+    FOLLOWUP_RECORDING = "followup.recording"
+    # The anonymous conversation.
+    MESSAGE_FROM_REPORTER = "message.from_reporter"
+    MESSAGE_TO_REPORTER = "message.to_reporter"
+    MESSAGE_MEDIA = "message.media"
+    #: Media of a text brought in by the reconciliation, still at the provider.
+    MESSAGE_MEDIA_AT_PROVIDER = "message.media_at_provider"
+    MESSAGES_HEARD = "messages.heard"
+    REPORTER_SMS_OPTED_OUT = "reporter.sms_opted_out"
+    REPORTER_SMS_OPTED_IN = "reporter.sms_opted_in"
+    # The tip's plan.
+    NOTIFICATIONS_PLANNED = "notifications.planned"
+    NOTIFICATIONS_REPLANNED = "notifications.replanned"
+    #: New information to send on; its ``note`` is what the next update carries.
+    NOTIFICATIONS_UPDATE_PLANNED = "notifications.update_planned"
+    NOTIFICATIONS_PLAN_FAILED = "notifications.plan_failed"
+    NOTIFICATIONS_DUTY_FALLBACK = "notifications.duty_fallback"
+    # One outbox row.
+    NOTIFICATION_SENT = "notification.sent"
+    NOTIFICATION_FAILED = "notification.failed"
+    NOTIFICATION_UNKNOWN = "notification.unknown"
+    NOTIFICATION_RETRY = "notification.retry"
+    #: An alert call nobody answered is tried once more.
+    NOTIFICATION_RETRY_PLANNED = "notification.retry_planned"
+    NOTIFICATION_CALL_ENDED = "notification.call_ended"
+    #: The provider was asked about a call whose final status never came.
+    NOTIFICATION_STATUS_CHECKED = "notification.status_checked"
+    NOTIFICATION_SMS_FAILED = "notification.sms_failed"
+    NOTIFICATION_VOICEMAIL_LEFT = "notification.voicemail_left"
+    NOTIFICATION_LATE_MACHINE_VERDICT_IGNORED = "notification.late_machine_verdict_ignored"
+    NOTIFICATION_COLLEAGUE_TOLD = "notification.colleague_told"
+    # Legs and confirmations.
+    LEG_CONFIRMED = "leg.confirmed"
+    #: A contact confirmed a leg that had ended already (or a tip without one).
+    RECEIPT_CONFIRMED = "receipt.confirmed"
+    LEG_MOVED_ON = "leg.moved_on"
+    LEG_ROUND_RESTARTED = "leg.round_restarted"
+    LEG_EXHAUSTED = "leg.exhausted"
+    #: An alert about the tip reached the agents' feed.
+    ALERT_RAISED = "alert.raised"
+
+
 class Reporter(Base):
     """Someone who called or texted. Found again by a keyed hash; texted back through an
     encrypted copy of the number that only the sending code opens."""
@@ -334,7 +400,7 @@ class TipEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[TipEventKind] = mapped_column(_enum(TipEventKind, "tip_event_kind", length=64))
     actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType, "actor_type"))
     #: Who, within the actor type: an agent's user id, a contact id; None for the system and the
     #: (anonymous) reporter.
@@ -388,7 +454,9 @@ class Call(Base):
     last_sequence_number: Mapped[int] = mapped_column(default=-1)
     answered_by: Mapped[str | None] = mapped_column(String(32))
     duration_seconds: Mapped[int | None]
-    #: Where the caller is in the voice menu (ivr_flows state), as JSON.
+    #: What the call keeps between webhooks, stamped with which it is
+    #: (:mod:`hotline.core.call_state`): where a caller is in the voice menu, or an alert call's
+    #: outbox rows and confirmation.
     flow_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
@@ -489,6 +557,46 @@ class NotificationState(enum.StrEnum):
 PENDING_NOTIFICATION_STATES = (NotificationState.PLANNED, NotificationState.CLAIMED)
 
 
+class NotificationOutcome(enum.StrEnum):
+    """What came of an outbox row: the hotline's own verdicts, and the provider's final call
+    statuses and message statuses (stored as the provider spells them)."""
+
+    #: The provider took the request; no status has come back yet.
+    ACCEPTED = "accepted"
+    #: The recipient had no usable number or address: nothing was sent.
+    NO_ADDRESS = "no-address"
+    #: Sending raised unexpectedly: it may have gone out.
+    ERROR = "error"
+    #: The provider or mail server left it unknowable (timeout, 5xx).
+    UNKNOWN = "unknown"
+    #: Refused for good (also Twilio's call and message status ``failed``).
+    FAILED = "failed"
+    #: The worker stopped while the request was under way.
+    WORKER_LOST = "worker-lost"
+    # Why a pending row was cancelled.
+    LEG_CLOSED = "leg-closed"
+    LEG_CONFIRMED = "leg-confirmed"
+    REPLANNED = "replanned"
+    #: The benchmark cancels what its bursts leave planned (bench/dispatch_latency.py).
+    BENCH_CLEANUP = "bench-cleanup"
+    #: A machine answered the alert call and the voicemail was left on it.
+    VOICEMAIL = "voicemail"
+    # A call's final status (hotline.core.calls.FINAL_CALL_STATUSES; ``failed`` above).
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
+    # A text's status (``accepted``, ``failed`` and ``canceled`` above).
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    READ = "read"
+    PARTIALLY_DELIVERED = "partially_delivered"
+
+
 class Notification(Base):
     """The outbox: one row per message to send, with when it is due and by when it must go."""
 
@@ -526,8 +634,10 @@ class Notification(Base):
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
-    #: What came of it: answered, no-answer, busy, failed, delivered, ...
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    #: What came of it: accepted, completed, no-answer, busy, delivered, leg-confirmed, ...
+    outcome: Mapped[NotificationOutcome | None] = mapped_column(
+        _enum(NotificationOutcome, "notification_outcome")
+    )
     last_error: Mapped[str | None] = mapped_column(String(500))
     past_due_alerted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -538,6 +648,32 @@ class Notification(Base):
     leg: Mapped[NotificationLeg | None] = relationship()
 
 
+class AlertKind(enum.StrEnum):
+    """Why something on the agents' feed needs a person now."""
+
+    #: The tip has no school: no school contact can be told.
+    SCHOOL_UNKNOWN = "school_unknown"
+    #: A leg the plan requires has nobody who can be called.
+    LEG_UNREACHABLE = "leg_unreachable"
+    #: Nobody on a leg confirmed within 10 minutes.
+    LEG_UNCONFIRMED = "leg_unconfirmed"
+    #: Everyone on a leg was called without a confirmation.
+    LEG_EXHAUSTED = "leg_exhausted"
+    #: The tip's notifications could not be planned.
+    PLAN_FAILED = "plan_failed"
+    #: Nobody on the duty line can be notified either.
+    DUTY_UNREACHABLE = "duty_unreachable"
+    #: The watchdog cannot chase a leg.
+    WATCHDOG_FAILED = "watchdog_failed"
+    NOTIFICATION_PAST_DUE = "notification_past_due"
+    NOTIFICATION_UNKNOWN = "notification_unknown"
+    NOTIFICATION_FAILED = "notification_failed"
+    EMAIL_UNKNOWN = "email_unknown"
+    EMAIL_FAILED = "email_failed"
+    #: The reconciliation made tips of what arrived during an outage.
+    OUTAGE_RECOVERED = "outage_recovered"
+
+
 class Alert(Base):
     """The agents' feed: something about a tip needs a person now."""
 
@@ -546,7 +682,7 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tip_id: Mapped[int | None] = mapped_column(ForeignKey("tips.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[AlertKind] = mapped_column(_enum(AlertKind, "alert_kind", length=64))
     message: Mapped[str] = mapped_column(String(500))
     #: One alert per condition: the watchdog can run any number of times.
     dedupe_key: Mapped[str] = mapped_column(String(128))

@@ -24,6 +24,7 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from hotline.core.call_state import CallStateKind, fields_of, stamped
 from hotline.core.confirming import VOICE_MENU_KEY
 from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
 
@@ -324,13 +325,15 @@ class VoiceState:
         data = asdict(self)
         data["step"] = self.step.value
         data["category"] = None if self.category is None else self.category.value
-        return data
+        return stamped(CallStateKind.VOICE_MENU, data)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VoiceState:
-        if not data:
+        """Read a caller's stored state; an alert call's raises
+        :class:`~hotline.core.call_state.CallStateMismatch`."""
+        values = fields_of(CallStateKind.VOICE_MENU, data, unstamped_marker="step")
+        if not values:
             return cls()
-        values = dict(data)
         step = values.get("step", Step.LANGUAGE.value)
         # A step this version no longer has (a call in progress across an upgrade): start over.
         values["step"] = Step(step) if step in Step._value2member_map_ else Step.LANGUAGE

@@ -21,7 +21,16 @@ from hotline.core import tips as tip_service
 from hotline.core.calls import call_ended, lock_call
 from hotline.core.identity import IdentityKeyring
 from hotline.core.reporters import find_or_create_reporter
-from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
+from hotline.models import (
+    Call,
+    CallDirection,
+    Channel,
+    Reporter,
+    School,
+    Tip,
+    TipEventKind,
+    TipStatus,
+)
 from hotline.services import hotline
 from ivr_flows import flow
 from ivr_flows.prompts import catalogue
@@ -186,7 +195,11 @@ def apply_effects(
             tip = _call_tip(session, call, state)
             if tip is not None:
                 timeline.record(
-                    session, tip, "school.unconfirmed", at=now, school_id=effect.school_id
+                    session,
+                    tip,
+                    TipEventKind.SCHOOL_UNCONFIRMED,
+                    at=now,
+                    school_id=effect.school_id,
                 )
     return state
 
@@ -212,7 +225,7 @@ def note_caller_verification(
     timeline.record(
         session,
         tip,
-        "call.caller_verification",
+        TipEventKind.CALL_CALLER_VERIFICATION,
         at=now,
         stir_verstat=state.caller_verification,
         reached_by=reached_by,
@@ -327,7 +340,7 @@ def _caller_hung_up(sender: object, *, session: Session, call: Call, now: dateti
                 timeline.record(
                     session,
                     tip,
-                    "school.unconfirmed",
+                    TipEventKind.SCHOOL_UNCONFIRMED,
                     at=now,
                     school_id=state.school_candidate.id,
                 )

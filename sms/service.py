@@ -47,6 +47,7 @@ from hotline.models import (
     PhoneNumber,
     Reporter,
     Tip,
+    TipEventKind,
     TipLevel,
     TipMessage,
     TipStatus,
@@ -158,7 +159,7 @@ def _keyword(
             reporter = find_or_create_reporter(session, keyring, sender.number, now)
         if reporter is not None and not reporter.sms_opted_out:
             reporter.sms_opted_out = True
-            _note_on_conversation(session, reporter, "reporter.sms_opted_out", now)
+            _note_on_conversation(session, reporter, TipEventKind.REPORTER_SMS_OPTED_OUT, now)
         return Reply.nothing()
     if keyword is Keyword.OPT_IN:
         if phone is not None and phone.sms_opted_out:
@@ -167,7 +168,7 @@ def _keyword(
             log.info("phone number %s opted in to texts again", phone.id)
         if reporter is not None and reporter.sms_opted_out:
             reporter.sms_opted_out = False
-            _note_on_conversation(session, reporter, "reporter.sms_opted_in", now)
+            _note_on_conversation(session, reporter, TipEventKind.REPORTER_SMS_OPTED_IN, now)
         # Twilio confirms the opt-in itself; a second text would only repeat it.
         return Reply.nothing()
     if _opted_out(phone, reporter):
@@ -181,7 +182,9 @@ def _opted_out(phone: PhoneNumber | None, reporter: Reporter | None) -> bool:
     )
 
 
-def _note_on_conversation(session: Session, reporter: Reporter, kind: str, now: datetime) -> None:
+def _note_on_conversation(
+    session: Session, reporter: Reporter, kind: TipEventKind, now: datetime
+) -> None:
     """Put an opt-out or opt-in on the reporter's latest open tip, so agents know whether their
     texts can reach the reporter."""
     tip = session.scalar(
@@ -308,7 +311,7 @@ def _add_message(
         timeline.record(
             session,
             tip,
-            "message.from_reporter",
+            TipEventKind.MESSAGE_FROM_REPORTER,
             at=now,
             actor_type=ActorType.REPORTER,
             channel=Channel.SMS.value,
@@ -321,7 +324,7 @@ def _add_message(
         timeline.record(
             session,
             tip,
-            "message.media",
+            TipEventKind.MESSAGE_MEDIA,
             at=now,
             actor_type=ActorType.REPORTER,
             channel=Channel.SMS.value,

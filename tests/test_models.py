@@ -15,6 +15,7 @@ from hotline.core.reporters import find_or_create_reporter
 from hotline.core.tips import create_tip
 from hotline.db import Database
 from hotline.models import (
+    ActorType,
     AppendOnlyError,
     Call,
     CallDirection,
@@ -27,6 +28,7 @@ from hotline.models import (
     School,
     Tip,
     TipEvent,
+    TipEventKind,
     TipLevel,
     TipStatus,
 )
@@ -201,14 +203,16 @@ def test_tip_report_number_pin_and_timeline(database_url: str) -> None:
         assert 4 <= len(new.pin) <= 6 and new.pin.isdigit()
         assert new.pin not in tip.pin_hash
         assert KEYRING.check_pin(tip.report_number, new.pin, tip.pin_hash, tip.pin_key_id)
-        timeline.record(s, tip, "note", at=T0 + timedelta(minutes=1), text="checked")
+        timeline.record(
+            s, tip, TipEventKind.TIP_OPENED, at=T0 + timedelta(minutes=1), text="checked"
+        )
         tip_id = tip.id
     with db.session() as s:
         tip = s.get_one(Tip, tip_id)
         assert tip.status is TipStatus.INTAKE and tip.language == "es"
-        assert [(e.kind, e.actor_type.value) for e in tip.events] == [
-            ("tip.received", "reporter"),
-            ("note", "system"),
+        assert [(e.kind, e.actor_type) for e in tip.events] == [
+            (TipEventKind.TIP_RECEIVED, ActorType.REPORTER),
+            (TipEventKind.TIP_OPENED, ActorType.SYSTEM),
         ]
         assert tip.events[1].data == {"text": "checked"}
     db.dispose()

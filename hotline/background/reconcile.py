@@ -37,7 +37,15 @@ from sqlalchemy.orm import Session
 from hotline.core import timeline
 from hotline.core.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status, lock_call
 from hotline.core.tips import mark_incomplete
-from hotline.models import Call, CallDirection, InboundMessageSid, Recording, Tip
+from hotline.models import (
+    AlertKind,
+    Call,
+    CallDirection,
+    InboundMessageSid,
+    Recording,
+    Tip,
+    TipEventKind,
+)
 from hotline.services import Hotline
 from hotline.telephony.ports import (
     ProviderCall,
@@ -59,9 +67,6 @@ SETTLE = timedelta(minutes=2)
 RECONCILE_EVERY_SECONDS = 300.0
 #: An inbound call with no final status this long after it started is asked about.
 STALE_INBOUND_CALL_AFTER = timedelta(minutes=15)
-
-RECONCILED = "tip.reconciled"
-
 
 # Noting the texts the hotline handled --------------------------------------------------------
 
@@ -184,7 +189,11 @@ def _message(
         _note_reconciled(session, tip, now, message.sid, sent_at=message.sent_at)
         if message.num_media:
             timeline.record(
-                session, tip, "message.media_at_provider", at=now, count=message.num_media
+                session,
+                tip,
+                TipEventKind.MESSAGE_MEDIA_AT_PROVIDER,
+                at=now,
+                count=message.num_media,
             )
     return True
 
@@ -264,7 +273,7 @@ def _note_reconciled(
     timeline.record(
         session,
         tip,
-        RECONCILED,
+        TipEventKind.TIP_RECONCILED,
         at=now,
         note="reconciled from provider",
         sid=sid,
@@ -279,7 +288,7 @@ def _alert(services: Hotline, report: ReconcileReport, now: datetime) -> None:
         raise_alert(
             session,
             tip=None,
-            kind="outage_recovered",
+            kind=AlertKind.OUTAGE_RECOVERED,
             message=f"{report.total} messages/calls recovered after an outage "
             f"({len(report.messages)} texts, {len(report.recordings)} recordings, "
             f"{len(report.calls)} calls without a recording): their tips are in the feed.",

@@ -99,6 +99,8 @@ def apply_call_status(
             status=update.status,
             last_sequence_number=-1,
             created_at=now,
+            # Nothing yet: the call's own webhooks keep its state, of its kind
+            # (hotline.core.call_state).
             flow_state={},
         )
         session.add(call)

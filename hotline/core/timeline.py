@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hotline.models import ActorType, Tip, TipEvent
+from hotline.models import ActorType, Tip, TipEvent, TipEventKind
 
 
 def record(
     session: Session,
     tip: Tip,
-    kind: str,
+    kind: TipEventKind,
     *,
     at: datetime,
     actor_type: ActorType = ActorType.SYSTEM,

@@ -25,6 +25,7 @@ from hotline.models import (
     Reporter,
     School,
     Tip,
+    TipEventKind,
     TipLevel,
     TipMessage,
     TipStatus,
@@ -95,7 +96,7 @@ def create_tip(
     timeline.record(
         session,
         tip,
-        "tip.received",
+        TipEventKind.TIP_RECEIVED,
         at=received_at,
         actor_type=ActorType.REPORTER,
         channel=channel.value,
@@ -164,7 +165,7 @@ def record_followup_failure(
     timeline.record(
         session,
         tip,
-        "followup.failed",
+        TipEventKind.FOLLOWUP_FAILED,
         at=now,
         actor_type=ActorType.REPORTER,
         channel=channel.value,
@@ -181,7 +182,7 @@ def record_followup_failure(
             timeline.record(
                 session,
                 tip,
-                "followup.locked",
+                TipEventKind.FOLLOWUP_LOCKED,
                 at=now,
                 until=(now + FOLLOWUP_LOCK_FOR).isoformat(),
             )
@@ -194,7 +195,7 @@ def record_followup_success(session: Session, tip: Tip, now: datetime, channel: 
     timeline.record(
         session,
         tip,
-        "followup.started",
+        TipEventKind.FOLLOWUP_STARTED,
         at=now,
         actor_type=ActorType.REPORTER,
         channel=channel.value,
@@ -239,7 +240,7 @@ def attach_recording(
     timeline.record(
         session,
         tip,
-        "followup.recording" if followup else "recording.added",
+        TipEventKind.FOLLOWUP_RECORDING if followup else TipEventKind.RECORDING_ADDED,
         at=now,
         actor_type=ActorType.REPORTER,
         recording_id=recording.id,
@@ -247,7 +248,7 @@ def attach_recording(
     )
     if tip.status in (TipStatus.INTAKE, TipStatus.INCOMPLETE):
         tip.status = TipStatus.OPEN
-        timeline.record(session, tip, "tip.opened", at=now)
+        timeline.record(session, tip, TipEventKind.TIP_OPENED, at=now)
     tip.updated_at = now
     dispatch.on_information_added(
         session,
@@ -263,7 +264,7 @@ def finish_intake(session: Session, tip: Tip, now: datetime) -> None:
     if tip.status is TipStatus.INTAKE:
         tip.status = TipStatus.OPEN
         tip.updated_at = now
-        timeline.record(session, tip, "tip.opened", at=now)
+        timeline.record(session, tip, TipEventKind.TIP_OPENED, at=now)
 
 
 def mark_incomplete(session: Session, tip: Tip, now: datetime, *, step: str) -> None:
@@ -272,7 +273,12 @@ def mark_incomplete(session: Session, tip: Tip, now: datetime, *, step: str) -> 
         tip.status = TipStatus.INCOMPLETE
         tip.updated_at = now
         timeline.record(
-            session, tip, "tip.incomplete", at=now, actor_type=ActorType.REPORTER, step=step
+            session,
+            tip,
+            TipEventKind.TIP_INCOMPLETE,
+            at=now,
+            actor_type=ActorType.REPORTER,
+            step=step,
         )
 
 
@@ -299,7 +305,7 @@ def mark_messages_heard(
         timeline.record(
             session,
             tip,
-            "messages.heard",
+            TipEventKind.MESSAGES_HEARD,
             at=now,
             actor_type=ActorType.REPORTER,
             channel=channel.value,
@@ -329,7 +335,7 @@ def leave_message_for_reporter(
     timeline.record(
         session,
         tip,
-        "message.to_reporter",
+        TipEventKind.MESSAGE_TO_REPORTER,
         at=now,
         actor_type=actor_type,
         actor_id=actor_id,
@@ -367,7 +373,7 @@ def change_classification(
     timeline.record(
         session,
         tip,
-        "tip.reclassified",
+        TipEventKind.TIP_RECLASSIFIED,
         at=now,
         actor_type=actor_type,
         actor_id=actor_id,
