@@ -3,8 +3,8 @@ to all of its first-round requests, arriving at a local fake of Twilio's REST AP
 
 Everything runs on this machine, started here and torn down at the end (also on Ctrl-C or an
 error): a throwaway PostgreSQL database on the local server, a private ``redis-server``, the
-fake Twilio API (``tests.twilio_fake``, in this process, stamping each request's arrival with
-``time.monotonic()``), a local SMTP sink (aiosmtpd, for the e-mails), the migrations and the
+fake Twilio API (``tests.support.twilio_fake``, in this process, stamping each request's arrival
+with ``time.monotonic()``), a local SMTP sink (aiosmtpd, for the e-mails), the migrations and the
 sample directory, gunicorn, a Celery worker and Celery beat, as the Procfile runs them.
 
 Tips are created the way Twilio creates them: callers drive the real voice webhooks through
@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hotline.models import NotificationOutcome  # noqa: E402
-from tests.twilio_fake import RecordedRequest, TwilioFake, load_contract  # noqa: E402
+from tests.support.twilio_fake import RecordedRequest, TwilioFake, load_contract  # noqa: E402
 
 BIN = Path(sys.executable).parent
 HOTLINE_NUMBER = "+15005550006"

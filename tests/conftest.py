@@ -14,14 +14,17 @@ from hotline.email import EmailSender
 from hotline.email.fake import FakeEmail
 from hotline.services import hotline
 from hotline.telephony.fake import FakeTelephony
-from tests.services import throwaway_postgres_database
-from tests.twilio_driver import TwilioDriver
+from tests.support.services import throwaway_postgres_database
+from tests.support.twilio_driver import TwilioDriver
 
 # Every test runs behind the live-network guard: reaching past the loopback fails it loudly.
 pytest_plugins = [
-    "tests.live_network_guard",
-    "tests.twilio_fake.pytest_plugin",
-    "tests.dispatch_world",
+    "tests.support.live_network_guard",
+    "tests.support.twilio_fake.pytest_plugin",
+    "tests.support.dispatch_world",
+    "tests.support.live_twilio",
+    "tests.support.dev_phone",
+    "tests.support.calendars",
 ]
 
 TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"

@@ -50,9 +50,9 @@ from sms.commands import (
     parse_media,
 )
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
-from tests.dispatch_world import World
-from tests.sim_support import FlaskClientTransport
-from tests.twilio_driver import TwilioDriver, sign
+from tests.support.dispatch_world import World
+from tests.support.sim_support import FlaskClientTransport
+from tests.support.twilio_driver import TwilioDriver, sign
 
 HOTLINE = "+13125550100"
 PRINCIPAL = "+13125550111"  # Angela Brooks, Lakeview High School (1101)

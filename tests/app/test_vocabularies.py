@@ -1,0 +1,298 @@
+"""The typed vocabularies (timeline kinds, outbox outcomes, alert kinds) and migration 0006, on
+SQLite and the real PostgreSQL: rows made before it survive it both ways, the database refuses
+what no member says, and a stored value outside a vocabulary stops the upgrade by name. And
+what the provider says of a text becomes a member, or nothing."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from hotline import migrate
+from hotline.core import timeline
+from hotline.core.identity import IdentityKeyring
+from hotline.core.tips import create_tip
+from hotline.db import Database
+from hotline.models import (
+    Alert,
+    AlertKind,
+    Channel,
+    Notification,
+    NotificationChannel,
+    NotificationOutcome,
+    NotificationPurpose,
+    NotificationState,
+    Tip,
+    TipEvent,
+    TipEventKind,
+    TipLevel,
+    UTCDateTime,
+)
+from hotline.services import hotline
+from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
+from tests.support.dispatch_world import World
+from tests.support.twilio_driver import TwilioDriver
+
+KEYRING = IdentityKeyring(b"k" * 32)
+T0 = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+BEFORE = "0005"
+
+
+def migration_0006() -> ModuleType:
+    script = ScriptDirectory.from_config(migrate.alembic_config_for_scripts()).get_revision("0006")
+    assert script is not None
+    return script.module
+
+
+def values(vocabulary: type[enum.StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in vocabulary)
+
+
+def test_the_migration_checks_exactly_the_members() -> None:
+    """0006's lists are the enums as they are: a member added since needs a new migration of
+    its check constraint (and this test then compares against that migration's lists)."""
+    m = migration_0006()
+    assert migrate.head_revision() == "0006"
+    assert m.TIP_EVENT_KINDS == values(TipEventKind)
+    assert m.NOTIFICATION_OUTCOMES == values(NotificationOutcome)
+    assert m.ALERT_KINDS == values(AlertKind)
+
+
+def insert_event(conn: Connection, tip_id: int, kind: str) -> None:
+    """A timeline entry written around the ORM (which would refuse a non-member itself)."""
+    row = sa.table(
+        "tip_events",
+        sa.column("tip_id"),
+        sa.column("at", UTCDateTime()),
+        sa.column("kind"),
+        sa.column("actor_type"),
+        sa.column("data", sa.JSON()),
+    )
+    conn.execute(
+        sa.insert(row).values(tip_id=tip_id, at=T0, kind=kind, actor_type="system", data={})
+    )
+
+
+def set_raw(conn: Connection, table: str, column: str, row_id: int, value: str) -> None:
+    rows = sa.table(table, sa.column("id"), sa.column(column))
+    conn.execute(sa.update(rows).where(rows.c.id == row_id).values({column: value}))
+
+
+def seed(db: Database) -> dict[str, int]:
+    """A tip with a timeline, an outbox row with an outcome and one without, and an alert."""
+    with db.session() as s:
+        tip = create_tip(
+            s, KEYRING, channel=Channel.VOICE, level=TipLevel.CRITICAL, received_at=T0
+        ).tip
+        timeline.record(s, tip, TipEventKind.TIP_OPENED, at=T0 + timedelta(seconds=1))
+        timeline.record(
+            s, tip, TipEventKind.NOTIFICATION_CALL_ENDED, at=T0 + timedelta(seconds=2), n=1
+        )
+
+        def row(outcome: NotificationOutcome | None) -> Notification:
+            return Notification(
+                tip_id=tip.id,
+                purpose=NotificationPurpose.ALERT,
+                channel=NotificationChannel.VOICE,
+                level=TipLevel.CRITICAL,
+                state=NotificationState.PLANNED,
+                due_at=T0,
+                deadline_at=T0 + timedelta(minutes=20),
+                outcome=outcome,
+                created_at=T0,
+                updated_at=T0,
+            )
+
+        answered, pending = row(NotificationOutcome.NO_ANSWER), row(None)
+        alert = Alert(
+            tip_id=tip.id,
+            kind=AlertKind.PLAN_FAILED,
+            message="m",
+            dedupe_key="plan-failed:1",
+            created_at=T0,
+        )
+        s.add_all([answered, pending, alert])
+        s.flush()
+        return {"tip": tip.id, "answered": answered.id, "pending": pending.id, "alert": alert.id}
+
+
+def stored(db: Database, ids: dict[str, int]) -> dict[str, Any]:
+    with db.session() as s:
+        return {
+            "events": [e.kind for e in s.get_one(Tip, ids["tip"]).events],
+            "outcomes": (
+                s.get_one(Notification, ids["answered"]).outcome,
+                s.get_one(Notification, ids["pending"]).outcome,
+            ),
+            "alert": s.get_one(Alert, ids["alert"]).kind,
+        }
+
+
+def test_0006_keeps_the_rows_and_checks_them_up_and_down(database_url: str) -> None:
+    db = Database(database_url)
+    migrate.upgrade(db.engine, BEFORE)
+    ids = seed(db)
+    before = stored(db, ids)
+    assert before == {
+        "events": [
+            TipEventKind.TIP_RECEIVED,
+            TipEventKind.TIP_OPENED,
+            TipEventKind.NOTIFICATION_CALL_ENDED,
+        ],
+        "outcomes": (NotificationOutcome.NO_ANSWER, None),
+        "alert": AlertKind.PLAN_FAILED,
+    }
+
+    migrate.upgrade(db.engine)
+    assert migrate.is_current(db.engine)
+    assert stored(db, ids) == before
+    # The database itself now refuses what no member says, each column by its constraint...
+    refusals: dict[str, Callable[[Connection], None]] = {
+        "ck_tip_events_tip_event_kind": lambda conn: insert_event(conn, ids["tip"], "tip.edited"),
+        "ck_notifications_notification_outcome": lambda conn: set_raw(
+            conn, "notifications", "outcome", ids["pending"], "answered"
+        ),
+        "ck_alerts_alert_kind": lambda conn: set_raw(
+            conn, "alerts", "kind", ids["alert"], "something_odd"
+        ),
+    }
+    for constraint, refused in refusals.items():
+        with pytest.raises(IntegrityError, match=constraint), db.engine.begin() as conn:
+            refused(conn)
+    # ...and the rebuilt timeline is still append-only.
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM tip_events"))
+
+    migrate.downgrade(db.engine, BEFORE)
+    assert migrate.current_revision(db.engine) == BEFORE
+    assert stored(db, ids) == before
+    with db.engine.begin() as conn:  # free strings again
+        for accepted in refusals.values():
+            accepted(conn)
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE tip_events SET kind = 'tip.opened'"))
+    db.dispose()
+
+
+def test_0006_refuses_values_outside_the_vocabularies_and_changes_nothing(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    migrate.upgrade(db.engine, BEFORE)
+    ids = seed(db)
+    with db.engine.begin() as conn:
+        insert_event(conn, ids["tip"], "note")
+        insert_event(conn, ids["tip"], "note")
+        set_raw(conn, "notifications", "outcome", ids["answered"], "ringing")
+        set_raw(conn, "alerts", "kind", ids["alert"], "plan-failed")
+
+    with pytest.raises(RuntimeError) as refused:
+        migrate.upgrade(db.engine)
+    assert type(refused.value).__name__ == "UnknownStoredValues"
+    message = str(refused.value)
+    for named in (
+        "tip_events.kind = 'note' (2 rows)",
+        "notifications.outcome = 'ringing' (1 rows)",
+        "alerts.kind = 'plan-failed' (1 rows)",
+    ):
+        assert named in message
+    assert "changed nothing" in message
+
+    assert migrate.current_revision(db.engine) == BEFORE
+    checks = {
+        c["name"]
+        for t in ("tip_events", "notifications", "alerts")
+        for c in sa.inspect(db.engine).get_check_constraints(t)
+    }
+    assert not checks & {
+        "ck_tip_events_tip_event_kind",
+        "ck_notifications_notification_outcome",
+        "ck_alerts_alert_kind",
+    }
+    with db.engine.connect() as conn:
+        kinds = conn.execute(
+            sa.text("SELECT kind FROM tip_events WHERE tip_id = :t ORDER BY id"), {"t": ids["tip"]}
+        ).scalars()
+        assert list(kinds)[-2:] == ["note", "note"]
+    db.dispose()
+
+
+def test_every_member_is_stored_and_read_back(database_url: str) -> None:
+    """The constraints the migration made and the enums agree, member by member."""
+    db = Database(database_url)
+    migrate.upgrade(db.engine)
+    ids = seed(db)
+    with db.engine.begin() as conn:
+        for kind in TipEventKind:
+            insert_event(conn, ids["tip"], kind.value)
+    for outcome in NotificationOutcome:
+        with db.engine.begin() as conn:
+            set_raw(conn, "notifications", "outcome", ids["pending"], outcome.value)
+        with db.session() as s:
+            assert s.get_one(Notification, ids["pending"]).outcome is outcome
+    for alert_kind in AlertKind:
+        with db.engine.begin() as conn:
+            set_raw(conn, "alerts", "kind", ids["alert"], alert_kind.value)
+        with db.session() as s:
+            assert s.get_one(Alert, ids["alert"]).kind is alert_kind
+    with db.session() as s:
+        read = s.scalars(
+            sa.select(TipEvent.kind).where(TipEvent.tip_id == ids["tip"]).order_by(TipEvent.id)
+        ).all()
+        assert read[-len(TipEventKind) :] == list(TipEventKind)
+    db.dispose()
+
+
+def test_the_orm_refuses_a_word_that_is_no_member(database_url: str) -> None:
+    """A literal that is no member never reaches the database (a typo in new code fails its
+    first test, not a night of tips)."""
+    db = Database(database_url)
+    migrate.upgrade(db.engine)
+    ids = seed(db)
+    refused = pytest.raises(sa.exc.StatementError, match="not among the defined enum values")
+    with refused, db.session() as s:
+        s.get_one(Alert, ids["alert"]).kind = "plan-failed"  # type: ignore[assignment]
+        s.flush()
+    db.dispose()
+
+
+def test_a_texts_statuses_become_members_and_an_undocumented_one_changes_nothing(
+    world: World,
+) -> None:
+    """Twilio's MessageStatus is kept as the row's outcome, a member of the vocabulary: a final
+    one is not replaced by a late callback, and a status Twilio does not document is ignored
+    (logged) rather than stored or refused by the database."""
+    tip_id = world.tip()
+    world.run()
+    delivered, failed, *_ = world.rows(tip_id, channel=NotificationChannel.SMS)
+    twilio = TwilioDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
+
+    def status(row: Notification, message_status: str) -> None:
+        answer = twilio.post(
+            f"/twilio/alert/sms-status?n={row.id}",
+            {"MessageSid": "SM" + "1" * 32, "MessageStatus": message_status, "ErrorCode": "30003"},
+        )
+        assert answer.status_code == 200
+
+    def outcome(row: Notification) -> NotificationOutcome | None:
+        with hotline(world.app).db.sessionmaker() as s:
+            return s.get_one(Notification, row.id).outcome
+
+    status(delivered, "sent")
+    status(delivered, "something-new")
+    assert outcome(delivered) is NotificationOutcome.SENT
+    status(delivered, "delivered")
+    status(delivered, "queued")  # late, out of order
+    assert outcome(delivered) is NotificationOutcome.DELIVERED
+    status(failed, "undelivered")
+    assert outcome(failed) is NotificationOutcome.UNDELIVERED
+    assert world.events(tip_id).count(TipEventKind.NOTIFICATION_SMS_FAILED) == 1

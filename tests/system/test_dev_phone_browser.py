@@ -1,0 +1,337 @@
+"""The dev phone: its JSON API (Flask test client) and the page in a real headless Chromium.
+
+The API tests drive a simulator whose webhooks go into the same app, to a small voice menu
+defined here (``/test-ivr/...``, signature checked), so they do not depend on the real voice
+menu. The incoming-call tests use the real thing instead: a Critical tip for the sample
+directory's Lakeview High School, the dispatcher placing its alert calls through the app's
+telephony port (the simulator), and the real alert call's webhooks. The browser tests serve the
+app over real HTTP, as ``make run`` does.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from hotline.models import (
+    Tip,
+)
+from hotline.services import hotline
+from tests.support.dev_phone import (
+    ASSISTANT,
+    CALLER,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HOLD_TWIML,
+    PRINCIPAL,
+    SCREENSHOT_DIR,
+    Served,
+    max_seq,
+    open_phone,
+    place,
+    press_keys,
+    read_back,
+    say_lines,
+    stub_calls,
+    wait_listening,
+)
+
+# --- a small voice menu the API tests call through the simulator --------------------------------
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+# --- incoming calls: the alert calls the app places ----------------------------------------------
+
+
+# --- in a real browser --------------------------------------------------------------------------
+
+
+def test_browser_dials_the_hotline_and_shows_what_it_says(
+    browser: Any, page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve()
+    open_phone(page, served)
+    caller = page.get_by_label("Your number (caller ID)")
+    expect(caller).to_have_value(CALLER)
+    expect(page.get_by_role("button", name="Hang up")).to_be_disabled()
+    page.get_by_role("button", name="Call the hotline").click()
+
+    # Whatever the voice menu does (or an application error while it is missing), the caller
+    # sees it: a spoken line with its language, or an error line.
+    first = page.locator("#transcript li[data-kind='say'], #transcript li[data-kind='error']").first
+    expect(first).to_be_visible()
+    if page.locator("#transcript li[data-kind='error']").count():
+        expect(page.locator("#transcript li.error").first).to_contain_text("Application error")
+        expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))
+    else:
+        tag = page.locator("#transcript li[data-kind='say'] .lang").first.inner_text()
+        assert re.fullmatch(r"[a-z]{2}-[A-Z]{2}", tag), tag
+        hang_up = page.get_by_role("button", name="Hang up")
+        expect(hang_up).to_be_enabled()
+        hang_up.click()
+        expect(page.locator("#status")).to_have_text(re.compile(r"Call ended \(completed"))
+    expect(page.locator("#calls tbody tr")).to_have_count(1)
+    expect(page.locator("#calls tbody tr").first).to_contain_text(f"{CALLER} called the hotline")
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone.png"), full_page=True)
+
+
+def test_browser_keypad_speech_recording_and_errors(
+    browser: Any, page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(stub=True)
+    open_phone(page, served)
+    caller = page.get_by_label("Your number (caller ID)")
+    caller.fill("+15555550188")  # play another caller
+    caller.press("Enter")  # Enter in the field dials
+
+    spanish = page.locator("#transcript li[data-kind='say']", has_text="Marque uno")
+    expect(spanish).to_be_visible()
+    expect(spanish.locator(".lang")).to_have_text("es-US")
+    assert spanish.locator(".text").get_attribute("lang") == "es-US"
+    expect(page.locator("#status")).to_have_text(re.compile("listening for keypad or speech"))
+    assert stub_calls(served.app)[0][1]["From"] == "+15555550188"
+
+    # A recording while nothing records: the simulator's refusal is shown, the call goes on.
+    page.get_by_label("What you say after the beep").fill("too early")
+    page.get_by_role("button", name="Send recording, then #").click()
+    expect(page.get_by_role("alert")).to_contain_text("no <Record> is listening")
+
+    # A reloaded page picks the live call up where it was.
+    page.reload()
+    page.wait_for_selector("#devphone[data-ready='true']")
+    expect(page.locator("#transcript li[data-kind='say']", has_text="Marque uno")).to_be_visible()
+    expect(page.locator("#status")).to_have_text(re.compile("listening for keypad or speech"))
+    expect(page.locator("#calls tbody tr")).to_have_count(1)
+
+    # Keys typed on the keyboard outside the text fields reach the keypad.
+    before = max_seq(page)
+    page.locator("#transcript-heading").focus()
+    page.keyboard.press("1")
+    expect(page.locator("#transcript li[data-kind='dtmf']")).to_contain_text("pressed 1")
+    wait_listening(page, before)
+    expect(page.locator("#status")).to_have_text(re.compile("recording"))
+    expect(page.get_by_role("alert")).to_be_hidden()
+    page.get_by_label("What you say after the beep").fill("A fight is planned at lunch.")
+    page.get_by_role("button", name="Send recording, then #").click()
+    expect(page.locator("#transcript li[data-kind='recording']")).to_contain_text(
+        "A fight is planned at lunch."
+    )
+    expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text(
+        "Got your recording"
+    )
+    expect(page.locator("#status")).to_have_text(re.compile(r"Call ended \(completed"))
+    expect(page.get_by_role("button", name="Call the hotline")).to_be_enabled()
+
+    # Second call: speech, then the hang-up button.
+    page.get_by_role("button", name="Call the hotline").click()
+    expect(page.locator("#transcript li[data-kind='say']", has_text="Marque uno")).to_be_visible()
+    expect(page.locator("#transcript li")).not_to_contain_text(["Got your recording"])
+    page.get_by_label("What you say when the hotline listens for speech").fill("Lakeview High")
+    page.get_by_role("button", name="Say it").click()
+    expect(page.locator("#transcript li[data-kind='speech']")).to_contain_text("Lakeview High")
+    expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text("Press 9 to end")
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#status")).to_have_text(re.compile(r"Call ended \(completed"))
+    expect(page.get_by_role("button", name="5")).to_be_disabled()
+    expect(page.locator("#calls tbody tr")).to_have_count(2)
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-keypad.png"), full_page=True)
+
+
+def test_browser_records_with_the_microphone(browser: Any, serve: Callable[..., Served]) -> None:
+    """MediaRecorder on Chromium's fake microphone (a beep), converted to a WAV in the page."""
+    from playwright.sync_api import expect
+
+    served = serve(stub=True)
+    mic_browser = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+        ],
+    )
+    try:
+        context = mic_browser.new_context()
+        context.grant_permissions(["microphone"], origin=served.url)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        open_phone(page, served)
+        page.get_by_role("button", name="Call the hotline").click()
+        expect(page.locator("#status")).to_have_text(re.compile("listening"))
+        page.get_by_role("button", name="1").click()
+        expect(page.locator("#status")).to_have_text(re.compile("recording"))
+        mic = page.get_by_role("button", name="Record with microphone")
+        mic.click()
+        stop = page.get_by_role("button", name="Stop and send recording")
+        expect(stop).to_have_attribute("aria-pressed", "true")
+        page.wait_for_timeout(1500)
+        stop.click()
+        expect(page.locator("#transcript li[data-kind='recording']")).to_contain_text(
+            "bytes of audio"
+        )
+        expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text(
+            "Got your recording"
+        )
+        path, params = stub_calls(served.app)[-1]
+        assert path == "/test-ivr/recorded" and int(params["RecordingDuration"]) >= 1
+        sim = hotline(served.app).simulator
+        assert sim is not None
+        (recording,) = sim.recordings()
+        audio = sim.fetch_media(recording.url).content
+        with wave.open(io.BytesIO(audio)) as wav:
+            assert wav.getframerate() == 8000 and wav.getnchannels() == 1
+            assert wav.getnframes() >= 8000
+        context.close()
+    finally:
+        mic_browser.close()
+
+
+def test_browser_makes_a_report_and_follows_it_up(
+    browser: Any, page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(sample=True)
+    assert any(r.rule == "/twilio/voice" for r in served.app.url_map.iter_rules())
+    open_phone(page, served)
+    page.get_by_role("button", name="Call the hotline").click()
+    wait_listening(page, 0)
+    greeting = " ".join(say_lines(page))
+    assert re.search(r"9[\s,]*1[\s,]*1", greeting) and re.search(r"9[\s,]*8[\s,]*8", greeting)
+    expect(page.locator("#transcript li[data-kind='say'] .lang").first).to_have_text("en-US")
+
+    press_keys(page, "1")  # English
+    press_keys(page, "1")  # a new report
+    press_keys(page, "3")  # bullying
+    press_keys(page, "1101#")  # Lakeview High School
+    assert "Lakeview High School" in " ".join(say_lines(page)[-3:])
+    press_keys(page, "1")  # that is right
+    expect(page.locator("#status")).to_have_text(re.compile("recording"))
+    page.get_by_label("What you say after the beep").fill(
+        "Kids keep pushing a boy into the lockers before first period."
+    )
+    page.get_by_role("button", name="Send recording, then #").click()
+    number, pin = read_back(page)
+    assert "application error" not in " ".join(say_lines(page)).lower()
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))
+    with hotline(served.app).db.session() as session:
+        tip = session.scalar(select(Tip).where(Tip.report_number == number))
+        assert tip is not None
+
+    # Follow up with the report number and PIN read off the page.
+    page.get_by_role("button", name="Call the hotline").click()
+    wait_listening(page, 0)
+    press_keys(page, "1")  # English
+    press_keys(page, "2")  # follow up
+    press_keys(page, number + "#")
+    before = max_seq(page)
+    press_keys(page, pin + "#")
+    after_pin = page.locator("#transcript li[data-kind='say']").evaluate_all(
+        "(lines, after) => lines.filter((l) => Number(l.dataset.seq) > after)"
+        ".map((l) => l.querySelector('.text').textContent)",
+        before,
+    )
+    assert after_pin, "the hotline said nothing after the PIN"
+    joined = " ".join(after_pin).lower()
+    assert "do not match" not in joined and "application error" not in joined, after_pin
+    assert re.search(r"message|more information", joined), after_pin
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-report.png"), full_page=True)
+
+
+def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
+    browser: Any, page: Any, serve: Callable[..., Served]
+) -> None:
+    """A Critical report made on the page's keypad: the dispatcher in the embedded worker calls
+    the school's principal, whose call rings on the same page; answered, it reads the alert and
+    takes the confirmation. The report's e-mails land in the E-mails panel."""
+    from playwright.sync_api import expect
+
+    served = serve(sample=True)
+    open_phone(page, served)
+    expect(page.locator("#no-incoming")).to_be_visible()
+    expect(page.locator("#no-emails")).to_be_visible()
+    page.get_by_role("button", name="Call the hotline").click()
+    wait_listening(page, 0)
+    press_keys(page, "1")  # English
+    press_keys(page, "1")  # a new report
+    press_keys(page, "1")  # a threat of violence, a weapon or a planned attack: Critical
+    press_keys(page, "1101#")  # Lakeview High School
+    press_keys(page, "1")  # that is right: the tip exists, the dispatcher sends it out
+    expect(page.locator("#status")).to_have_text(re.compile("recording"))
+    page.get_by_label("What you say after the beep").fill("A student showed a gun in the gym.")
+    page.get_by_role("button", name="Send recording, then #").click()
+    number, _ = read_back(page)
+
+    card = page.locator("#incoming li.ring-card", has_text="Angela Brooks")
+    expect(card.locator("h3")).to_have_text(
+        f"Incoming call to Angela Brooks (Principal) ({PRINCIPAL}) from the hotline"
+    )
+    expect(card).to_contain_text("school contact, Lakeview High School")
+    expect(card.locator(".ring-state")).to_contain_text("Ringing")
+    assert card.get_attribute("data-state") == "ringing"
+    for name in ("Answer", "Let voicemail answer", "Let it ring", "Decline"):
+        expect(card.get_by_role("button", name=name, exact=True)).to_be_visible()
+    # A second call at the same moment (as a parallel escalation places): it rings on its own.
+    place(served.app, ASSISTANT, HOLD_TWIML)
+    second = page.locator("#incoming li.ring-card", has_text="Daniel Kim")
+    expect(second.locator(".ring-state")).to_contain_text("Ringing")
+
+    card.get_by_role("button", name="Answer", exact=True).click()
+    expect(page.locator("#transcript-call")).to_contain_text("Angela Brooks")
+    alert = page.locator("#transcript li[data-kind='say']", has_text="critical safety report")
+    expect(alert).to_contain_text("Lakeview High School")
+    expect(alert).to_contain_text(", ".join(number))
+    expect(card.locator(".ring-state")).to_contain_text("Connected: you answered")
+    expect(second.locator(".ring-state")).to_contain_text("Ringing")
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-incoming.png"), full_page=True)
+
+    # The second call answered moves the keypad to it; the switch brings it back.
+    second.get_by_role("button", name="Answer", exact=True).click()
+    expect(page.locator("#transcript li[data-kind='say']").first).to_have_text(
+        re.compile("Please hold")
+    )
+    switch = page.get_by_label("The keypad and transcript follow")
+    expect(switch).to_be_visible()
+    expect(card.get_by_role("button", name="Use the keypad on this call")).to_be_visible()
+    switch.select_option(card.get_attribute("data-sid"))
+    expect(alert).to_be_visible()
+    page.locator("#keypad button[data-key='1']").click()
+    expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text(
+        f"Your confirmation of report {', '.join(number)} is recorded"
+    )
+    expect(card.locator(".ring-state")).to_contain_text("Call ended: completed")
+    expect(card.get_by_role("button", name="Dismiss")).to_be_visible()
+    second.get_by_role("button", name="Hang up").click()
+    expect(second.locator(".ring-state")).to_contain_text("Call ended: completed")
+
+    # The report's e-mails: the CRITICAL one to each point of contact (then, as the recording
+    # came in, an update).
+    critical = page.locator(".mail-subject", has_text=re.compile(rf"^\[CRITICAL\] .*{number}"))
+    mail = page.locator("#emails button", has=critical, has_text="a.brooks@lakeview.example.org")
+    expect(mail).to_be_visible()
+    mail.click()
+    view = page.locator("#mail-view")
+    expect(view).to_be_visible()
+    expect(page.locator("#mail-subject")).to_contain_text(f"[CRITICAL] Safety tip {number}")
+    expect(page.locator("#mail-text")).to_contain_text(number)
+    page.get_by_text("HTML version").click()
+    html = page.frame_locator("#mail-html")
+    expect(html.locator("body")).to_contain_text(number)
+    assert page.locator("#mail-html").get_attribute("sandbox") == ""
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-emails.png"), full_page=True)
+    page.get_by_role("button", name="Close").click()
+    expect(view).to_be_hidden()
