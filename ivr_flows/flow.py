@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from hotline.core.confirming import VOICE_MENU_KEY
-from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
+from hotline.wording import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
 
 #: How many times one question is asked before the call moves on without an answer.
 MAX_TRIES = 3

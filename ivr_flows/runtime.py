@@ -23,8 +23,8 @@ from hotline.core.identity import IdentityKeyring
 from hotline.core.reporters import find_or_create_reporter
 from hotline.models import Call, CallDirection, Channel, Reporter, School, Tip, TipStatus
 from hotline.services import hotline
+from hotline.wording import catalogue
 from ivr_flows import flow
-from ivr_flows.prompts import catalogue
 from ivr_flows.school_match import SchoolIndex, SchoolName, parse_spoken_code, speech_hints
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,49 @@
+"""Which languages the hotline speaks, and in which of them each area of the wording exists.
+
+Reporter-facing areas exist in every language offered to reporters. The loader refuses a file
+that leaves an area out of a language it is declared for or adds it to another, and asking for a
+text in a language its area is not declared for is an error, never a quiet fallback to English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hotline.wording.keys import PromptKey, WordingKey
+
+#: The keypad language menu: digit → language code, in the order it is read. Every language
+#: here is offered to reporters (by voice and by text) and needs its ``<code>.toml``.
+LANGUAGE_MENU: dict[str, str] = {"1": "en", "2": "es"}
+#: The first language of the menu: the greeting's, and the caller's when they press nothing.
+DEFAULT_LANGUAGE = "en"
+REPORTER_LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_MENU.values())
+
+
+@dataclass(frozen=True)
+class Area:
+    #: The TOML table holding the area's texts in each language file.
+    table: str
+    keys: type[WordingKey]
+    #: The languages the area is complete in (and the only ones it may appear in).
+    languages: tuple[str, ...]
+    #: Who hears or reads it, for the documentation and error messages.
+    audience: str
+
+
+AREAS: tuple[Area, ...] = (
+    Area("ivr", PromptKey, REPORTER_LANGUAGES, "callers to the hotline (the voice menu)"),
+)
+
+#: Every language with a catalogue file.
+LANGUAGES: tuple[str, ...] = tuple(dict.fromkeys(code for area in AREAS for code in area.languages))
+
+_AREA_OF_KEYS: dict[type[WordingKey], Area] = {area.keys: area for area in AREAS}
+
+
+def area_of(key: WordingKey) -> Area:
+    return _AREA_OF_KEYS[type(key)]
+
+
+def areas_in(code: str) -> tuple[Area, ...]:
+    """The areas a language's file must hold (and the only ones it may)."""
+    return tuple(area for area in AREAS if code in area.languages)
