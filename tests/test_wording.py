@@ -1,5 +1,5 @@
 """The wording catalogue: every language complete, every key used, placeholders the code fills,
-and a checker that finds each kind of problem."""
+English-only areas declared and enforced, and a checker that finds each kind of problem."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import pytest
 
 from hotline.wording import (
     AREAS,
+    ENGLISH_ONLY,
     LANGUAGE_MENU,
     LANGUAGES,
     REPORTER_LANGUAGES,
     PromptKey,
+    SmsContactKey,
+    SmsKey,
     WordingError,
     all_catalogues,
     catalogue,
+    staff_text,
 )
 from hotline.wording import check as wording_check
 from hotline.wording.catalogue import check_language, placeholders_of, read_source
@@ -37,11 +41,24 @@ def test_every_language_is_complete_and_every_key_is_used() -> None:
     assert wording_check.stray_files() == []
 
 
-def test_reporter_areas_exist_in_every_reporter_language() -> None:
+def test_reporter_areas_exist_in_every_reporter_language_the_others_are_english_only() -> None:
     assert set(REPORTER_LANGUAGES) == set(LANGUAGE_MENU.values()) >= {"en", "es"}
-    assert {a.table for a in AREAS if a.languages == REPORTER_LANGUAGES} == {"ivr"}
+    offered = {a.table for a in AREAS if a.languages == REPORTER_LANGUAGES}
+    assert offered == {"ivr", "sms"}
+    assert all(a.languages == ENGLISH_ONLY for a in AREAS if a.table not in offered)
     for cat in all_catalogues():
         assert set(cat.texts) == {a.table for a in AREAS if cat.code in a.languages}
+
+
+def test_an_english_only_area_is_refused_in_another_language_not_replaced_by_english() -> None:
+    with pytest.raises(WordingError, match=r"\[sms_contact\] is declared for en only"):
+        catalogue("es").text(SmsContactKey.CONFIRMED, report_number="1234567")
+    # A reporter area must be asked for in a language: staff_text does not guess one.
+    with pytest.raises(WordingError, match=r"\[sms\] is offered in en, es"):
+        staff_text(SmsKey.HELP)
+    assert staff_text(SmsContactKey.HOW_TO_CONFIRM, example="1") == catalogue("en").text(
+        SmsContactKey.HOW_TO_CONFIRM, example="1"
+    )
 
 
 def test_a_lookup_must_fill_exactly_the_keys_placeholders() -> None:
@@ -82,7 +99,7 @@ def test_the_checker_lists_missing_unknown_and_mismatched_keys() -> None:
         ('goodbye = "', 'farewell = "'),
         ("Su PIN es {pin}.", "Su PIN es {clave}."),
         ("Mensaje {number}: {text}", "Mensaje {number}: {text} {{ok}}"),
-        ('messages_none = "', 'messages_none = "{0} '),
+        ('empty = "Su mensaje', 'empty = "{0} Su mensaje'),
         ("Para español, oprima {digit}.", "Para español, oprima {digit"),
     )
     report, loaded = check_language("es", source)
@@ -94,7 +111,7 @@ def test_the_checker_lists_missing_unknown_and_mismatched_keys() -> None:
         in (report.placeholders)
     )
     assert any(p.startswith("[ivr] language_option: ") for p in report.placeholders)
-    assert "[ivr] messages_none: {0} is not a plain {name} placeholder" in report.placeholders
+    assert "[sms] empty: {0} is not a plain {name} placeholder" in report.placeholders
     # Doubled braces are literal braces, not placeholders.
     assert not any("message_item" in p for p in report.placeholders)
     with pytest.raises(WordingError, match="missing: \\[ivr\\] goodbye"):
@@ -107,13 +124,14 @@ def _load_broken(source: str) -> None:
         raise WordingError("\n".join(report.problems))
 
 
-def test_the_checker_refuses_a_missing_area_and_an_unknown_table() -> None:
-    source = read_source("es").split("\n[ivr]\n")[0]
-    source += '\n[voice_mail]\nx = "y"\n'
+def test_the_checker_refuses_an_english_only_area_in_spanish_and_a_missing_area() -> None:
+    source = read_source("es").split("\n[sms]\n")[0]
+    source += '\n[sms_contact]\nconfirmed = "Confirmado."\n[voice_mail]\nx = "y"\n'
     report, loaded = check_language("es", source)
     assert loaded is None
-    assert "[ivr] greeting" in report.missing and len(report.missing) == len(PromptKey)
-    assert any(o.startswith("[ivr] is missing") for o in report.other)
+    assert "[sms] safety" in report.missing and len(report.missing) == len(SmsKey)
+    assert any(o.startswith("[sms] is missing") for o in report.other)
+    assert any(o.startswith("[sms_contact] is declared for en only") for o in report.other)
     assert any(o.startswith("[voice_mail]: not an area") for o in report.other)
 
 
@@ -139,26 +157,30 @@ def test_placeholders_are_plain_names() -> None:
 
 
 def test_a_key_no_code_uses_is_reported_in_each_language_that_has_it(tmp_path: Path) -> None:
-    # The application's source without the menu's flow: most prompts are left behind.
-    sources = [p for p in wording_check.package_sources() if p.name != "flow.py"]
+    # The application's source without sms/commands.py: the SMS replies' keys are left behind.
+    sources = [p for p in wording_check.package_sources() if p.name != "commands.py"]
     reports = {r.code: r for r in wording_check.check_all(sources)}
     for code in ("en", "es"):
-        assert "[ivr] greeting (PromptKey.GREETING: no code uses it)" in reports[code].unused
+        assert "[sms] help (SmsKey.HELP: no code uses it)" in reports[code].unused
+    assert "[sms_contact] confirmed (SmsContactKey.CONFIRMED: no code uses it)" in (
+        reports["en"].unused
+    )
+    assert not any("sms_contact" in u for u in reports["es"].unused)
     # One reference, spelled as the code spells keys, is a use.
     used = tmp_path / "uses.py"
     used.write_text(
-        "from hotline import wording\nx = PromptKey.GREETING\ny = wording.PromptKey.GOODBYE\n",
+        "from hotline import wording\nx = SmsContactKey.CONFIRMED\ny = wording.SmsKey.HELP\n",
         encoding="utf-8",
     )
     unused = wording_check.unused_members(wording_check.key_references([used]))
-    assert PromptKey.GREETING not in unused and PromptKey.GOODBYE not in unused
-    assert PromptKey.READBACK in unused
+    assert SmsContactKey.CONFIRMED not in unused and SmsKey.HELP not in unused
+    assert SmsContactKey.NOT_SENT_TO_YOU in unused and PromptKey.GREETING in unused
 
 
 def test_the_source_scan_sees_the_application_and_not_the_wording_package() -> None:
     sources = wording_check.package_sources()
     names = {p.relative_to(REPO).as_posix() for p in sources}
-    assert {"sms/commands.py", "dispatcher/alert_routes.py", "ivr_flows/flow.py"} <= names
+    assert {"sms/commands.py", "ivr_flows/flow.py"} <= names
     assert not any(n.startswith("hotline/wording/") for n in names)
 
 

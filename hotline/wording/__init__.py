@@ -9,6 +9,7 @@ from __future__ import annotations
 from hotline.wording.areas import (
     AREAS,
     DEFAULT_LANGUAGE,
+    ENGLISH_ONLY,
     LANGUAGE_MENU,
     LANGUAGES,
     REPORTER_LANGUAGES,
@@ -20,24 +21,33 @@ from hotline.wording.catalogue import (
     WordingError,
     all_catalogues,
     catalogue,
+    staff_catalogue,
+    staff_text,
 )
 from hotline.wording.keys import (
     PromptKey,
+    SmsContactKey,
+    SmsKey,
     WordingKey,
 )
 
 __all__ = [
     "AREAS",
     "DEFAULT_LANGUAGE",
+    "ENGLISH_ONLY",
     "LANGUAGES",
     "LANGUAGE_MENU",
     "REPORTER_LANGUAGES",
     "Area",
     "Catalogue",
     "PromptKey",
+    "SmsContactKey",
+    "SmsKey",
     "WordingError",
     "WordingKey",
     "all_catalogues",
     "area_of",
     "catalogue",
+    "staff_catalogue",
+    "staff_text",
 ]

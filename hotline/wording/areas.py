@@ -1,15 +1,16 @@
 """Which languages the hotline speaks, and in which of them each area of the wording exists.
 
-Reporter-facing areas exist in every language offered to reporters. The loader refuses a file
-that leaves an area out of a language it is declared for or adds it to another, and asking for a
-text in a language its area is not declared for is an error, never a quiet fallback to English.
+Reporter-facing areas exist in every language offered to reporters. The areas read by school
+staff, the PSAP and the police are declared English-only: the loader refuses a file that leaves
+an area out of a language it is declared for or adds it to another, and asking for such a text
+in another language is an error, never a quiet fallback to English.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotline.wording.keys import PromptKey, WordingKey
+from hotline.wording.keys import PromptKey, SmsContactKey, SmsKey, WordingKey
 
 #: The keypad language menu: digit → language code, in the order it is read. Every language
 #: here is offered to reporters (by voice and by text) and needs its ``<code>.toml``.
@@ -17,6 +18,9 @@ LANGUAGE_MENU: dict[str, str] = {"1": "en", "2": "es"}
 #: The first language of the menu: the greeting's, and the caller's when they press nothing.
 DEFAULT_LANGUAGE = "en"
 REPORTER_LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_MENU.values())
+
+#: Staff, the PSAP and the police get English today; translating their areas is a later issue.
+ENGLISH_ONLY: tuple[str, ...] = ("en",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Area:
 
 AREAS: tuple[Area, ...] = (
     Area("ivr", PromptKey, REPORTER_LANGUAGES, "callers to the hotline (the voice menu)"),
+    Area("sms", SmsKey, REPORTER_LANGUAGES, "people who text the hotline"),
+    Area("sms_contact", SmsContactKey, ENGLISH_ONLY, "school contacts texting to confirm"),
 )
 
 #: Every language with a catalogue file.

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from hotline.wording.areas import AREAS, LANGUAGES, area_of, areas_in
+from hotline.wording.areas import AREAS, ENGLISH_ONLY, LANGUAGES, area_of, areas_in
 from hotline.wording.keys import WordingKey
 
 #: The ``[voice]`` settings every language needs, as non-empty strings.
@@ -227,3 +227,21 @@ def catalogue(code: str) -> Catalogue:
 def all_catalogues() -> list[Catalogue]:
     """Every language, checked: what start-up calls, so a broken file stops it."""
     return [catalogue(code) for code in LANGUAGES]
+
+
+def staff_catalogue() -> Catalogue:
+    """The language of the areas read by staff, the PSAP and the police (English today)."""
+    return catalogue(ENGLISH_ONLY[0])
+
+
+def staff_text(key: WordingKey, **fields: str) -> str:
+    """A text of an area read by staff, the PSAP or the police. Those areas are declared
+    English-only; once one is offered in more languages this refuses it, so each caller says
+    which language it needs instead of getting English by default."""
+    area = area_of(key)
+    if area.languages != ENGLISH_ONLY:
+        raise WordingError(
+            f"[{area.table}] is offered in {', '.join(area.languages)}: look it up with "
+            "catalogue(language).text"
+        )
+    return staff_catalogue().text(key, **fields)

@@ -67,3 +67,28 @@ class PromptKey(WordingKey):
     CONFIRM_RECORDED = "confirm_recorded", "report_number"
     CONFIRM_MORE = "confirm_more"
     CONFIRM_GOODBYE = "confirm_goodbye"
+
+
+class SmsKey(WordingKey):
+    """The answers to people who text the hotline (``[sms]``)."""
+
+    #: Added by the code to the end of every answer below but ``help``.
+    SAFETY = "safety"
+    #: Sent in every reporter language, one after the other (HELP does not say which).
+    HELP = "help"
+    NEW_TIP_WITH_PIN = "new_tip_with_pin", "report_number", "pin"
+    NEW_TIP = "new_tip", "report_number"
+    ADDED = "added", "report_number"
+    EMPTY = "empty"
+    APOLOGY = "apology"
+
+
+class SmsContactKey(WordingKey):
+    """The answers to school contacts who text the hotline to confirm (``[sms_contact]``)."""
+
+    CONFIRMED = "confirmed", "report_number"
+    ALREADY_CONFIRMED = "already_confirmed", "report_number"
+    RECEIPT_RECORDED = "receipt_recorded", "report_number"
+    REPORT_NUMBER_NEEDED = "report_number_needed", "example"
+    NOT_SENT_TO_YOU = "not_sent_to_you", "report_number"
+    HOW_TO_CONFIRM = "how_to_confirm", "example"
