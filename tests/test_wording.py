@@ -15,12 +15,15 @@ from hotline.wording import (
     LANGUAGE_MENU,
     LANGUAGES,
     REPORTER_LANGUAGES,
+    AlertCallKey,
+    EmailKey,
     PromptKey,
     SmsContactKey,
     SmsKey,
     WordingError,
     all_catalogues,
     catalogue,
+    staff_catalogue,
     staff_text,
 )
 from hotline.wording import check as wording_check
@@ -51,14 +54,14 @@ def test_reporter_areas_exist_in_every_reporter_language_the_others_are_english_
 
 
 def test_an_english_only_area_is_refused_in_another_language_not_replaced_by_english() -> None:
-    with pytest.raises(WordingError, match=r"\[sms_contact\] is declared for en only"):
+    with pytest.raises(WordingError, match=r"\[alert_call\] is declared for en only"):
+        catalogue("es").text(AlertCallKey.FALLBACK)
+    with pytest.raises(WordingError, match=r"\[sms_contact\]"):
         catalogue("es").text(SmsContactKey.CONFIRMED, report_number="1234567")
     # A reporter area must be asked for in a language: staff_text does not guess one.
     with pytest.raises(WordingError, match=r"\[sms\] is offered in en, es"):
         staff_text(SmsKey.HELP)
-    assert staff_text(SmsContactKey.HOW_TO_CONFIRM, example="1") == catalogue("en").text(
-        SmsContactKey.HOW_TO_CONFIRM, example="1"
-    )
+    assert staff_text(AlertCallKey.FALLBACK) == catalogue("en").text(AlertCallKey.FALLBACK)
 
 
 def test_a_lookup_must_fill_exactly_the_keys_placeholders() -> None:
@@ -73,14 +76,17 @@ def test_a_lookup_must_fill_exactly_the_keys_placeholders() -> None:
 
 
 def test_voice_settings_are_the_catalogues() -> None:
+    from dispatcher.alert_routes import SAY
+
     en, es = catalogue("en"), catalogue("es")
     assert (es.say_language, es.voice, es.speech_language) == (
         "es-US",
         "Polly.Lupe-Neural",
         "es-US",
     )
-    assert (en.say_language, en.voice) == ("en-US", "Polly.Joanna-Neural")
     assert "no sé" in es.dont_know and "i don't know" in en.dont_know
+    # Alert calls are said in the voice of their wording's language.
+    assert SAY == staff_catalogue().say_options() == {"language": "en-US", "voice": en.voice}
 
 
 # The checker finds each kind of problem -------------------------------------------------------
@@ -126,12 +132,12 @@ def _load_broken(source: str) -> None:
 
 def test_the_checker_refuses_an_english_only_area_in_spanish_and_a_missing_area() -> None:
     source = read_source("es").split("\n[sms]\n")[0]
-    source += '\n[sms_contact]\nconfirmed = "Confirmado."\n[voice_mail]\nx = "y"\n'
+    source += '\n[email]\nfooter = "No reenvíe este correo."\n[voice_mail]\nx = "y"\n'
     report, loaded = check_language("es", source)
     assert loaded is None
     assert "[sms] safety" in report.missing and len(report.missing) == len(SmsKey)
     assert any(o.startswith("[sms] is missing") for o in report.other)
-    assert any(o.startswith("[sms_contact] is declared for en only") for o in report.other)
+    assert any(o.startswith("[email] is declared for en only") for o in report.other)
     assert any(o.startswith("[voice_mail]: not an area") for o in report.other)
 
 
@@ -169,18 +175,18 @@ def test_a_key_no_code_uses_is_reported_in_each_language_that_has_it(tmp_path: P
     # One reference, spelled as the code spells keys, is a use.
     used = tmp_path / "uses.py"
     used.write_text(
-        "from hotline import wording\nx = SmsContactKey.CONFIRMED\ny = wording.SmsKey.HELP\n",
+        "from hotline import wording\nx = EmailKey.FOOTER\ny = wording.SmsKey.HELP\n",
         encoding="utf-8",
     )
     unused = wording_check.unused_members(wording_check.key_references([used]))
-    assert SmsContactKey.CONFIRMED not in unused and SmsKey.HELP not in unused
-    assert SmsContactKey.NOT_SENT_TO_YOU in unused and PromptKey.GREETING in unused
+    assert EmailKey.FOOTER not in unused and SmsKey.HELP not in unused
+    assert EmailKey.SUBJECT_ALERT in unused and PromptKey.GREETING in unused
 
 
 def test_the_source_scan_sees_the_application_and_not_the_wording_package() -> None:
     sources = wording_check.package_sources()
     names = {p.relative_to(REPO).as_posix() for p in sources}
-    assert {"sms/commands.py", "ivr_flows/flow.py"} <= names
+    assert {"sms/commands.py", "dispatcher/alert_routes.py", "ivr_flows/flow.py"} <= names
     assert not any(n.startswith("hotline/wording/") for n in names)
 
 

@@ -25,9 +25,13 @@ from hotline.wording.catalogue import (
     staff_text,
 )
 from hotline.wording.keys import (
+    AlertCallKey,
+    AlertTextKey,
+    EmailKey,
     PromptKey,
     SmsContactKey,
     SmsKey,
+    TipTypeKey,
     WordingKey,
 )
 
@@ -38,11 +42,15 @@ __all__ = [
     "LANGUAGES",
     "LANGUAGE_MENU",
     "REPORTER_LANGUAGES",
+    "AlertCallKey",
+    "AlertTextKey",
     "Area",
     "Catalogue",
+    "EmailKey",
     "PromptKey",
     "SmsContactKey",
     "SmsKey",
+    "TipTypeKey",
     "WordingError",
     "WordingKey",
     "all_catalogues",

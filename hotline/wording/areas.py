@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotline.wording.keys import PromptKey, SmsContactKey, SmsKey, WordingKey
+from hotline.wording.keys import (
+    AlertCallKey,
+    AlertTextKey,
+    EmailKey,
+    PromptKey,
+    SmsContactKey,
+    SmsKey,
+    TipTypeKey,
+    WordingKey,
+)
 
 #: The keypad language menu: digit → language code, in the order it is read. Every language
 #: here is offered to reporters (by voice and by text) and needs its ``<code>.toml``.
@@ -38,6 +47,10 @@ AREAS: tuple[Area, ...] = (
     Area("ivr", PromptKey, REPORTER_LANGUAGES, "callers to the hotline (the voice menu)"),
     Area("sms", SmsKey, REPORTER_LANGUAGES, "people who text the hotline"),
     Area("sms_contact", SmsContactKey, ENGLISH_ONLY, "school contacts texting to confirm"),
+    Area("alert_call", AlertCallKey, ENGLISH_ONLY, "contacts called about a tip"),
+    Area("alert_text", AlertTextKey, ENGLISH_ONLY, "contacts texted about a tip"),
+    Area("email", EmailKey, ENGLISH_ONLY, "contacts e-mailed about a tip"),
+    Area("tip_type", TipTypeKey, ENGLISH_ONLY, "contacts, on alert calls and in e-mails"),
 )
 
 #: Every language with a catalogue file.
