@@ -31,6 +31,7 @@ from hotline.db import run_after_commit
 from hotline.models import (
     Call,
     CallDirection,
+    Channel,
     Contact,
     District,
     LegState,
@@ -45,11 +46,13 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from hotline.web.webhooks import TwilioRequest, is_database_failure, twilio_webhook
+from hotline.wording import AlertCallKey, staff_catalogue, staff_text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__, url_prefix="/twilio/alert")
 
-SAY = {"language": "en-US", "voice": "Polly.Joanna-Neural"}
+#: The ``<Say>`` language and voice of alert calls: those of their wording's language.
+SAY = staff_catalogue().say_options()
 #: Job names (dispatcher.tasks runs them; kept here as strings so the routes do not import it).
 VOICEMAIL_JOB = "dispatcher.voicemail"
 TELL_COLLEAGUES_JOB = "dispatcher.tell_colleagues"
@@ -63,12 +66,7 @@ def _fallback() -> Response:
     """What the callee hears if building the alert failed: never "an application error has
     occurred", always what to do next."""
     response = VoiceResponse()
-    response.say(
-        "This is the school safety tip line with a critical safety report for your school. "
-        "Please read it on the portal or in our e-mail, and confirm there, or by calling or "
-        "texting this number back with its report number. Goodbye.",
-        **SAY,
-    )
+    response.say(staff_text(AlertCallKey.FALLBACK), **SAY)
     response.hangup()
     return _twiml(response)
 
@@ -81,11 +79,7 @@ def _confirmation_not_recorded(req: TwilioRequest) -> Response:
     """The keypress could not be stored (the database is down): say so, and how else to
     confirm; the leg goes on, so nobody is left believing it was confirmed."""
     response = VoiceResponse()
-    response.say(
-        "Sorry, your confirmation could not be recorded just now. Please confirm by calling or "
-        "texting this number back with the report number, or on the portal. Goodbye.",
-        **SAY,
-    )
+    response.say(staff_text(AlertCallKey.NOT_RECORDED), **SAY)
     response.hangup()
     return _twiml(response)
 
@@ -127,12 +121,21 @@ def spell(value: str) -> str:
 def _described(session: Session, row: Notification) -> tuple[Tip, str, str]:
     tip = session.get_one(Tip, row.tip_id)
     school = session.get(School, tip.school_id) if tip.school_id else None
-    where = school.name if school else "a school that is not known yet"
-    kind = describe_type(tip.type) or (tip.category or "unspecified").replace("_", " ")
+    where = school.name if school else staff_text(AlertCallKey.SCHOOL_UNKNOWN)
+    kind = describe_type(tip.type) or (
+        tip.category.replace("_", " ")
+        if tip.category
+        else staff_text(AlertCallKey.TYPE_UNSPECIFIED)
+    )
     return tip, where, kind
 
 
-CHANNEL_WORDS = {"voice": "a phone call", "sms": "a text message", "web": "the web form"}
+#: How a tip came in, in words (anything else is "the hotline").
+CHANNEL_WORDS = {
+    Channel.VOICE: AlertCallKey.CHANNEL_VOICE,
+    Channel.SMS: AlertCallKey.CHANNEL_SMS,
+    Channel.WEB: AlertCallKey.CHANNEL_WEB,
+}
 #: Longest summary of the reporter's words read on a call (when the district opted in).
 SUMMARY_CHARACTERS = 160
 
@@ -145,7 +148,8 @@ def summary(session: Session, tip: Tip) -> str:
     zone = ZoneInfo(district.timezone) if district else ZoneInfo("UTC")
     local = tip.received_at.astimezone(zone)
     when = f"{local.strftime('%I:%M %p').lstrip('0')} {local.tzname()}"
-    text = f"It came in by {CHANNEL_WORDS.get(tip.channel.value, 'the hotline')} at {when}."
+    channel = staff_text(CHANNEL_WORDS.get(tip.channel, AlertCallKey.CHANNEL_OTHER))
+    text = staff_text(AlertCallKey.CAME_IN, channel=channel, time=when)
     if district is not None and district.email_summary:
         words = session.scalar(
             select(TipMessage.body)
@@ -159,51 +163,48 @@ def summary(session: Session, tip: Tip) -> str:
             short = redact_text(" ".join(words.split()))
             if len(short) > SUMMARY_CHARACTERS:
                 short = short[:SUMMARY_CHARACTERS].rsplit(" ", 1)[0] + "..."
-            text += f" The reporter wrote: {short}"
+            text += " " + staff_text(AlertCallKey.REPORTER_WROTE, words=short)
     return text
 
 
 def alert_text(session: Session, rows: Sequence[Notification]) -> str:
     if len(rows) == 1:
         tip, where, kind = _described(session, rows[0])
-        return (
-            f"This is the school safety tip line. There is a {rows[0].level.value} safety "
-            f"report for {where}. Report number {spell(tip.report_number)}. Type: {kind}. "
-            f"{summary(session, tip)} "
-            "Press 1 to confirm you received this report. Press star to hear it again."
+        return staff_text(
+            AlertCallKey.ALERT_ONE,
+            level=rows[0].level.value,
+            school=where,
+            report_number=spell(tip.report_number),
+            kind=kind,
+            summary=summary(session, tip),
         )
     parts = []
     for row in rows:
         tip, where, kind = _described(session, row)
-        parts.append(f"report number {spell(tip.report_number)}, for {where}, type: {kind}")
-    return (
-        f"This is the school safety tip line. There are {len(rows)} critical safety reports "
-        f"for you: {'; '.join(parts)}. Press 1 to confirm you received all of them. "
-        "Press star to hear them again."
-    )
+        parts.append(
+            staff_text(
+                AlertCallKey.ALERT_MANY_ITEM,
+                report_number=spell(tip.report_number),
+                school=where,
+                kind=kind,
+            )
+        )
+    return staff_text(AlertCallKey.ALERT_MANY, count=str(len(rows)), reports="; ".join(parts))
 
 
 def confirm_later() -> str:
     """How to confirm after the alert call, spoken: calling back confirms only with the report
     number (the caller ID proves nothing), and so does a text."""
     number = " ".join(hotline().settings.hotline_number.lstrip("+"))
-    return (
-        f"call this number, {number}, choose your language, press {VOICE_MENU_KEY}, and key "
-        "in the report number; or text 1 and the report number to this number; or use the "
-        "portal"
-    )
+    return staff_text(AlertCallKey.HOW_TO_CONFIRM_LATER, number=number, menu_key=VOICE_MENU_KEY)
 
 
 def voicemail_text(session: Session, rows: Sequence[Notification]) -> str:
     reports = "; ".join(
-        f"report number {spell(t.report_number)} for {w}"
+        staff_text(AlertCallKey.VOICEMAIL_ITEM, report_number=spell(t.report_number), school=w)
         for t, w, _ in (_described(session, r) for r in rows)
     )
-    return (
-        "This is the school safety tip line with a critical safety report: "
-        f"{reports}. This message is not a confirmation. To confirm that you received it, "
-        f"{confirm_later()}. Goodbye."
-    )
+    return staff_text(AlertCallKey.VOICEMAIL, reports=reports, how_to_confirm=confirm_later())
 
 
 def _url(path: str, rows: Sequence[Notification], **extra: str) -> str:
@@ -259,7 +260,7 @@ def voice(req: TwilioRequest, session: Session) -> Response:
     response = VoiceResponse()
     rows = _rows(session)
     if not rows:
-        response.say("This is the school safety tip line. Please call us back.", **SAY)
+        response.say(staff_text(AlertCallKey.CALL_US_BACK), **SAY)
         response.hangup()
         return _twiml(response)
     _call(session, req, rows)
@@ -267,17 +268,12 @@ def voice(req: TwilioRequest, session: Session) -> Response:
     if not pending:
         # Answered after a colleague confirmed while this phone was ringing.
         reports = ", ".join(spell(session.get_one(Tip, r.tip_id).report_number) for r in rows)
-        response.say(
-            f"This is the school safety tip line. Report {reports} was already confirmed by "
-            "a colleague. No action is needed from you. Thank you. Goodbye.",
-            **SAY,
-        )
+        response.say(staff_text(AlertCallKey.ALREADY_CONFIRMED, reports=reports), **SAY)
         response.hangup()
         return _twiml(response)
     if request.args.get("again") == "2":
         response.say(
-            f"We did not get your confirmation. To confirm later, {confirm_later()}. Goodbye.",
-            **SAY,
+            staff_text(AlertCallKey.NOT_CONFIRMED_GOODBYE, how_to_confirm=confirm_later()), **SAY
         )
         response.hangup()
         return _twiml(response)
@@ -341,13 +337,10 @@ def key(req: TwilioRequest, session: Session) -> Response:
     run_after_commit(session, tell_colleagues)
     reports = ", ".join(spell(session.get_one(Tip, r.tip_id).report_number) for r in rows)
     if someone_else and len(someone_else) == len(rows):
-        text = (
-            f"Thank you. Report {reports} was already confirmed by someone else; your "
-            "receipt is recorded too."
-        )
+        text = staff_text(AlertCallKey.CONFIRMED_BY_SOMEONE_ELSE, reports=reports)
     else:
-        text = f"Thank you. Your confirmation of report {reports} is recorded."
-    response.say(text + " Goodbye.", **SAY)
+        text = staff_text(AlertCallKey.CONFIRMATION_RECORDED, reports=reports)
+    response.say(text, **SAY)
     response.hangup()
     return _twiml(response)
 

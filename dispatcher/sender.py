@@ -43,6 +43,7 @@ from hotline.models import (
 )
 from hotline.services import Hotline
 from hotline.telephony.ports import CallRequest, SmsRequest, TelephonyError, TelephonyErrorKind
+from hotline.wording import AlertTextKey, EmailKey, staff_text
 
 log = logging.getLogger(__name__)
 S = NotificationState
@@ -353,7 +354,7 @@ def _facts(
         update_note=describe_notes(update_notes(session, row)) or None
         if row.purpose is NotificationPurpose.UPDATE
         else None,
-        escalation_note="Nobody on one of this report's call lists has confirmed yet."
+        escalation_note=staff_text(EmailKey.ESCALATION_NOTE)
         if row.purpose is NotificationPurpose.ESCALATION
         else None,
         hotline_number=services.settings.hotline_number,
@@ -363,15 +364,27 @@ def _facts(
 def _sms_body(
     session: Session, services: Hotline, tip: Tip, school: School | None, row: Notification
 ) -> str:
-    where = school.name if school else "a school (unknown)"
+    where = school.name if school else staff_text(AlertTextKey.SCHOOL_UNKNOWN)
+    url = portal_url(services, tip)
     if row.purpose is NotificationPurpose.UPDATE:
         items = len(update_notes(session, row))
-        more = f"{items} new items were added" if items > 1 else "new information was added"
-        return f"Safety tip {tip.report_number} ({where}): {more}. {portal_url(services, tip)}"
-    return (
-        f"{tip.level.value.upper()} safety tip {tip.report_number} for {where}. "
-        f"Reply 1 {tip.report_number} to confirm you received it. "
-        f"Read it: {portal_url(services, tip)}"
+        if items > 1:
+            return staff_text(
+                AlertTextKey.UPDATE_MANY,
+                report_number=tip.report_number,
+                school=where,
+                count=str(items),
+                portal_url=url,
+            )
+        return staff_text(
+            AlertTextKey.UPDATE_ONE, report_number=tip.report_number, school=where, portal_url=url
+        )
+    return staff_text(
+        AlertTextKey.ALERT,
+        level=tip.level.value.upper(),
+        report_number=tip.report_number,
+        school=where,
+        portal_url=url,
     )
 
 

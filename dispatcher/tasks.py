@@ -35,6 +35,7 @@ from hotline.models import (
 )
 from hotline.services import Hotline
 from hotline.telephony.ports import CallUpdate, TelephonyError
+from hotline.wording import AlertCallKey, staff_catalogue, staff_text
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,7 @@ def tell_colleagues_job(services: Hotline, leg_id: int, confirmed_row_id: int) -
     for call_sid, row_id, tip_id in live:
         twiml = VoiceResponse()
         twiml.say(
-            "This report was just confirmed by a colleague. No action is needed from you. "
-            "Thank you. Goodbye.",
-            language="en-US",
-            voice="Polly.Joanna-Neural",
+            staff_text(AlertCallKey.COLLEAGUE_JUST_CONFIRMED), **staff_catalogue().say_options()
         )
         twiml.hangup()
         try:

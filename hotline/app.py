@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from hotline import wording
 from hotline.background.jobs import CeleryJobQueue, JobQueue, LocalJobQueue
 from hotline.background.ratelimit import CallRateLimiter, LocalRateLimiter, RedisRateLimiter
 from hotline.config import Settings, load_settings
@@ -54,6 +55,8 @@ def create_app(
     # output (`flask --app hotline --help` included). `db upgrade` says where it got to.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     redaction.install()
+    # Every language's wording, checked now: a broken edit stops start-up, not a call.
+    wording.all_catalogues()
 
     app = Flask(
         "hotline",

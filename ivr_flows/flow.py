@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from hotline.core.call_state import CallStateKind, fields_of, stamped
 from hotline.core.confirming import VOICE_MENU_KEY
-from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
+from hotline.wording import DEFAULT_LANGUAGE, LANGUAGE_MENU, PromptKey
 
 #: How many times one question is asked before the call moves on without an answer.
 MAX_TRIES = 3

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from hotline.wording import Catalogue, PromptKey, catalogue
 from ivr_flows import flow
-from ivr_flows.prompts import Catalogue, PromptKey, catalogue
 
 
 def spell_digits(value: str) -> str:

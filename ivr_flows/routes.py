@@ -25,8 +25,8 @@ from hotline.core import tips as tip_service
 from hotline.models import Call, Tip, TipStatus
 from hotline.services import hotline
 from hotline.web.webhooks import TwilioRequest, twilio_webhook
+from hotline.wording import DEFAULT_LANGUAGE, LANGUAGE_MENU
 from ivr_flows import flow, runtime
-from ivr_flows.prompts import DEFAULT_LANGUAGE, LANGUAGE_MENU
 from ivr_flows.render import Renderer, apology, thanks_and_goodbye
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from hotline.models import (
     TipStatus,
 )
 from hotline.services import hotline
+from hotline.wording import catalogue
 from ivr_flows import flow
-from ivr_flows.prompts import catalogue
 from ivr_flows.school_match import SchoolIndex, SchoolName, parse_spoken_code, speech_hints
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ A text is one of:
   sender is a contact) is the service's question; from anyone else ``1 1234567`` and ``1`` are
   just texts.
 
-The replies are here too, per language, so the wording can be read and tested in one place.
+Which reply each case gets is here too; their wording is in ``hotline/wording`` (``[sms]`` for
+reporters, in every reporter language; ``[sms_contact]`` for contacts, English only).
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dispatcher.confirm import ConfirmOutcome
+from hotline.wording import (
+    DEFAULT_LANGUAGE,
+    REPORTER_LANGUAGES,
+    SmsContactKey,
+    SmsKey,
+    catalogue,
+    staff_text,
+)
 
 # Keywords ---------------------------------------------------------------------------------------
 
@@ -241,104 +250,70 @@ def guess_language(text: str) -> str:
 
 # Replies -----------------------------------------------------------------------------------------
 
-LANGUAGES = ("en", "es")
-
-HELP_REPLY = (
-    "School safety tip line: text or call this number to report a safety concern at a school. "
-    "Reports are anonymous: your number is never shown to anyone. "
-    "Emergency: call 911. In crisis: call or text 988. "
-    "School staff: text 1 and the report number to confirm an alert. "
-    "Text STOP to stop texts. "
-    "Ayuda: escriba su reporte a este número; es anónimo. Emergencia: 911. Crisis: 988."
-)
-
-_SAFETY = {
-    "en": "Emergency? Call 911. Thinking about hurting yourself? Call or text 988.",
-    "es": "¿Emergencia? Llame al 911. ¿Piensa en hacerse daño? Llame o escriba al 988.",
-}
-
-#: How to confirm, told to contacts whenever what they sent was not understood as a command.
-CONFIRM_HOW = "To confirm an alert, text 1 and its report number, e.g. 1 {example}."
-HELP_HINT = "Text HELP for help."
-
 
 def _lang(language: str) -> str:
-    return language if language in LANGUAGES else "en"
+    """A tip's language when replies exist in it (every language offered to reporters), else
+    the default: a reply is never left unsent for want of words."""
+    return language if language in REPORTER_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _to_reporter(key: SmsKey, language: str, **fields: str) -> str:
+    """A reply to a reporter: the text, then 911 and 988 (added here, so no wording edit can
+    leave them out)."""
+    cat = catalogue(_lang(language))
+    return f"{cat.text(key, **fields)} {cat.text(SmsKey.SAFETY)}"
+
+
+def help_reply() -> str:
+    """The answer to HELP: the help text of every reporter language, one after the other (the
+    keyword says nothing about the sender's language)."""
+    return " ".join(catalogue(code).text(SmsKey.HELP) for code in REPORTER_LANGUAGES)
 
 
 def new_tip_reply(report_number: str, pin: str | None, language: str) -> str:
     """The first answer to a new SMS tip: the report number and PIN (to follow up by phone from
     any phone), that an agent will read it, 911 and 988. Without ``pin``, the report number
     alone."""
-    if _lang(language) == "es":
-        keep = (
-            f"Reporte {report_number}, PIN {pin}: guárdelos en privado para dar seguimiento "
-            "llamando a este número (puede borrar este mensaje)."
-            if pin
-            else f"Su número de reporte es {report_number}."
-        )
-        return (
-            f"Línea de seguridad escolar: recibimos su mensaje. {keep} "
-            "Un agente lo leerá y puede contestarle aquí. " + _SAFETY["es"]
-        )
-    keep = (
-        f"Report {report_number}, PIN {pin}: keep them private to follow up by calling this "
-        "number (you can delete this text)."
-        if pin
-        else f"Your report number is {report_number}."
-    )
-    return (
-        f"School safety tip line: we got your message. {keep} "
-        "A trained agent will read it and may text you back here. " + _SAFETY["en"]
-    )
+    if pin:
+        return _to_reporter(SmsKey.NEW_TIP_WITH_PIN, language, report_number=report_number, pin=pin)
+    return _to_reporter(SmsKey.NEW_TIP, language, report_number=report_number)
 
 
 def added_reply(report_number: str, language: str) -> str:
     """A further text in the same conversation."""
-    if _lang(language) == "es":
-        return f"Agregado al reporte {report_number}. Un agente lo leerá. " + _SAFETY["es"]
-    return f"Added to report {report_number}. An agent will read it. " + _SAFETY["en"]
+    return _to_reporter(SmsKey.ADDED, language, report_number=report_number)
 
 
-def empty_reply(language: str = "en") -> str:
-    if _lang(language) == "es":
-        return (
-            "Su mensaje llegó vacío. Escriba qué pasa y el nombre de la escuela. " + _SAFETY["es"]
-        )
-    return "Your message was empty. Text what is happening and the school's name. " + _SAFETY["en"]
+def empty_reply(language: str = DEFAULT_LANGUAGE) -> str:
+    return _to_reporter(SmsKey.EMPTY, language)
+
+
+def apology_reply(language: str) -> str:
+    """When even keeping the text failed: the sender must still know where to turn."""
+    return _to_reporter(SmsKey.APOLOGY, language)
 
 
 def contact_hint(example: str) -> str:
     """Added to the answer to a contact's text that is not a command."""
-    return CONFIRM_HOW.format(example=example)
+    return staff_text(SmsContactKey.HOW_TO_CONFIRM, example=example)
 
 
 def confirmed_reply(outcome: ConfirmOutcome, report_number: str) -> str:
     """Names only the report number the contact typed: nothing more about the tip."""
     if outcome is ConfirmOutcome.CONFIRMED:
-        text = f"Confirmed: report {report_number}. Thank you."
+        key = SmsContactKey.CONFIRMED
     elif outcome is ConfirmOutcome.ALREADY:
-        text = (
-            f"Thank you: report {report_number} was already confirmed; your receipt is "
-            "recorded too."
-        )
+        key = SmsContactKey.ALREADY_CONFIRMED
     else:
-        text = f"Receipt recorded: report {report_number}. Thank you."
-    return f"{text} {HELP_HINT}"
+        key = SmsContactKey.RECEIPT_RECORDED
+    return staff_text(key, report_number=report_number)
 
 
 def report_number_needed_reply(example: str) -> str:
     """A contact's bare ``1``: nothing is confirmed, and which reports wait is not said."""
-    return (
-        f"Nothing was confirmed. To confirm, reply 1 followed by the report number, e.g. "
-        f"1 {example}. {HELP_HINT}"
-    )
+    return staff_text(SmsContactKey.REPORT_NUMBER_NEEDED, example=example)
 
 
 def not_sent_to_you_reply(report_number: str) -> str:
     """The same words whether the report exists or not."""
-    return (
-        f"Report {report_number} is not one sent to this number, so nothing was confirmed. "
-        "Check the report number in the alert and text 1 and that number. "
-        f"{HELP_HINT}"
-    )
+    return staff_text(SmsContactKey.NOT_SENT_TO_YOU, report_number=report_number)

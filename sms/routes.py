@@ -24,17 +24,6 @@ from sms.commands import ConfirmLatest, ConfirmReport, InboundSms, Text
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/twilio/sms")
 
-#: When even keeping the text failed: the sender must still know where to turn.
-APOLOGY = (
-    "Sorry, the school safety tip line could not take your message just now. Please try again "
-    "or call this number. Emergency? Call 911. Thinking about hurting yourself? Call or text 988."
-)
-APOLOGY_ES = (
-    "Lo sentimos, la línea de seguridad escolar no pudo recibir su mensaje en este momento. "
-    "Inténtelo de nuevo o llame a este número. ¿Emergencia? Llame al 911. ¿Piensa en hacerse "
-    "daño? Llame o escriba al 988."
-)
-
 
 def twiml(text: str | None) -> Response:
     """A ``MessagingResponse``: one ``<Message>`` with ``text``, or empty (send nothing)."""
@@ -49,7 +38,7 @@ def apology_for(message: InboundSms) -> service.Reply:
     for a keyword (Twilio answers STOP and HELP itself)."""
     if not isinstance(message.command, Text | ConfirmLatest | ConfirmReport):
         return service.Reply.nothing()
-    return service.Reply(APOLOGY_ES if commands.guess_language(message.body) == "es" else APOLOGY)
+    return service.Reply(commands.apology_reply(commands.guess_language(message.body)))
 
 
 def _apology_without_database(req: TwilioRequest) -> Response:

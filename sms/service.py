@@ -173,7 +173,7 @@ def _keyword(
         return Reply.nothing()
     if _opted_out(phone, reporter):
         return Reply.nothing()
-    return Reply(commands.HELP_REPLY)
+    return Reply(commands.help_reply())
 
 
 def _opted_out(phone: PhoneNumber | None, reporter: Reporter | None) -> bool:

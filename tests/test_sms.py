@@ -186,8 +186,9 @@ def test_replies_carry_the_safety_lines() -> None:
             assert "911" in text and "988" in text and len(text) <= 1600
     assert "Llame" in commands.added_reply("1234567", "es")
     assert "PIN" not in commands.new_tip_reply("1234567", None, "en")
-    assert "911" in commands.HELP_REPLY and "988" in commands.HELP_REPLY
-    assert "anonymous" in commands.HELP_REPLY and "text 1" in commands.HELP_REPLY
+    help_reply = commands.help_reply()
+    assert "911" in help_reply and "988" in help_reply
+    assert "anonymous" in help_reply and "text 1" in help_reply
 
 
 # Through the webhook -----------------------------------------------------------------------------
@@ -546,7 +547,7 @@ def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
     phone = phone_row(world.app, PRINCIPAL)
     assert not phone.sms_opted_out and phone.sms_opted_out_at is None
     help_reply = reply_of(text(world.app, PRINCIPAL, "help"))
-    assert help_reply == commands.HELP_REPLY
+    assert help_reply == commands.help_reply()
 
 
 def test_a_reporter_who_texted_stop_is_not_answered_until_start(world: World) -> None:
@@ -579,7 +580,7 @@ def test_stop_from_a_new_number_is_remembered_without_the_number(world: World) -
 
 def test_help_gets_the_hotlines_own_answer(world: World) -> None:
     reply = reply_of(text(world.app, STRANGER, "HELP"))
-    assert reply == commands.HELP_REPLY
+    assert reply == commands.help_reply()
     assert sms_tips(world.app) == [] and count(world.app, Reporter) == 0
 
 

@@ -1,4 +1,5 @@
-"""What notification e-mails about a tip say. Pure: facts in, an :class:`EmailMessage` out.
+"""What notification e-mails about a tip say, as text and HTML (their words are the ``[email]``
+wording of :mod:`hotline.wording`). Pure: facts in, an :class:`EmailMessage` out.
 
 Notifications carry as little content as is useful (DESIGN.md section 2): what this is, the report
 number, the school, the level and what it asks of the reader, the type in plain words, when it
@@ -24,37 +25,33 @@ from hotline.core.confirming import VOICE_MENU_KEY
 from hotline.core.redaction import redact_text
 from hotline.email import EmailMessage
 from hotline.models import NotificationPurpose, TipLevel
+from hotline.wording import EmailKey, staff_text
 
 #: A summary of the reporter's words is cut to about this many characters.
 SUMMARY_LIMIT = 300
 
 #: The categories a reporter picks (keypad menu, SMS intake), in plain words.
-CATEGORY_WORDS: dict[str, str] = {
-    "threat": "violence, a weapon or a planned attack",
-    "self_harm": "someone who may hurt themselves",
-    "bullying": "bullying, harassment or discrimination",
-    "drugs": "drugs, alcohol or vaping",
-    "other": "something else",
+CATEGORY_WORDS: dict[str, EmailKey] = {
+    "threat": EmailKey.CATEGORY_THREAT,
+    "self_harm": EmailKey.CATEGORY_SELF_HARM,
+    "bullying": EmailKey.CATEGORY_BULLYING,
+    "drugs": EmailKey.CATEGORY_DRUGS,
+    "other": EmailKey.CATEGORY_OTHER,
 }
 
 #: The level, and what it asks of the reader, in one line.
-LEVEL_LINES: dict[TipLevel, str] = {
-    TipLevel.CRITICAL: (
-        "Critical \N{EN DASH} possible danger to someone's life or safety. Please read it now; "
-        "the hotline alerts every contact within 20 minutes, at any hour."
-    ),
-    TipLevel.STANDARD: (
-        "Standard \N{EN DASH} please read it and act on it within 1 hour of business time."
-    ),
-    TipLevel.OTHER: "Other \N{EN DASH} please read it within 4 hours of business time.",
+LEVEL_LINES: dict[TipLevel, EmailKey] = {
+    TipLevel.CRITICAL: EmailKey.LEVEL_CRITICAL,
+    TipLevel.STANDARD: EmailKey.LEVEL_STANDARD,
+    TipLevel.OTHER: EmailKey.LEVEL_OTHER,
 }
 
-#: Reminders added to every e-mail, in the same order in text and HTML.
-FOOTER = (
-    "The reporter is anonymous. This e-mail carries as little as possible on purpose: the full "
-    "tip, the anonymous conversation with the reporter and the place to record what was done "
-    "are on the portal. Please do not forward this e-mail."
-)
+#: The subject of each kind of notification e-mail.
+SUBJECTS: dict[NotificationPurpose, EmailKey] = {
+    NotificationPurpose.ALERT: EmailKey.SUBJECT_ALERT,
+    NotificationPurpose.UPDATE: EmailKey.SUBJECT_UPDATE,
+    NotificationPurpose.ESCALATION: EmailKey.SUBJECT_ESCALATION,
+}
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -165,106 +162,137 @@ def describe_about(facts: TipEmailFacts) -> str:
     if facts.tip_type:
         return _one_line(facts.tip_type.replace("_", " "))
     if facts.category:
-        words = CATEGORY_WORDS.get(facts.category, facts.category.replace("_", " "))
-        return f"{words} (as the reporter chose it; not classified yet)"
-    return "not classified yet"
+        key = CATEGORY_WORDS.get(facts.category)
+        words = staff_text(key) if key else facts.category.replace("_", " ")
+        return staff_text(EmailKey.ABOUT_REPORTER_CATEGORY, category=words)
+    return staff_text(EmailKey.ABOUT_UNCLASSIFIED)
 
 
 def subject_for(facts: TipEmailFacts) -> str:
-    level = f"[{facts.level.upper()}]"
-    school = _one_line(facts.school_name) if facts.school_name else "school unknown"
-    prefix = {
-        NotificationPurpose.ALERT: level,
-        NotificationPurpose.UPDATE: f"[UPDATE] {level}",
-        NotificationPurpose.ESCALATION: f"[NOT CONFIRMED] {level}",
-    }[NotificationPurpose(facts.purpose)]
-    return f"{prefix} Safety tip {facts.report_number} \N{EN DASH} {school}"
+    school = (
+        _one_line(facts.school_name)
+        if facts.school_name
+        else staff_text(EmailKey.SUBJECT_SCHOOL_UNKNOWN)
+    )
+    return staff_text(
+        SUBJECTS[NotificationPurpose(facts.purpose)],
+        level=facts.level.upper(),
+        report_number=facts.report_number,
+        school=school,
+    )
 
 
 def _opening(facts: TipEmailFacts) -> str:
     about = (
-        f"about {_one_line(facts.school_name)}"
+        staff_text(EmailKey.ABOUT_SCHOOL, school=_one_line(facts.school_name))
         if facts.school_name
-        else "(the school is not known yet)"
+        else staff_text(EmailKey.ABOUT_NO_SCHOOL)
     )
     purpose = NotificationPurpose(facts.purpose)
     if purpose is NotificationPurpose.UPDATE:
-        note = _one_line(facts.update_note) if facts.update_note else "the tip was updated"
-        return f"There is new information on an anonymous safety tip {about}: {note}."
+        note = (
+            _one_line(facts.update_note)
+            if facts.update_note
+            else staff_text(EmailKey.UPDATE_NOTE_DEFAULT)
+        )
+        return staff_text(EmailKey.OPENING_UPDATE, about=about, note=note)
     if purpose is NotificationPurpose.ESCALATION:
-        text = f"Nobody has confirmed receipt of an anonymous safety tip {about} yet."
+        text = staff_text(EmailKey.OPENING_ESCALATION, about=about)
         if facts.escalation_note:
             text += f" {_one_line(facts.escalation_note)}"
         return text
-    hotline = (
-        f"The school-safety hotline of {_one_line(facts.district_name)}"
-        if facts.district_name
-        else "The school-safety hotline"
-    )
-    return f"{hotline} received an anonymous safety tip {about}."
+    if facts.district_name:
+        return staff_text(
+            EmailKey.OPENING_ALERT_DISTRICT, district=_one_line(facts.district_name), about=about
+        )
+    return staff_text(EmailKey.OPENING_ALERT, about=about)
 
 
-def _confirm_line(facts: TipEmailFacts) -> tuple[str, str, str]:
-    """How to confirm receipt, as (before, the text to send, after) for both renderings."""
+#: Stands in for markup while a sentence is HTML-escaped (no text holds a NUL).
+_MARK = "\0"
+
+
+def _html_text(key: EmailKey, markup: dict[str, str], **fields: str) -> str:
+    """The text of ``key`` HTML-escaped, with the placeholders in ``markup`` filled with markup
+    (already escaped where it needs to be) and ``fields`` with plain text."""
+    marks = {name: f"{_MARK}{name}{_MARK}" for name in markup}
+    escaped = html.escape(staff_text(key, **fields, **marks))
+    for name, value in markup.items():
+        escaped = escaped.replace(marks[name], value)
+    return escaped
+
+
+def _confirm_line(facts: TipEmailFacts, *, as_html: bool) -> str:
+    """How to confirm receipt; the text to send is in quotes in plain text, in bold in HTML."""
     to = (
         format_hotline_number(facts.hotline_number)
         if facts.hotline_number
-        else "the hotline's number"
+        else staff_text(EmailKey.HOTLINE_NUMBER_UNKNOWN)
     )
-    return (
-        "Please confirm you received it: press 1 when the hotline calls you, text",
-        f"1 {facts.report_number}",
-        f"to {to}, or call {to}, choose your language, press {VOICE_MENU_KEY} and key in the "
-        "report number, or open the tip on the portal.",
-    )
+    code = f"1 {facts.report_number}"
+    if as_html:
+        return _html_text(
+            EmailKey.HOW_TO_CONFIRM,
+            {"code": f"<strong>{html.escape(code)}</strong>"},
+            to=to,
+            menu_key=VOICE_MENU_KEY,
+        )
+    return staff_text(EmailKey.HOW_TO_CONFIRM, code=f'"{code}"', to=to, menu_key=VOICE_MENU_KEY)
 
 
 def render_tip_email(facts: TipEmailFacts, to: str | Sequence[str]) -> EmailMessage:
     recipients = (to,) if isinstance(to, str) else tuple(to)
-    school = _one_line(facts.school_name) if facts.school_name else "unknown"
+    school = (
+        _one_line(facts.school_name)
+        if facts.school_name
+        else staff_text(EmailKey.FIELD_SCHOOL_UNKNOWN)
+    )
     fields = [
-        ("Report number", facts.report_number),
-        ("School", school),
-        ("Level", LEVEL_LINES[TipLevel(facts.level)]),
-        ("About", describe_about(facts)),
-        ("Received", format_local_time(facts.received_at, facts.district_timezone)),
+        (staff_text(EmailKey.FIELD_REPORT_NUMBER), facts.report_number),
+        (staff_text(EmailKey.FIELD_SCHOOL), school),
+        (staff_text(EmailKey.FIELD_LEVEL), staff_text(LEVEL_LINES[TipLevel(facts.level)])),
+        (staff_text(EmailKey.FIELD_ABOUT), describe_about(facts)),
+        (
+            staff_text(EmailKey.FIELD_RECEIVED),
+            format_local_time(facts.received_at, facts.district_timezone),
+        ),
     ]
     summary = shorten_summary(facts.summary) if facts.summary else ""
+    summary_label = staff_text(EmailKey.SUMMARY_LABEL)
     opening = _opening(facts)
-    before, code, after = _confirm_line(facts)
+    footer = staff_text(EmailKey.FOOTER)
 
     text_lines = [opening, ""]
     text_lines += [f"{name}: {value}" for name, value in fields]
     text_lines += [
         "",
-        "Read the full tip on the portal (login required):",
+        staff_text(EmailKey.PORTAL_HEADING),
         facts.portal_url,
         "",
-        f'{before} "{code}" {after}',
+        _confirm_line(facts, as_html=False),
     ]
     if summary:
-        text_lines += ["", f'What the reporter said (shortened): "{summary}"']
-    text_lines += ["", FOOTER, ""]
+        text_lines += ["", f'{summary_label} "{summary}"']
+    text_lines += ["", footer, ""]
 
     e = html.escape
     rows = "".join(
         f'<tr><th align="left" valign="top">{e(name)}</th><td>{e(value)}</td></tr>'
         for name, value in fields
     )
+    link = f'<a href="{e(facts.portal_url)}">{e(staff_text(EmailKey.PORTAL_LINK))}</a>'
+    portal_line = _html_text(EmailKey.PORTAL_LINK_NOTE, {"link": link})
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"></head><body>',
         f"<p>{e(opening)}</p>",
         f"<table>{rows}</table>",
-        f'<p><a href="{e(facts.portal_url)}">Read the full tip on the portal</a> '
-        f"(login required).</p>",
-        f"<p>{e(before)} <strong>{e(code)}</strong> {e(after)}</p>",
+        f"<p>{portal_line}</p>",
+        f"<p>{_confirm_line(facts, as_html=True)}</p>",
     ]
     if summary:
-        parts.append(
-            f"<p>What the reporter said (shortened):</p><blockquote>{e(summary)}</blockquote>"
-        )
-    parts += [f"<p><small>{e(FOOTER)}</small></p>", "</body></html>", ""]
+        parts.append(f"<p>{e(summary_label)}</p><blockquote>{e(summary)}</blockquote>")
+    parts += [f"<p><small>{e(footer)}</small></p>", "</body></html>", ""]
 
     return EmailMessage(
         to=recipients,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from hotline.core.confirming import VOICE_MENU_KEY
+from hotline.wording import LANGUAGE_MENU, PromptKey, all_catalogues, catalogue
 from ivr_flows import flow
 from ivr_flows.flow import (
     Ask,
@@ -26,7 +27,6 @@ from ivr_flows.flow import (
     advance,
     script,
 )
-from ivr_flows.prompts import LANGUAGE_MENU, PromptKey, all_catalogues, catalogue
 
 BRAVO = SchoolRef(7, "Bravo Middle School")
 
@@ -87,15 +87,16 @@ def test_every_language_has_every_prompt_and_a_voice() -> None:
     cats = all_catalogues()
     assert {c.code for c in cats} == set(LANGUAGE_MENU.values()) >= {"en", "es"}
     for cat in cats:
-        assert set(cat.prompts) == {k.value for k in PromptKey}, cat.code
+        prompts = cat.texts["ivr"]
+        assert set(prompts) == {k.value for k in PromptKey}, cat.code
         assert cat.say_language and cat.voice and cat.speech_language
-        for key, text in cat.prompts.items():
+        for key, text in prompts.items():
             assert text.strip(), (cat.code, key)
             names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
             english = {
-                n for _, n, _, _ in string.Formatter().parse(catalogue("en").prompts[key]) if n
+                n for _, n, _, _ in string.Formatter().parse(catalogue("en").texts["ivr"][key]) if n
             }
-            assert names == english, (cat.code, key)
+            assert names == english == PromptKey(key).fields, (cat.code, key)
 
 
 def test_a_whole_report_by_keypad() -> None:
