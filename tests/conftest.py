@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.live_twilio",
     "tests.support.dev_phone",
     "tests.support.calendars",
+    "tests.support.email_servers",
 ]
 
 TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"

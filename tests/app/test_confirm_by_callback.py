@@ -187,7 +187,7 @@ def test_the_voicemail_says_how_to_confirm_by_calling_back(world: World) -> None
 
 
 def test_the_alert_text_says_what_to_reply_and_replying_it_confirms(world: World) -> None:
-    from tests.test_sms import reply_of, text
+    from tests.support.texting import reply_of, text
 
     tip_id, report = alerted(world)
     [body] = [m.body for m in world.phone.messages if m.to == PRINCIPAL]

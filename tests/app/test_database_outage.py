@@ -19,8 +19,8 @@ from hotline.services import hotline
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from tests.support.faults import database_fails
 from tests.support.ivr_driver import VoiceDriver, validate_answer
+from tests.support.texting import reply_of, sms
 from tests.support.twilio_driver import TwilioDriver
-from tests.test_sms import reply_of, sms
 
 STRANGER = "+17735550199"
 STORED = (Tip, Call, Recording, TipMessage, WebhookReceipt)

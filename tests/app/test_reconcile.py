@@ -33,9 +33,9 @@ from tests.support.dispatch_world import World
 from tests.support.faults import database_fails
 from tests.support.ivr_driver import Call as DriverCall
 from tests.support.ivr_driver import VoiceDriver
+from tests.support.texting import reply_of, sms
 from tests.support.twilio_driver import TwilioDriver
 from tests.support.twilio_fake import TwilioFake
-from tests.test_sms import reply_of, sms
 
 STUDENT = "+17735550142"
 
@@ -417,7 +417,7 @@ def test_the_reporters_number_is_never_stored_in_clear(world: World) -> None:
         ProviderCall(sid("CA"), STUDENT, "completed", a_while_ago(world), 10)
     )
     run(world)
-    from tests.test_sms import database_text
+    from tests.support.texting import database_text
 
     dump = database_text(world.app)
     assert STUDENT not in dump and STUDENT[2:] not in dump

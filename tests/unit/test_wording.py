@@ -29,7 +29,7 @@ from hotline.wording import (
 from hotline.wording import check as wording_check
 from hotline.wording.catalogue import check_language, placeholders_of, read_source
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_language_is_complete_and_every_key_is_used() -> None:

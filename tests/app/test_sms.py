@@ -3,294 +3,60 @@
 from __future__ import annotations
 
 import logging
-import secrets
-import sqlite3
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
+from sqlalchemy import select
 
 from hotline.core.clock import ManualClock
 from hotline.models import (
-    Channel,
     Contact,
     ContactRole,
     LegKind,
     LegState,
-    MessageDirection,
     NotificationChannel,
     NotificationState,
-    PhoneNumber,
     Reporter,
     Tip,
     TipEvent,
     TipLevel,
-    TipMessage,
     TipStatus,
     WebhookReceipt,
 )
 from hotline.services import hotline
 from hotline.telephony.simulated import SimulatedPhoneNetwork
 from sms import commands, service
-from sms.commands import (
-    ConfirmLatest,
-    ConfirmReport,
-    Keyword,
-    KeywordCommand,
-    Media,
-    Text,
-    clean_body,
-    guess_language,
-    parse_command,
-    parse_media,
-)
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from tests.support.dispatch_world import World
 from tests.support.sim_support import FlaskClientTransport
-from tests.support.twilio_driver import TwilioDriver, sign
-
-HOTLINE = "+13125550100"
-PRINCIPAL = "+13125550111"  # Angela Brooks, Lakeview High School (1101)
-PSAP_LINE = "+13125550190"  # Lakeview County Emergency Communications, district-wide
-STRANGER = "+13125550199"  # in no directory: a reporter
-STRANGER_DIGITS = ("5550199", "555-0199", "555 0199")
-
+from tests.support.texting import (
+    PRINCIPAL,
+    PSAP_LINE,
+    STRANGER,
+    STRANGER_DIGITS,
+    alerted,
+    count,
+    database_text,
+    driver,
+    messages_of,
+    phone_row,
+    reply_of,
+    report_number,
+    report_number_is_free,
+    session_of,
+    sms,
+    sms_tips,
+    text,
+    world_events,
+)
+from tests.support.twilio_driver import sign
 
 # The pure part ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ("1", ConfirmLatest()),
-        (" 1 ", ConfirmLatest()),
-        ("1.", ConfirmLatest()),
-        ("\uff11", ConfirmLatest()),  # a full-width digit from a phone's keyboard
-        ("1 1234567", ConfirmReport("1234567")),
-        ("1, 1234567", ConfirmReport("1234567")),
-        ("1 #1234567", ConfirmReport("1234567")),
-        ("1#1234567", ConfirmReport("1234567")),
-        ("  1   1234567  ", ConfirmReport("1234567")),
-        ("1: 123-4567", ConfirmReport("1234567")),
-        ("1 1234567!", ConfirmReport("1234567")),
-        ("1 12345", ConfirmReport("12345")),  # checked (and refused) by the service
-        ("1\u200b 1234567", ConfirmReport("1234567")),  # a zero-width space
-        ("YES", KeywordCommand(Keyword.OPT_IN)),
-        ("yes", KeywordCommand(Keyword.OPT_IN)),
-        ("Start", KeywordCommand(Keyword.OPT_IN)),
-        ("unstop", KeywordCommand(Keyword.OPT_IN)),
-        ("stop", KeywordCommand(Keyword.OPT_OUT)),
-        ("Stop ", KeywordCommand(Keyword.OPT_OUT)),
-        ("STOPALL", KeywordCommand(Keyword.OPT_OUT)),
-        ("unsubscribe", KeywordCommand(Keyword.OPT_OUT)),
-        ("Cancel", KeywordCommand(Keyword.OPT_OUT)),
-        ("end", KeywordCommand(Keyword.OPT_OUT)),
-        ("QUIT", KeywordCommand(Keyword.OPT_OUT)),
-        ("revoke", KeywordCommand(Keyword.OPT_OUT)),
-        ("OptOut", KeywordCommand(Keyword.OPT_OUT)),
-        ("help", KeywordCommand(Keyword.HELP)),
-        ("  INFO\n", KeywordCommand(Keyword.HELP)),
-        # Not the whole message: words for the agents.
-        ("stop it", Text("stop it")),
-        ("yes 1234567", Text("yes 1234567")),
-        ("please help", Text("please help")),
-        ("1234567", Text("1234567")),  # a report number alone is not a confirmation
-        ("11234567", Text("11234567")),
-        ("sí", Text("sí")),
-        ("1 abc", Text("1 abc")),
-        ("1 12", Text("1 12")),
-        ("1 911", Text("1 911")),
-        ("2", Text("2")),
-        ("👍", Text("👍")),
-        ("1 👍", Text("1 👍")),
-        ("1👍", Text("1👍")),
-        ("stop 🙏", Text("stop 🙏")),
-        ("", Text("")),
-    ],
-)
-def test_parse_command(body: str, expected: commands.Command) -> None:
-    assert parse_command(body) == expected
-
-
-@pytest.mark.parametrize(
-    ("opt_out_type", "body", "expected"),
-    [
-        ("STOP", "arret", KeywordCommand(Keyword.OPT_OUT)),  # an Advanced Opt-Out custom word
-        ("START", "whatever", KeywordCommand(Keyword.OPT_IN)),
-        ("HELP", "aide", KeywordCommand(Keyword.HELP)),
-        ("", "1", ConfirmLatest()),
-        ("bogus", "1", ConfirmLatest()),
-    ],
-)
-def test_twilios_opt_out_type_wins(
-    opt_out_type: str, body: str, expected: commands.Command
-) -> None:
-    assert parse_command(body, opt_out_type) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("sí", "es"),
-        ("Hola, hay un chico con una pistola en la escuela", "es"),
-        ("mañana va a pasar algo en el colegio, tengo miedo", "es"),
-        ("There is a kid with a gun at school", "en"),
-        ("someone said they will bring a knife tomorrow", "en"),
-        ("ok", "en"),
-        ("1234567", "en"),
-        ("café", "en"),
-        ("👍", "en"),
-        ("", "en"),
-    ],
-)
-def test_guess_language(text: str, language: str) -> None:
-    assert guess_language(text) == language
-
-
-def test_clean_body_keeps_the_words_and_drops_control_characters() -> None:
-    assert clean_body("  he has\x00 a gun\r\nroom 12\x07\t ok \x1b[2J ") == (
-        "he has  a gun\nroom 12 \t ok  [2J"
-    )
-    assert clean_body("\ud800 lone surrogate") == "? lone surrogate"
-    long = "word " * 4000
-    assert clean_body(long) == long.strip()
-
-
-def test_parse_media_keeps_well_formed_urls_only() -> None:
-    params = {
-        "NumMedia": "lots",
-        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
-        "MediaContentType0": "image/JPEG",
-        "MediaUrl1": "javascript:alert(1)",
-        "MediaUrl2": "https://example.org/x.png",
-        "MediaContentType2": "<script>",
-    }
-    assert parse_media(params) == (
-        Media(params["MediaUrl0"], "image/jpeg"),
-        Media("https://example.org/x.png", None),
-    )
-
-
-def test_replies_carry_the_safety_lines() -> None:
-    for language in ("en", "es", "fr"):
-        for text in (
-            commands.new_tip_reply("1234567", "4821", language),
-            commands.added_reply("1234567", language),
-            commands.empty_reply(language),
-        ):
-            assert "911" in text and "988" in text and len(text) <= 1600
-    assert "Llame" in commands.added_reply("1234567", "es")
-    assert "PIN" not in commands.new_tip_reply("1234567", None, "en")
-    help_reply = commands.help_reply()
-    assert "911" in help_reply and "988" in help_reply
-    assert "anonymous" in help_reply and "text 1" in help_reply
-
-
 # Through the webhook -----------------------------------------------------------------------------
-
-
-def sms(sender: str, body: str, **extra: str) -> dict[str, str]:
-    """What Twilio posts for an incoming text (location fields included: they are dropped)."""
-    sid = "SM" + secrets.token_hex(16)
-    return {
-        "ToCountry": "US",
-        "ToState": "IL",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "CHICAGO",
-        "FromZip": "60601",
-        "SmsSid": sid,
-        "FromState": "IL",
-        "SmsStatus": "received",
-        "FromCity": "CHICAGO",
-        "Body": body,
-        "FromCountry": "US",
-        "To": HOTLINE,
-        "ToZip": "60601",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-
-
-def driver(app: Flask) -> TwilioDriver:
-    return TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
-
-
-def text(app: Flask, sender: str, body: str, **extra: str) -> TestResponse:
-    return driver(app).post("/twilio/sms", sms(sender, body, **extra))
-
-
-def reply_of(response: TestResponse) -> str | None:
-    """The <Message> sent back, None for an empty MessagingResponse."""
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.content_type.startswith("text/xml")
-    root = ET.fromstring(response.get_data(as_text=True))
-    assert root.tag == "Response"
-    messages = root.findall("Message")
-    assert len(messages) <= 1
-    return None if not messages else (messages[0].text or "")
-
-
-def session_of(app: Flask) -> Session:
-    return hotline(app).db.sessionmaker()
-
-
-def report_number(app: Flask, tip_id: int) -> str:
-    with session_of(app) as s:
-        return s.get_one(Tip, tip_id).report_number
-
-
-def count(app: Flask, model: type[object]) -> int:
-    with session_of(app) as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
-
-
-def sms_tips(app: Flask) -> list[Tip]:
-    with session_of(app) as s:
-        return list(s.scalars(select(Tip).where(Tip.channel == Channel.SMS).order_by(Tip.id)))
-
-
-def messages_of(app: Flask, tip_id: int) -> list[str]:
-    with session_of(app) as s:
-        return list(
-            s.scalars(
-                select(TipMessage.body)
-                .where(
-                    TipMessage.tip_id == tip_id,
-                    TipMessage.direction == MessageDirection.FROM_REPORTER,
-                )
-                .order_by(TipMessage.id)
-            )
-        )
-
-
-def database_text(app: Flask) -> str:
-    """Every value in the database, as SQL text."""
-    path = hotline(app).db.engine.url.database
-    assert path
-    with sqlite3.connect(path) as conn:
-        return "\n".join(conn.iterdump())
-
-
-def phone_row(app: Flask, e164: str) -> PhoneNumber:
-    with session_of(app) as s:
-        return s.scalars(select(PhoneNumber).where(PhoneNumber.e164 == e164)).one()
-
-
-def alerted(world: World, school_code: str = "1101") -> tuple[int, str]:
-    """A Critical tip (Lakeview High School by default) whose first calls and texts went out."""
-    tip_id = world.tip(school_code)
-    world.run()
-    return tip_id, report_number(world.app, tip_id)
 
 
 def test_1_alone_from_a_contact_confirms_nothing_and_says_how(world: World) -> None:
@@ -372,11 +138,6 @@ def test_a_report_not_sent_to_them_is_refused_without_saying_whether_it_exists(
     assert world.legs(elsewhere)[LegKind.POC].state is LegState.OPEN
     assert world.events(elsewhere) == events_before
     assert sms_tips(world.app) == []
-
-
-def report_number_is_free(app: Flask, number: str) -> bool:
-    with session_of(app) as s:
-        return s.scalar(select(Tip.id).where(Tip.report_number == number)) is None
 
 
 def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> None:
@@ -750,8 +511,3 @@ def test_the_simulated_network_delivers_the_answers(
     events, _ = sim.events_since(0)
     assert not [e for e in events if e.kind in ("error", "warning")]
     assert messages_of(app, tip.id)[-1] == "one more thing"
-
-
-def world_events(app: Flask, tip_id: int) -> list[TipEvent]:
-    with session_of(app) as s:
-        return list(s.scalars(select(TipEvent).where(TipEvent.tip_id == tip_id)))
