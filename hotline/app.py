@@ -172,7 +172,8 @@ def _phone_network(
     if settings.uses_twilio:
         from hotline.telephony.twilio_adapter import TwilioTelephony
 
-        assert settings.twilio_account_sid and settings.twilio_auth_token
+        assert settings.twilio_account_sid
+        assert settings.twilio_auth_token
         adapter = TwilioTelephony(
             settings.twilio_account_sid,
             settings.twilio_auth_token,

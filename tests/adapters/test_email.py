@@ -79,7 +79,8 @@ def test_a_plain_send_delivers_headers_text_and_html(
         )
     )
 
-    assert isinstance(sent, SentEmail) and sent.refused == ()
+    assert isinstance(sent, SentEmail)
+    assert sent.refused == ()
     [got] = handler.received
     assert got.mail_from == "hotline@hotline.example.org"
     assert got.rcpt_tos == ["principal@lakeview.example.org"]
@@ -96,13 +97,16 @@ def test_a_plain_send_delivers_headers_text_and_html(
     assert parsed.get_content_type() == "multipart/alternative"
     text = parsed.get_body(("plain",))
     html = parsed.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert text.get_content() == "Report 4815162.\n.a line that starts with a dot\nCafé\n"
     assert html.get_content() == "<p>Report <b>4815162</b></p>\n"
     assert max(got.content) < 128  # 7-bit clean: no 8BITMIME needed
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("hotline."))
     assert sent in ours
-    assert "Café" not in ours and "starts with a dot" not in ours and "Lakeview" not in ours
+    assert "Café" not in ours
+    assert "starts with a dot" not in ours
+    assert "Lakeview" not in ours
 
 
 def test_text_only_messages_are_single_part(smtp_server: ServerFactory) -> None:
@@ -195,7 +199,8 @@ def test_starttls_then_auth(smtp_server: ServerFactory, tls: Tls) -> None:
     sender.send(message())
 
     [got] = handler.received
-    assert got.tls and got.login == b"alerts"
+    assert got.tls
+    assert got.login == b"alerts"
 
 
 def test_an_untrusted_certificate_is_rejected(smtp_server: ServerFactory, tls: Tls) -> None:
@@ -391,6 +396,7 @@ def test_a_rendered_alert_goes_through_smtp(smtp_server: ServerFactory) -> None:
     assert parsed["Subject"] == rendered.subject
     text = parsed.get_body(("plain",))
     html = parsed.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert text.get_content().rstrip("\n") == rendered.text.rstrip("\n")
     assert "St. Mary&#x27;s &lt;Academy&gt;" in html.get_content()

@@ -291,7 +291,9 @@ def test_wrong_token_is_rejected_by_the_app_and_the_caller_hears_an_application_
 
     assert sim.app.seen[0].valid is False
     errors = [e for e in sim.net.call_log(sid) if e.kind == "error"]
-    assert errors and errors[0].detail["code"] == "11200" and "403" in errors[0].text
+    assert errors
+    assert errors[0].detail["code"] == "11200"
+    assert "403" in errors[0].text
     assert sim.said(sid) == [APPLICATION_ERROR_TEXT]
     assert sim.net.fetch_call_status(sid) == "completed"
 
@@ -374,7 +376,8 @@ def test_action_on_empty_result_posts_the_action_without_input(make_sim: MakeSim
     sim.advance(4)
 
     (action,) = sim.app.to("/t/echo")
-    assert action.get("Digits") is None and action.get("SpeechResult") is None
+    assert action.get("Digits") is None
+    assert action.get("SpeechResult") is None
     assert "Not reached." not in sim.said(sid)
 
 
@@ -442,14 +445,17 @@ def test_record_posts_the_recording_and_skips_the_verbs_after_it(make_sim: MakeS
     assert action.get("Digits") == "#"
     assert action.get("RecordingDuration") == "3"  # six words, spoken at 2.5 words a second
     url, recording_sid = action.get("RecordingUrl"), action.get("RecordingSid")
-    assert url is not None and recording_sid is not None and url.endswith(f"/{recording_sid}")
+    assert url is not None
+    assert recording_sid is not None
+    assert url.endswith(f"/{recording_sid}")
     assert sim.said(sid) == ["Leave your tip after the beep.", "Thank you."]
 
     (status,) = sim.app.to("/t/recording-status")
     assert status.get("RecordingStatus") == "completed"
     assert status.get("RecordingSid") == recording_sid
     media = sim.net.fetch_media(url)
-    assert media.content_type == "audio/x-wav" and media.content.startswith(b"RIFF")
+    assert media.content_type == "audio/x-wav"
+    assert media.content.startswith(b"RIFF")
     assert sim.net.fetch_media(url + ".wav").content == media.content
     sim.net.delete_recording(recording_sid)
     with pytest.raises(TelephonyError) as excinfo:
@@ -475,7 +481,8 @@ def test_record_ended_by_silence_posts_without_digits(make_sim: MakeSim) -> None
     sim.advance(3)
 
     (action,) = sim.app.to("/t/recorded")
-    assert action.get("Digits") is None and action.get("RecordingUrl")
+    assert action.get("Digits") is None
+    assert action.get("RecordingUrl")
 
 
 def test_hanging_up_during_record_posts_digits_hangup(make_sim: MakeSim) -> None:
@@ -512,7 +519,8 @@ def test_redirect_resolves_relative_urls_against_the_document(make_sim: MakeSim)
 
     (redirected,) = sim.app.to("/t/doc/after-redirect")
     assert redirected.url == f"{BASE}/t/doc/after-redirect?step=2"
-    assert redirected.method == "POST" and redirected.valid
+    assert redirected.method == "POST"
+    assert redirected.valid
     assert sim.said(sid) == ["Redirecting.", "After the redirect."]
 
 
@@ -521,7 +529,8 @@ def test_redirect_with_get_signs_the_query_string(make_sim: MakeSim) -> None:
     sid = sim.net.dial_hotline(CALLER)
 
     (redirected,) = sim.app.to("/t/doc/after-redirect")
-    assert redirected.method == "GET" and redirected.valid
+    assert redirected.method == "GET"
+    assert redirected.valid
     assert redirected.get("CallSid") == sid
     assert sim.said(sid) == ["After the redirect."]
 
@@ -607,7 +616,8 @@ def test_outbound_call_answered_by_a_human_takes_the_keypress(make_sim: MakeSim)
     sim.net.press(placed.sid, "1")
 
     (ack,) = sim.app.to("/t/echo")
-    assert ack.get("Digits") == "1" and ack.get("CallSid") == placed.sid
+    assert ack.get("Digits") == "1"
+    assert ack.get("CallSid") == placed.sid
     assert [s.get("CallStatus") for s in sim.app.to("/t/status")] == ["completed"]
 
 
@@ -727,7 +737,8 @@ def test_mms_media_can_be_fetched_and_deleted(make_sim: MakeSim) -> None:
     (inbound,) = sim.app.to("/t/sms")
     assert (inbound.get("NumMedia"), inbound.get("MediaContentType0")) == ("1", "image/png")
     url = inbound.get("MediaUrl0")
-    assert url is not None and (inbound.get("MessageSid") or "").startswith("MM")
+    assert url is not None
+    assert (inbound.get("MessageSid") or "").startswith("MM")
     assert sim.net.fetch_media(url).content == picture
     sim.net.delete_media(url)
     with pytest.raises(TelephonyError):

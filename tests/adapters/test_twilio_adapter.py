@@ -91,7 +91,8 @@ def test_call_with_callbacks_async_amd_ring_timeout_and_digits_sends_exactly_the
 ) -> None:
     placed = telephony.place_call(alert_call(send_digits="ww1234#", time_limit=600))
 
-    assert SID.match(placed.sid) and placed.sid.startswith("CA")
+    assert SID.match(placed.sid)
+    assert placed.sid.startswith("CA")
     assert placed.status == "queued"
     (request,) = twilio_fake.requests_to("CreateCall")
     assert request.authorized
@@ -126,7 +127,8 @@ def test_machine_detection_with_send_digits_warns_without_the_number(
     with caplog.at_level(logging.DEBUG, logger="hotline.telephony"):
         telephony.place_call(alert_call(send_digits="w55"))
     assert any("ignores machine detection" in r.getMessage() for r in caplog.records)
-    assert PRINCIPAL not in caplog.text and PRINCIPAL[1:] not in caplog.text
+    assert PRINCIPAL not in caplog.text
+    assert PRINCIPAL[1:] not in caplog.text
 
 
 def test_twiml_call_without_callbacks_sends_only_twiml(
@@ -153,7 +155,8 @@ def test_twiml_call_with_callbacks_and_custom_events(
     )
     (request,) = twilio_fake.requests_to("CreateCall")
     assert request.fields["StatusCallbackEvent"] == ["answered", "completed"]
-    assert "Url" not in request.fields and "MachineDetection" not in request.fields
+    assert "Url" not in request.fields
+    assert "MachineDetection" not in request.fields
 
 
 @pytest.mark.parametrize(
@@ -225,7 +228,8 @@ def test_sms_with_body_and_status_callback(
         )
     )
 
-    assert sent.sid.startswith("SM") and SID.match(sent.sid)
+    assert sent.sid.startswith("SM")
+    assert SID.match(sent.sid)
     assert sent.status == "queued"
     (request,) = twilio_fake.requests_to("CreateMessage")
     assert sorted(request.form) == sorted(
@@ -258,7 +262,8 @@ def test_fetch_recording_returns_the_wav_with_basic_auth(
 
     media = telephony.fetch_media(url)
 
-    assert media.content == WAV_BYTES and media.content_type == "audio/x-wav"
+    assert media.content == WAV_BYTES
+    assert media.content_type == "audio/x-wav"
     (request,) = twilio_fake.requests_to("RecordingAudio")
     assert request.authorized
     assert request.path.endswith(f"/Recordings/{sid}.wav")
@@ -357,7 +362,8 @@ def test_too_many_requests_is_retryable_and_nothing_was_created(
     error = raised(lambda: SEND[what](telephony))
 
     assert (error.kind, error.code, error.http_status) == (TelephonyErrorKind.RETRYABLE, 20429, 429)
-    assert twilio_fake.calls == {} and twilio_fake.messages == {}
+    assert twilio_fake.calls == {}
+    assert twilio_fake.messages == {}
     SEND[what](telephony)  # the retry goes through
 
 
@@ -482,8 +488,10 @@ def test_permanent_number_codes(
     )
     # Twilio's own message quotes the number for some codes: it must not survive anywhere.
     for text in (str(error), repr(error), caplog.text):
-        assert number not in text and number[1:] not in text
-    assert error.__cause__ is None and error.__suppress_context__
+        assert number not in text
+        assert number[1:] not in text
+    assert error.__cause__ is None
+    assert error.__suppress_context__
 
 
 def test_every_permanent_code_is_recognised(
@@ -521,7 +529,9 @@ def test_a_contract_violation_is_caught_by_the_fake(
 
     assert error.kind is TelephonyErrorKind.REJECTED
     problems = twilio_fake.take_problems()
-    assert len(problems) == 1 and "MachineDetection" in problems[0] and "Sometimes" in problems[0]
+    assert len(problems) == 1
+    assert "MachineDetection" in problems[0]
+    assert "Sometimes" in problems[0]
     assert twilio_fake.calls == {}
 
 
@@ -607,7 +617,8 @@ def test_without_a_base_url_the_guard_stops_the_adapter_before_twilio() -> None:
     adapter = TwilioTelephony("AC" + "0" * 32, "token")
     with install_guard() as guard, pytest.raises(LiveNetworkError):
         adapter.place_call(alert_call())
-    assert guard.violations and "api.twilio.com" in guard.violations[0]
+    assert guard.violations
+    assert "api.twilio.com" in guard.violations[0]
 
 
 def test_the_fake_requires_the_contract_file(twilio_contract: Contract) -> None:
@@ -686,7 +697,9 @@ def test_contract_flags_bad_responses(twilio_contract: Contract) -> None:
         op, 201, b'{"sid": "XX", "status": "dialing", "x": 1}'
     )
     text = "\n".join(problems)
-    assert "does not match" in text and "'dialing' is not one of" in text and "'x'" in text
+    assert "does not match" in text
+    assert "'dialing' is not one of" in text
+    assert "'x'" in text
     assert twilio_contract.check_response(op, 429, b'{"message": "slow"}') != []
 
 

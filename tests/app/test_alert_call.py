@@ -34,15 +34,18 @@ def test_pressing_1_confirms_the_leg(world: World) -> None:
     call = alert_driver(world, row.id).call(from_="+13125550100", to="+13125550111")
     heard = call.heard_text_since_last_action()
     assert "critical safety report for Lakeview High School" in heard
-    assert ", ".join(report) in heard and "Press 1 to confirm" in heard
+    assert ", ".join(report) in heard
+    assert "Press 1 to confirm" in heard
     call.press("1")
-    assert "is recorded" in call.last_heard_text() and call.ended
+    assert "is recorded" in call.last_heard_text()
+    assert call.ended
     legs = world.legs(tip_id)
     assert legs[LegKind.POC].state is LegState.CONFIRMED
     assert legs[LegKind.POC].confirmed_via == "voice"
     with hotline(world.app).db.sessionmaker() as s:
         outbound = s.scalars(select(Call).where(Call.sid == call.sid)).one()
-        assert outbound.status == "completed" and outbound.tip_id == tip_id
+        assert outbound.status == "completed"
+        assert outbound.tip_id == tip_id
     assert "notification.call_ended" in world.events(tip_id)
 
 
@@ -55,7 +58,8 @@ def test_star_repeats_and_silence_ends_without_confirming(world: World) -> None:
     call.silence()
     call.silence()
     heard = call.last_heard_text()
-    assert call.ended and "To confirm later, call this number" in heard
+    assert call.ended
+    assert "To confirm later, call this number" in heard
     assert "key in the report number" in heard
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
 
@@ -69,7 +73,8 @@ def test_a_colleague_answering_after_the_confirmation_is_told_and_let_go(world: 
     alert_driver(world, rows[0].id).call().press("1")
     # The assistant principal's phone was still ringing; answering, they hear it is done.
     colleague = alert_driver(world, rows[1].id).call()
-    assert colleague.ended and "already confirmed by a colleague" in colleague.last_heard_text()
+    assert colleague.ended
+    assert "already confirmed by a colleague" in colleague.last_heard_text()
     assert world.events(tip_id).count("leg.confirmed") == 1
 
 
@@ -93,7 +98,8 @@ def test_parallel_colleagues_on_a_live_call_are_told_when_one_confirms(world: Wo
     alert_driver(world, rows[0].id).call().press("1")
     world.run()
     told = [(sid, u.twiml) for sid, u in world.phone.updates if sid == listening]
-    assert told and "confirmed by a colleague" in (told[0][1] or "")
+    assert told
+    assert "confirmed by a colleague" in (told[0][1] or "")
     assert "notification.colleague_told" in world.events(tip_id)
 
 
@@ -119,7 +125,9 @@ def test_a_machine_gets_the_voicemail_and_the_leg_goes_on(world: World) -> None:
     assert r.status_code == 200
     world.run()
     [(sid, update)] = world.phone.updates
-    assert sid == call.sid and update.twiml and "not a confirmation" in update.twiml
+    assert sid == call.sid
+    assert update.twiml
+    assert "not a confirmation" in update.twiml
     assert "text 1 and the report number" in update.twiml
     assert "press 3, and key in the report number" in update.twiml
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
@@ -179,7 +187,8 @@ def test_no_answer_is_retried_once_then_the_leg_moves_on(world: World, status: s
     assert numbers.count("+13125550111") == 2  # called again once
     assert "+13125550112" in numbers  # then the leg moved on
     events = world.events(tip_id)
-    assert "notification.retry_planned" in events and "leg.moved_on" in events
+    assert "notification.retry_planned" in events
+    assert "leg.moved_on" in events
 
 
 # A contact calling the hotline back: tests/test_confirm_by_callback.py
@@ -190,7 +199,8 @@ def test_a_reporter_calling_hears_nothing_about_alerts(world: World) -> None:
     world.run()
     driver = VoiceDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     heard = driver.call(from_="+14155550123").heard_text_since_last_action()
-    assert "confirmation" not in heard and "Thank you for calling" in heard
+    assert "confirmation" not in heard
+    assert "Thank you for calling" in heard
 
 
 def test_a_call_whose_final_status_never_came_is_checked_at_twilio(world: World) -> None:
@@ -233,7 +243,8 @@ def test_each_permanent_error_marks_the_number_and_tells_the_agents(
     world.run()
     with hotline(world.app).db.sessionmaker() as s:
         bad = s.scalars(select(PhoneNumber).where(getattr(PhoneNumber, flag).is_(True))).all()
-        assert len(bad) == 1 and bad[0].bad_reason == f"twilio {code}"
+        assert len(bad) == 1
+        assert bad[0].bad_reason == f"twilio {code}"
         alerts = s.scalars(select(Alert).where(Alert.tip_id == tip_id)).all()
         assert any(a.kind == "notification_failed" and str(code) in a.message for a in alerts)
     # Skipped from then on: the next round never calls or texts that number that way again.
@@ -309,7 +320,8 @@ def test_nobody_answers_the_whole_chain_and_it_goes_around_again(world: World) -
             )
         world.clock.advance(60)
     legs = world.legs(tip_id)
-    assert legs[LegKind.POC].round >= 2 and legs[LegKind.POC].state is LegState.OPEN
+    assert legs[LegKind.POC].round >= 2
+    assert legs[LegKind.POC].state is LegState.OPEN
     numbers = [c.to for c in world.phone.calls]
     # Everyone on the chain was tried (each twice in a round), then the principal again.
     for number in (
@@ -364,7 +376,8 @@ def test_a_failure_building_the_alert_still_answers_what_to_do(
     monkeypatch.setattr(alert_routes, "alert_text", broken)
     call = alert_driver(world, first_call(world, tip_id).id).call()
     heard = call.last_heard_text()
-    assert call.ended and "calling or texting this number back with its report number" in heard
+    assert call.ended
+    assert "calling or texting this number back with its report number" in heard
     assert world.legs(tip_id)[LegKind.POC].state is LegState.OPEN
 
 
@@ -406,7 +419,8 @@ def test_a_status_callback_racing_the_first_request_still_gets_the_alert(
     monkeypatch.setattr(alert_routes, "_call", racing)
     call = alert_driver(world, row.id).call()
     heard = call.heard_text_since_last_action()
-    assert raced and "Press 1 to confirm" in heard
+    assert raced
+    assert "Press 1 to confirm" in heard
     assert "call or text this number back" not in heard
 
 
@@ -420,7 +434,8 @@ def test_an_alert_call_during_a_database_outage_still_says_what_to_do(world: Wor
     # Status callbacks answer 503 in an outage (tests/test_database_outage.py): none here.
     with database_fails(world.app):
         call = alert_driver(world, row.id, callbacks=False).call()
-        assert call.last_request.status_code == 200 and call.ended
+        assert call.last_request.status_code == 200
+        assert call.ended
         assert "calling or texting this number back" in call.last_heard_text()
     call = alert_driver(world, row.id, callbacks=False).call()
     with database_fails(world.app):

@@ -97,7 +97,8 @@ def test_cli_breaks_and_show(directory_app: Flask) -> None:
 
     with hotline(directory_app).db.session() as session:
         cal = load_calendar(session, _district_id(directory_app, "lakeview"))
-    assert cal.timezone == "America/Chicago" and cal.holiday_region == "US-IL"
+    assert cal.timezone == "America/Chicago"
+    assert cal.holiday_region == "US-IL"
     assert cal.on_break(date(2026, 7, 1)) == "Summer recess"
     assert notify_deadline("standard", local(CHICAGO, 2026, 12, 18, 16, 30), cal) == local(
         CHICAGO, 2027, 1, 4, 7, 30

@@ -48,7 +48,8 @@ def test_two_workers_share_one_budget_through_redis(clock: ManualClock) -> None:
     granted = [lim.acquire(critical=True) == 0.0 for lim in (a, b, a, b, a, b, a, b)]
     assert granted.count(True) == 3  # across both workers, not 3 each
     clock.advance(1)
-    assert b.acquire(critical=True) == 0.0 and a.acquire(critical=True) == 0.0
+    assert b.acquire(critical=True) == 0.0
+    assert a.acquire(critical=True) == 0.0
 
 
 def test_an_unreachable_budget_lets_the_call_go(clock: ManualClock) -> None:
@@ -86,7 +87,8 @@ def test_several_critical_tips_for_one_person_become_one_call(world: World) -> N
     world.run()
     principal = [c for c in world.phone.calls if c.to == "+13125550111"]
     assert len(principal) == 1
-    assert principal[0].url is not None and principal[0].url.count("n=") == 2
+    assert principal[0].url is not None
+    assert principal[0].url.count("n=") == 2
     driver = VoiceDriver(
         world.app.test_client(),
         TEST_PUBLIC_BASE_URL,

@@ -69,8 +69,10 @@ def test_a_contacts_number_hears_nothing_about_any_tip(world: World) -> None:
     assert "To make a new report, press 1" in call.heard_text_since_last_action()
     heard = everything_heard(call)
     for number in (report, other):
-        assert spoken(number) not in heard and number not in heard
-    assert "Lakeview" not in heard and "critical" not in heard.casefold()
+        assert spoken(number) not in heard
+        assert number not in heard
+    assert "Lakeview" not in heard
+    assert "critical" not in heard.casefold()
     assert "waiting" not in heard
 
 
@@ -91,7 +93,8 @@ def test_keying_in_the_report_number_confirms_that_tips_leg_only(world: World) -
     assert legs[LegKind.PSAP].state is LegState.OPEN  # the principal's own leg only
     assert {leg.state for leg in world.legs(other_id).values()} == {LegState.OPEN}
     whole = everything_heard(call)
-    assert spoken(other) not in whole and "Lakeview" not in whole
+    assert spoken(other) not in whole
+    assert "Lakeview" not in whole
 
     call.press("1")  # another one
     call.press(other + "#")
@@ -99,7 +102,8 @@ def test_keying_in_the_report_number_confirms_that_tips_leg_only(world: World) -
     call.silence()
     call.silence()
     call.silence()
-    assert call.ended and call.last_heard_text() == "Thank you. Goodbye."
+    assert call.ended
+    assert call.last_heard_text() == "Thank you. Goodbye."
 
 
 def test_the_confirmation_keeps_the_caller_id_verification_for_the_agents(world: World) -> None:
@@ -175,12 +179,14 @@ def test_the_voicemail_says_how_to_confirm_by_calling_back(world: World) -> None
     row = world.rows(tip_id, channel=NotificationChannel.VOICE, position=0)[0]
     with world.app.app_context(), world.services.db.sessionmaker() as s:
         text = voicemail_text(s, [s.merge(row)])
-    assert "not a confirmation" in text and spoken(report) in text
+    assert "not a confirmation" in text
+    assert spoken(report) in text
     assert (
         f"call this number, 1 3 1 2 5 5 5 0 1 0 0, choose your language, press {VOICE_MENU_KEY}, "
         "and key in the report number" in text
     )
-    assert "text 1 and the report number" in text and "portal" in text
+    assert "text 1 and the report number" in text
+    assert "portal" in text
     # Doing what it says (English is 1) confirms.
     call_from(world, PRINCIPAL).press("1").press(VOICE_MENU_KEY).press(report + "#")
     assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED
@@ -192,9 +198,11 @@ def test_the_alert_text_says_what_to_reply_and_replying_it_confirms(world: World
     tip_id, report = alerted(world)
     [body] = [m.body for m in world.phone.messages if m.to == PRINCIPAL]
     match = re.search(r"Reply (1 \d+) to confirm", body)
-    assert match is not None and match.group(1) == f"1 {report}"
+    assert match is not None
+    assert match.group(1) == f"1 {report}"
     reply = reply_of(text(world.app, PRINCIPAL, match.group(1)))
-    assert reply is not None and reply.startswith(f"Confirmed: report {report}.")
+    assert reply is not None
+    assert reply.startswith(f"Confirmed: report {report}.")
     assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED
 
 

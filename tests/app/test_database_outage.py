@@ -50,10 +50,12 @@ def test_a_call_during_an_outage_hears_the_apology_and_can_record(app: Flask) ->
         assert "something went wrong" in call.heard_text_since_last_action()
         assert call.waiting_for == "record"
         record = call.current_record
-        assert record is not None and "/twilio/voice/rescue" in record["action"]
+        assert record is not None
+        assert "/twilio/voice/rescue" in record["action"]
         assert record["recordingStatusCallback"].endswith("/twilio/recording/status")
         call.record(duration=15, recording_callback=False)
-        assert call.last_request.status_code == 200 and call.ended
+        assert call.last_request.status_code == 200
+        assert call.ended
         assert "Thank you" in call.last_heard_text()
     assert stored(app) == NOTHING
 
@@ -72,7 +74,8 @@ def test_the_menu_answers_the_apology_when_the_commit_fails(app: Flask) -> None:
         assert call.last_request.status_code == 200
         assert "something went wrong" in call.heard_text_since_last_action()
         assert call.waiting_for == "record"
-    assert stored(app) == before and before["Tip"] == 0
+    assert stored(app) == before
+    assert before["Tip"] == 0
 
 
 def test_status_callbacks_during_an_outage_answer_503_and_store_nothing(app: Flask) -> None:
@@ -103,7 +106,10 @@ def test_a_text_during_an_outage_gets_911_and_988_in_its_language(
     twilio = TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     with database_fails(app):
         reply = reply_of(twilio.post("/twilio/sms", sms(STRANGER, body)))
-    assert reply is not None and expected in reply and "911" in reply and "988" in reply
+    assert reply is not None
+    assert expected in reply
+    assert "911" in reply
+    assert "988" in reply
     assert stored(app) == NOTHING
 
 
@@ -118,7 +124,8 @@ def test_the_database_back_takes_the_next_webhook_as_usual(app: Flask) -> None:
     with database_fails(app):
         reply_of(twilio.post("/twilio/sms", sms(STRANGER, "first, lost to the outage")))
     reply = reply_of(twilio.post("/twilio/sms", sms(STRANGER, "second, after it")))
-    assert reply is not None and "PIN" in reply
+    assert reply is not None
+    assert "PIN" in reply
     assert stored(app)["Tip"] == 1
 
 
@@ -137,7 +144,8 @@ def test_a_locked_sqlite_file_answers_before_twilio_gives_up(
     try:
         twilio = TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
         reply = reply_of(twilio.post("/twilio/sms", sms(STRANGER, "is anyone there")))
-        assert reply is not None and "911" in reply
+        assert reply is not None
+        assert "911" in reply
         voice = twilio.post(
             "/twilio/voice",
             {"CallSid": "CA" + "2" * 32, "From": STRANGER, "To": "+13125550100"},
@@ -176,7 +184,8 @@ def test_a_lock_held_on_postgresql_times_out_below_twilios_limit(
         assert holding.wait(10)
         twilio = TwilioDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
         reply = reply_of(twilio.post("/twilio/sms", sms(STRANGER, "is anyone there")))
-        assert reply is not None and "could not take your message" in reply
+        assert reply is not None
+        assert "could not take your message" in reply
     finally:
         done.set()
         holder.join(10)

@@ -68,8 +68,11 @@ def test_root_redirects_to_the_page_and_the_page_loads(dev_app: Flask) -> None:
     page = client.get("/dev/phone")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Call the hotline" in html and 'aria-live="polite"' in html
-    assert 'id="incoming"' in html and 'id="emails"' in html and 'sandbox=""' in html
+    assert "Call the hotline" in html
+    assert 'aria-live="polite"' in html
+    assert 'id="incoming"' in html
+    assert 'id="emails"' in html
+    assert 'sandbox=""' in html
     assert 'data-api="/dev/phone/api"' in html
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     for asset in ("devphone.js", "devphone.css"):
@@ -94,7 +97,8 @@ def test_a_call_goes_through_the_signed_webhooks(dev_app: Flask) -> None:
         ("Marque uno o diga algo.", "es-US", "Polly.Lupe"),
     ]
     assert all(e["call_sid"] == sid and e["channel"] == "call" for e in feed["events"])
-    assert says[0]["status"] == "in-progress" and says[0]["direction"] == "inbound"
+    assert says[0]["status"] == "in-progress"
+    assert says[0]["direction"] == "inbound"
     assert {"seq", "at", "kind", "text", "language", "voice", "status"} <= set(says[0])
     assert [c["sid"] for c in feed["calls"]] == [sid]
 
@@ -114,7 +118,8 @@ def test_a_call_goes_through_the_signed_webhooks(dev_app: Flask) -> None:
     assert received[2][1]["Digits"] == "#"
     later = events(dev_app, feed["cursor"])
     kinds = [e["kind"] for e in later["events"]]
-    assert "dtmf" in kinds and "recording" in kinds
+    assert "dtmf" in kinds
+    assert "recording" in kinds
     recording = next(e for e in later["events"] if e["kind"] == "recording")
     assert recording["text"] == "Someone has a knife"
     assert later["events"][-1]["status"] == "completed"
@@ -157,10 +162,12 @@ def test_events_page_through_a_long_backlog(
         cursor = page["cursor"]
         if not page["more"]:
             break
-    assert seen == sorted(set(seen)) and len(seen) > 12
+    assert seen == sorted(set(seen))
+    assert len(seen) > 12
     client = dev_app.test_client()
     bad = client.get(f"{API}/events?cursor=minus-one")
-    assert bad.status_code == 400 and bad.get_json()["ok"] is False
+    assert bad.status_code == 400
+    assert bad.get_json()["ok"] is False
 
 
 def test_cross_site_requests_are_refused(dev_app: Flask) -> None:
@@ -171,13 +178,15 @@ def test_cross_site_requests_are_refused(dev_app: Flask) -> None:
     body = {"from": CALLER}
     # What a form on another site can send: no custom header, a form content type.
     form = client.post(url, data=body)
-    assert form.status_code == 403 and form.get_json()["code"] == "cross-site"
+    assert form.status_code == 403
+    assert form.get_json()["code"] == "cross-site"
     no_header = client.post(url, json=body)
     assert no_header.status_code == 403
     not_json = client.post(
         url, data="from=%2B15555550123", headers=HEADERS, content_type="text/plain"
     )
-    assert not_json.status_code == 415 and not_json.get_json()["ok"] is False
+    assert not_json.status_code == 415
+    assert not_json.get_json()["ok"] is False
     foreign = client.post(url, json=body, headers={**HEADERS, "Origin": "https://evil.example"})
     assert foreign.status_code == 403
     fetch_site = client.post(url, json=body, headers={**HEADERS, "Sec-Fetch-Site": "cross-site"})
@@ -233,7 +242,8 @@ def test_handset_errors_are_json_answers_not_500(dev_app: Flask) -> None:
         answer = post(dev_app, path, body)
         data = answer.get_json()
         assert (path, answer.status_code) == (path, status), data
-        assert data["ok"] is False and data["error"], (path, body)
+        assert data["ok"] is False, (path, body)
+        assert data["error"], (path, body)
     assert (
         "has ended"
         in post(dev_app, "/digits", {"call_sid": sid, "digits": "5"}).get_json()["error"]
@@ -241,9 +251,11 @@ def test_handset_errors_are_json_answers_not_500(dev_app: Flask) -> None:
     array = dev_app.test_client().post(
         f"{API}/dial", data="[1]", headers=HEADERS, content_type="application/json"
     )
-    assert array.status_code == 400 and array.get_json()["ok"] is False
+    assert array.status_code == 400
+    assert array.get_json()["ok"] is False
     unknown = dev_app.test_client().get(f"{API}/calls/CA{'0' * 32}")
-    assert unknown.status_code == 404 and unknown.get_json()["ok"] is False
+    assert unknown.status_code == 404
+    assert unknown.get_json()["ok"] is False
     assert dev_app.test_client().get(f"{API}/dial").status_code == 405
 
 
@@ -291,15 +303,19 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
     ringing = incoming(dev_app)
     assert {PRINCIPAL, ASSISTANT, PSAP} <= set(ringing)
     principal = ringing[PRINCIPAL]
-    assert principal["status"] == "ringing" and principal["waiting_for"] == "ringing"
-    assert principal["from"] == "+15555550100" and principal["answered_at"] is None
+    assert principal["status"] == "ringing"
+    assert principal["waiting_for"] == "ringing"
+    assert principal["from"] == "+15555550100"
+    assert principal["answered_at"] is None
     feed = events(dev_app)
     placed = [e for e in feed["events"] if e["call_sid"] == principal["sid"]]
     assert [e["kind"] for e in placed][:3] == ["call", "status", "status"]
-    assert placed[0]["direction"] == "outbound-api" and placed[-1]["status"] == "ringing"
+    assert placed[0]["direction"] == "outbound-api"
+    assert placed[-1]["status"] == "ringing"
 
     who = dev_app.test_client().get(f"{API}/calls/{principal['sid']}/contacts").get_json()
-    assert who["ok"] and who["number"] == PRINCIPAL
+    assert who["ok"]
+    assert who["number"] == PRINCIPAL
     assert who["contacts"] == [
         {
             "name": "Angela Brooks (Principal)",
@@ -332,16 +348,19 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
     answered = post(dev_app, "/answer", {"call_sid": principal["sid"], "by": "human"})
     assert answered.status_code == 200, answered.get_json()
     call = answered.get_json()["call"]
-    assert call["status"] == "in-progress" and call["waiting_for"] == "gather"
+    assert call["status"] == "in-progress"
+    assert call["waiting_for"] == "gather"
     log = call_log(dev_app, principal["sid"])
     assert [e["text"] for e in log if e["kind"] == "answer"] == ["answered by human"]
     heard = said(log)
     assert "critical safety report for Lakeview High School" in heard
-    assert ", ".join(report) in heard and "Press 1 to confirm" in heard
+    assert ", ".join(report) in heard
+    assert "Press 1 to confirm" in heard
 
     # Each call is answered on its own: the others still ring.
     still = incoming(dev_app)
-    assert still[ASSISTANT]["waiting_for"] == "ringing" and still[PSAP]["waiting_for"] == "ringing"
+    assert still[ASSISTANT]["waiting_for"] == "ringing"
+    assert still[PSAP]["waiting_for"] == "ringing"
     colleague = post(dev_app, "/answer", {"call_sid": still[ASSISTANT]["sid"]})  # by: human
     assert colleague.get_json()["call"]["status"] == "in-progress"
     assert said(call_log(dev_app, still[ASSISTANT]["sid"])) == "Please hold."
@@ -359,7 +378,8 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
         assert tip.level is TipLevel.CRITICAL
     # The other calls are calls of their own.
     after = incoming(dev_app)
-    assert after[ASSISTANT]["status"] == "in-progress" and after[PSAP]["status"] == "ringing"
+    assert after[ASSISTANT]["status"] == "in-progress"
+    assert after[PSAP]["status"] == "ringing"
 
 
 def test_the_voicemail_answers_and_the_machine_verdict_shows(
@@ -381,7 +401,8 @@ def test_the_voicemail_answers_and_the_machine_verdict_shows(
     sim.tick()
     later = [e for e in events(dev_app, cursor)["events"] if e["call_sid"] == sid]
     kinds = [e["kind"] for e in later]
-    assert "answer" in kinds and "amd" in kinds
+    assert "answer" in kinds
+    assert "amd" in kinds
     assert next(e for e in later if e["kind"] == "answer")["text"] == "answered by machine_end_beep"
     assert next(e for e in later if e["kind"] == "amd")["text"] == "machine_end_beep"
     assert any(e["kind"] == "say" and "critical safety report" in e["text"] for e in later)
@@ -418,9 +439,11 @@ def test_declined_and_unanswered_calls_end_busy_and_no_answer(
     clock.advance(2)
     sim.tick()
     call = dev_app.test_client().get(f"{API}/calls/{sid}").get_json()["call"]
-    assert call["status"] == "no-answer" and not call["live"]
+    assert call["status"] == "no-answer"
+    assert not call["live"]
     texts = [(e["kind"], e["text"]) for e in call_log(dev_app, sid)]
-    assert ("call", "left ringing") in texts and ("call", "nobody answered") in texts
+    assert ("call", "left ringing") in texts
+    assert ("call", "nobody answered") in texts
 
     # What cannot happen is a JSON answer, never a 500.
     inbound = post(dev_app, "/dial", {"from": CALLER}).get_json()["call_sid"]
@@ -443,12 +466,14 @@ def test_declined_and_unanswered_calls_end_busy_and_no_answer(
         answer = post(dev_app, path, body)
         got = answer.get_json()
         assert (path, body, answer.status_code) == (path, body, status), got
-        assert got["ok"] is False and got["error"], (path, body)
+        assert got["ok"] is False, (path, body)
+        assert got["error"], (path, body)
     # Answered once, it cannot be answered, declined or left ringing again.
     assert post(dev_app, "/answer", {"call_sid": ringing}).status_code == 200
     for path in ("/answer", "/ring", "/decline"):
         again = post(dev_app, path, {"call_sid": ringing})
-        assert again.status_code == 409 and "ringing outbound call" in again.get_json()["error"]
+        assert again.status_code == 409
+        assert "ringing outbound call" in again.get_json()["error"]
 
 
 def test_contacts_sharing_a_number_and_numbers_outside_the_directory(dev_app: Flask) -> None:
@@ -483,9 +508,11 @@ def test_contacts_sharing_a_number_and_numbers_outside_the_directory(dev_app: Fl
         ("Former principal", False),
     ]
     unknown = dev_app.test_client().get(f"{API}/calls/{ringing['+13125559999']['sid']}/contacts")
-    assert unknown.status_code == 200 and unknown.get_json()["contacts"] == []
+    assert unknown.status_code == 200
+    assert unknown.get_json()["contacts"] == []
     missing = dev_app.test_client().get(f"{API}/calls/CA{'0' * 32}/contacts")
-    assert missing.status_code == 404 and missing.get_json()["ok"] is False
+    assert missing.status_code == 404
+    assert missing.get_json()["ok"] is False
     # The inline TwiML plays to whoever answers.
     sid = ringing["+13125559999"]["sid"]
     assert post(dev_app, "/answer", {"call_sid": sid}).get_json()["call"]["status"] == "completed"
@@ -501,34 +528,44 @@ def test_development_emails_are_listed_and_read(dev_app: Flask) -> None:
 
     listed = client.get(f"{API}/emails?cursor=0").get_json()
     mails = listed["emails"]
-    assert listed["ok"] and listed["cursor"] == mails[-1]["seq"] and not listed["reset"]
+    assert listed["ok"]
+    assert listed["cursor"] == mails[-1]["seq"]
+    assert not listed["reset"]
     # A Critical tip: an e-mail to every point of contact of the school at once.
     recipients = {address for m in mails for address in m["to"]}
     assert {"a.brooks@lakeview.example.org", "d.kim@lakeview.example.org"} <= recipients
     first = mails[0]
-    assert first["subject"].startswith("[CRITICAL]") and report in first["subject"]
-    assert first["from"] == "hotline@localhost" and first["has_html"] is True
+    assert first["subject"].startswith("[CRITICAL]")
+    assert report in first["subject"]
+    assert first["from"] == "hotline@localhost"
+    assert first["has_html"] is True
     assert {"seq", "message_id", "sent_at", "from", "to", "subject", "has_html"} == set(first)
 
     read = client.get(f"{API}/emails/{first['seq']}").get_json()["email"]
-    assert read["subject"] == first["subject"] and report in read["text"]
+    assert read["subject"] == first["subject"]
+    assert report in read["text"]
     assert read["html"].lstrip().startswith("<!DOCTYPE html>")
     assert client.get(f"{API}/emails?cursor={listed['cursor']}").get_json()["emails"] == []
     # A cursor from before a restart of the app: everything again, and the page starts over.
     restarted = client.get(f"{API}/emails?cursor={listed['cursor'] + 50}").get_json()
-    assert restarted["reset"] is True and len(restarted["emails"]) == len(mails)
+    assert restarted["reset"] is True
+    assert len(restarted["emails"]) == len(mails)
 
     gone = client.get(f"{API}/emails/{listed['cursor'] + 1}")
-    assert gone.status_code == 404 and gone.get_json()["ok"] is False
+    assert gone.status_code == 404
+    assert gone.get_json()["ok"] is False
     assert client.get(f"{API}/emails/0").status_code == 404
     bad = client.get(f"{API}/emails?cursor=-1")
-    assert bad.status_code == 400 and bad.get_json()["ok"] is False
+    assert bad.status_code == 400
+    assert bad.get_json()["ok"] is False
 
     # E-mail through SMTP (a training install with SMTP_URL set): nothing is kept to show.
     assert isinstance(hotline(dev_app).email, DevOutbox)
     hotline(dev_app).email = FakeEmail()
     smtp = client.get(f"{API}/emails?cursor=0").get_json()
-    assert smtp["ok"] and smtp["available"] is False and smtp["emails"] == []
+    assert smtp["ok"]
+    assert smtp["available"] is False
+    assert smtp["emails"] == []
     assert client.get(f"{API}/emails/1").status_code == 404
 
 

@@ -316,9 +316,11 @@ def test_shared_numbers_are_one_phone_number_row(db: Database, clock: ManualCloc
     assert result.summary.phone_numbers_added == 5  # 0101, 0111, 0121, 0131, 0191
     with db.session() as session:
         psap = session.scalar(select(PhoneNumber).where(PhoneNumber.e164 == "+13125550190"))
-        assert psap is not None and psap.bad_for_sms is True  # the existing row, untouched
+        assert psap is not None
+        assert psap.bad_for_sms is True
         users = session.scalars(select(Contact).where(Contact.phone_number_id == psap.id)).all()
-        assert len(users) == 3 and {c.school_id for c in users}.isdisjoint({None})
+        assert len(users) == 3
+        assert {c.school_id for c in users}.isdisjoint({None})
         sheriff = session.scalars(
             select(Contact.district_id, Contact.phone_number_id).where(
                 Contact.name == "County Sheriff"
@@ -393,16 +395,23 @@ def test_reimport_adds_updates_deactivates_and_reactivates(
     second = contacts_by_name(db)
     later = START + timedelta(days=30)
     cy = second["Cy Diaz"]
-    assert cy.id == first["Cy Diaz"].id and cy.priority == 3 and cy.updated_at == later
-    assert second["bo park"].id == first["Bo Park"].id and second["bo park"].sms is False
+    assert cy.id == first["Cy Diaz"].id
+    assert cy.priority == 3
+    assert cy.updated_at == later
+    assert second["bo park"].id == first["Bo Park"].id
+    assert second["bo park"].sms is False
     di = second["Di Wu"]
     assert (di.id, di.active, di.deactivated_at) == (first["Di Wu"].id, False, later)
-    assert second["Eve Stone"].active and second["Eve Stone"].created_at == later
+    assert second["Eve Stone"].active
+    assert second["Eve Stone"].created_at == later
     unchanged = second["Ann Lee"]
-    assert unchanged.updated_at == START and unchanged.active
+    assert unchanged.updated_at == START
+    assert unchanged.active
     with db.session() as session:
         middle = session.get(School, schools["102"])
-        assert middle is not None and middle.active is False and middle.updated_at == later
+        assert middle is not None
+        assert middle.active is False
+        assert middle.updated_at == later
 
     # The original file again: Di Wu and her school come back as the same rows.
     clock.advance(timedelta(days=30))
@@ -413,7 +422,8 @@ def test_reimport_adds_updates_deactivates_and_reactivates(
     assert (s.schools.reactivated, s.schools.deactivated) == (1, 0)
     third = contacts_by_name(db)
     assert third["Di Wu"].id == first["Di Wu"].id
-    assert third["Di Wu"].active and third["Di Wu"].deactivated_at is None
+    assert third["Di Wu"].active
+    assert third["Di Wu"].deactivated_at is None
     assert third["Eve Stone"].active is False
     assert third["Eve Stone"].deactivated_at == START + timedelta(days=60)
     with db.session() as session:
@@ -423,7 +433,8 @@ def test_reimport_adds_updates_deactivates_and_reactivates(
 
     # And a third time: nothing to do.
     result = _ok(import_directory(db, clock, to_csv(base_rows())))
-    assert result.summary is not None and not result.summary.changed
+    assert result.summary is not None
+    assert not result.summary.changed
 
 
 def test_district_settings_change_and_other_districts_are_untouched(
@@ -448,7 +459,8 @@ def test_district_settings_change_and_other_districts_are_untouched(
         assert (district.name, district.holiday_region) == ("Lakeview Community Schools", "US")
         assert district.updated_at == START + timedelta(hours=1)
     assert _district_state(db, "foothills") == foothills_before
-    assert not s.duty_in_file and s.duty == Counts()
+    assert not s.duty_in_file
+    assert s.duty == Counts()
     assert [c.updated_at for c in duty_contacts(db)] == [START, START]
 
 
@@ -478,7 +490,8 @@ def _district_state(db: Database, code: str) -> list[tuple[Any, ...]]:
 def test_dry_run_reports_and_changes_nothing(db: Database, clock: ManualClock) -> None:
     before = snapshot(db)
     result = _ok(import_directory(db, clock, sample_directory(), dry_run=True))
-    assert result.dry_run and result.summary is not None
+    assert result.dry_run
+    assert result.summary is not None
     assert (result.summary.contacts.added, result.summary.duty.added) == (30, 2)
     assert snapshot(db) == before
 
@@ -584,7 +597,8 @@ def test_reimport_updates_and_deactivates_duty_contacts(db: Database, clock: Man
         assert session.scalar(select(func.count()).select_from(Contact)) == 5 + 3
 
     result = _ok(import_directory(db, clock, to_csv(duty_rows())))
-    assert result.summary is not None and not result.summary.changed
+    assert result.summary is not None
+    assert not result.summary.changed
     assert result.summary.duty == Counts(unchanged=2)
 
 
@@ -608,7 +622,8 @@ def test_duty_rows_share_phone_numbers_with_other_contacts(
     # The district contact Ann Lee is also on the duty line, on the same number.
     rows = [*base_rows(), duty_row("Ann Lee", "+1 (312) 555-0101")]
     result = _ok(import_directory(db, clock, to_csv(rows)))
-    assert result.summary is not None and result.summary.phone_numbers_added == 5
+    assert result.summary is not None
+    assert result.summary.phone_numbers_added == 5
     with db.session() as session:
         ann = session.scalars(
             select(Contact).where(Contact.name == "Ann Lee").order_by(Contact.id)
@@ -627,7 +642,8 @@ def test_export_round_trips(db: Database, clock: ManualClock) -> None:
     clock.advance(timedelta(days=1))
     before = snapshot(db)
     result = _ok(import_directory(db, clock, exported))
-    assert result.summary is not None and not result.summary.changed
+    assert result.summary is not None
+    assert not result.summary.changed
     assert (result.summary.contacts.unchanged, result.summary.duty.unchanged) == (30, 2)
     assert snapshot(db) == before
     assert export(db) == exported
@@ -655,9 +671,8 @@ def test_export_round_trips(db: Database, clock: ManualClock) -> None:
     assert exported.splitlines()[0] == ",".join(COLUMNS)
     # The duty rows come last, their district and school columns empty.
     duty = [r for r in csv.DictReader(io.StringIO(exported)) if r["role"] == "duty"]
-    assert len(duty) == 2 and exported.splitlines()[-2:] == [
-        ",".join(r[c] for c in COLUMNS) for r in duty
-    ]
+    assert len(duty) == 2
+    assert exported.splitlines()[-2:] == [",".join(r[c] for c in COLUMNS) for r in duty]
     assert all(r[c] == "" for r in duty for c in DUTY_EMPTY)
     assert [r["priority"] for r in duty] == ["1", "2"]
 
@@ -683,7 +698,8 @@ def test_export_round_trips_duty_rows(db: Database, clock: ManualClock) -> None:
     clock.advance(timedelta(days=1))
     before = snapshot(db)
     result = _ok(import_directory(db, clock, exported))
-    assert result.summary is not None and not result.summary.changed
+    assert result.summary is not None
+    assert not result.summary.changed
     assert result.summary.duty == Counts(unchanged=3)
     assert snapshot(db) == before
     assert export(db) == exported
@@ -691,14 +707,16 @@ def test_export_round_trips_duty_rows(db: Database, clock: ManualClock) -> None:
     _ok(import_directory(db, clock, to_csv(duty_rows())))
     exported = export(db)
     result = _ok(import_directory(db, clock, exported))
-    assert result.summary is not None and not result.summary.changed
+    assert result.summary is not None
+    assert not result.summary.changed
 
 
 def test_export_leaves_out_what_is_deactivated(db: Database, clock: ManualClock) -> None:
     _ok(import_directory(db, clock, to_csv(base_rows())))
     _ok(import_directory(db, clock, to_csv(base_rows()[:4])))  # without Di Wu and school 102
     exported = export(db)
-    assert "Di Wu" not in exported and "North Middle" not in exported
+    assert "Di Wu" not in exported
+    assert "North Middle" not in exported
     assert len(exported.splitlines()) == 5
     # District rows first, then schools by code; roles in escalation order.
     names = [r["name"] for r in csv.DictReader(io.StringIO(exported))]

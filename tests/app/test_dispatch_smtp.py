@@ -84,6 +84,8 @@ def test_critical_tip_emails_arrive_with_the_reporters_words_only_if_opted_in(
     ]
     message = email.message_from_bytes(handler.envelopes[0][1])
     text = message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
-    assert report in message["Subject"] and "Lakeview High School" in message["Subject"]
-    assert "CRITICAL" in message["Subject"] and f"/portal/tips/{report}" in text
+    assert report in message["Subject"]
+    assert "Lakeview High School" in message["Subject"]
+    assert "CRITICAL" in message["Subject"]
+    assert f"/portal/tips/{report}" in text
     assert ("bring a gun" in text) is opted_in

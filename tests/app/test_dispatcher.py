@@ -51,7 +51,8 @@ def test_critical_in_session_sequential(world: World) -> None:
     legs = world.legs(tip_id)
     assert set(legs) == {LegKind.POC, LegKind.PSAP}  # in session, no crime flag: no police
     emails = world.rows(tip_id, channel=NotificationChannel.EMAIL)
-    assert len(emails) == 3 and all(r.due_at == start for r in emails)
+    assert len(emails) == 3
+    assert all(r.due_at == start for r in emails)
     assert {m.to[0] for m in world.mail.messages} == {
         "a.brooks@lakeview.example.org",
         "d.kim@lakeview.example.org",
@@ -68,9 +69,12 @@ def test_critical_in_session_sequential(world: World) -> None:
     # Only the first is called now, with the PSAP.
     assert called(world) == ["+13125550111", "+13125550190"]
     call = world.phone.calls[0]
-    assert call.machine_detection == "DetectMessageEnd" and call.async_amd
-    assert call.url and "/twilio/alert/voice?n=" in call.url
-    assert call.status_callback and "/twilio/alert/status?n=" in call.status_callback
+    assert call.machine_detection == "DetectMessageEnd"
+    assert call.async_amd
+    assert call.url
+    assert "/twilio/alert/voice?n=" in call.url
+    assert call.status_callback
+    assert "/twilio/alert/status?n=" in call.status_callback
 
 
 def test_sequential_chain_moves_on_with_the_clock_and_stops_when_confirmed(world: World) -> None:
@@ -88,7 +92,8 @@ def test_sequential_chain_moves_on_with_the_clock_and_stops_when_confirmed(world
             via="voice",
             now=world.clock.now(),
         )
-        assert result.ended_leg and result.cancelled_notifications == 4
+        assert result.ended_leg
+        assert result.cancelled_notifications == 4
     for _ in range(8):
         world.clock.advance(150)
         world.run()
@@ -127,7 +132,8 @@ def test_crime_flag_notifies_law_enforcement_in_session(world: World) -> None:
 def test_a_schools_own_psap_wins_over_the_district_line(world: World) -> None:
     world.tip("1103")
     world.run()
-    assert "+13125550192" in called(world) and "+13125550190" not in called(world)
+    assert "+13125550192" in called(world)
+    assert "+13125550190" not in called(world)
 
 
 def test_no_reachable_school_contact_falls_back_to_the_district(world: World) -> None:
@@ -170,7 +176,8 @@ def test_unknown_school_alerts_the_agents(world: World) -> None:
 def test_standard_waits_for_review_then_goes_out_by_itself(world: World) -> None:
     tip_id = world.tip(level=TipLevel.STANDARD, tip_type="bullying")
     world.run()
-    assert world.mail.messages == [] and world.phone.calls == []
+    assert world.mail.messages == []
+    assert world.phone.calls == []
     rows = world.rows(tip_id)
     hold = timedelta(minutes=15)
     assert {r.due_at for r in rows if r.channel is NotificationChannel.EMAIL} == {
@@ -180,7 +187,8 @@ def test_standard_waits_for_review_then_goes_out_by_itself(world: World) -> None
         assert s.get_one(Tip, tip_id).notify_deadline_at == SCHOOL_HOURS + timedelta(hours=1)
     world.clock.advance(hold)
     world.run()
-    assert len(world.mail.messages) == 3 and len(world.phone.messages) == 3
+    assert len(world.mail.messages) == 3
+    assert len(world.phone.messages) == 3
     assert world.phone.calls == []  # Standard: no calls
 
 
@@ -195,7 +203,8 @@ def test_standard_on_friday_evening_mails_now_and_texts_on_monday(world: World) 
         assert s.get_one(Tip, tip_id).notify_deadline_at == monday + timedelta(hours=1)
     world.clock.advance(timedelta(minutes=15))
     world.run()
-    assert len(world.mail.messages) == 3 and world.phone.messages == []
+    assert len(world.mail.messages) == 3
+    assert world.phone.messages == []
 
 
 def test_other_is_email_only_and_police_only_when_flagged(world: World) -> None:
@@ -218,12 +227,14 @@ def test_level_change_replans_from_the_arrival_time(world: World) -> None:
         result = change_classification(
             s, tip, now=world.clock.now(), actor_type=ActorType.AGENT, actor_id=7, tip_type="weapon"
         )
-        assert result is not None and result.version == 2
+        assert result is not None
+        assert result.version == 2
         assert tip.level is TipLevel.CRITICAL
         assert tip.notify_deadline_at == SCHOOL_HOURS + timedelta(minutes=20)
     world.run()
     held = world.rows(tip_id, plan_version=1)
-    assert held and all(r.state is NotificationState.CANCELLED for r in held)
+    assert held
+    assert all(r.state is NotificationState.CANCELLED for r in held)
     # The chain runs from *arrival*: the tiers due by now (0, 2.5 and 5 minutes) all go at once
     # to catch up, the next one keeps its time.
     assert sorted(called(world)) == ["+13125550111", "+13125550112", "+13125550113", "+13125550190"]
@@ -336,7 +347,8 @@ def test_permanent_number_is_marked_and_the_next_person_called_at_once(world: Wo
     assert called(world)[-1] == "+13125550112"  # not 2.5 minutes later: now
     with world.services.db.sessionmaker() as s:
         phone = s.scalars(select(PhoneNumber).where(PhoneNumber.e164 == "+13125550111")).one()
-        assert phone.bad_for_calls and phone.bad_reason == "twilio 21217"
+        assert phone.bad_for_calls
+        assert phone.bad_reason == "twilio 21217"
     assert "notification_failed" in world.alerts()
 
 
@@ -407,7 +419,8 @@ def test_queue_down_the_sweep_sends_by_itself(world: World) -> None:
     world.tip()
     with world.app.app_context():
         report = tasks.sweep(world.services)
-    assert report.sent_inline and "+13125550111" in called(world)
+    assert report.sent_inline
+    assert "+13125550111" in called(world)
 
 
 # The watchdog --------------------------------------------------------------------------------
@@ -461,7 +474,8 @@ def test_it_never_goes_silent_even_when_every_status_callback_is_lost(world: Wor
         world.run()
         world.clock.advance(60)
     legs = world.legs(tip_id)
-    assert legs[LegKind.POC].round >= 3 and legs[LegKind.PSAP].round >= 3
+    assert legs[LegKind.POC].round >= 3
+    assert legs[LegKind.PSAP].round >= 3
     assert all(leg.state is LegState.OPEN for leg in legs.values())
 
 

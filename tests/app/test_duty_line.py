@@ -127,10 +127,12 @@ def test_a_tip_that_cannot_be_planned_goes_to_the_duty_line_by_every_channel(
     assert sorted(m.to for m in world.phone.messages) == sorted(DUTY_LINES)
     assert len(world.mail.messages) == 2
     [alert] = alerts(world, "plan_failed")
-    assert "calendar exploded" in alert.message and "duty supervisors" in alert.message
+    assert "calendar exploded" in alert.message
+    assert "duty supervisors" in alert.message
     with world.services.db.sessionmaker() as s:
         tip = s.get_one(Tip, tip_id)
-        assert tip.plan_version == 0 and tip.plan_failures == 1
+        assert tip.plan_version == 0
+        assert tip.plan_failures == 1
         assert tip.plan_retry_at == world.clock.now() + timedelta(seconds=15)
 
     # Retried with backoff, one alert updated (never a new one), the duty line told once.
@@ -138,14 +140,16 @@ def test_a_tip_that_cannot_be_planned_goes_to_the_duty_line_by_every_channel(
         world.clock.advance(20)
         world.run()
     [alert] = alerts(world, "plan_failed")
-    assert alert.occurrences >= 3 and alert.updated_at is not None
+    assert alert.occurrences >= 3
+    assert alert.updated_at is not None
     with world.services.db.sessionmaker() as s:
         tip = s.get_one(Tip, tip_id)
         assert tip.plan_failures == alert.occurrences
         assert tip.plan_retry_at is not None
         gap = tip.plan_retry_at - world.clock.now()
         assert gap > timedelta(seconds=20)  # backing off
-    assert len(world.mail.messages) == 2 and len(world.phone.messages) == 2
+    assert len(world.mail.messages) == 2
+    assert len(world.phone.messages) == 2
 
     # Once planning works again, the tip is planned as usual.
     monkeypatch.undo()
@@ -189,10 +193,12 @@ def test_a_leg_with_nobody_left_to_call_does_not_restart_forever(world: World) -
         world.run()
         world.clock.advance(60)
     legs = world.legs(tip_id)
-    assert legs[LegKind.PSAP].round == 1 and legs[LegKind.PSAP].state is LegState.OPEN
+    assert legs[LegKind.PSAP].round == 1
+    assert legs[LegKind.PSAP].state is LegState.OPEN
     assert LegKind.DUTY in legs
     [exhausted] = [a for a in alerts(world, "leg_exhausted") if "psap" in a.message]
-    assert exhausted.occurrences == 1 and "nobody on it can be called" in exhausted.message
+    assert exhausted.occurrences == 1
+    assert "nobody on it can be called" in exhausted.message
     assert world.events(tip_id).count("leg.exhausted") == 1
 
 
@@ -256,7 +262,8 @@ def test_an_hour_nobody_confirms_sends_escalation_e_mails_at_most_every_15_minut
                 assert response.status_code == 200
         world.clock.advance(30)
     legs = world.legs(tip_id)
-    assert legs[LegKind.PSAP].round >= 4 and legs[LegKind.POC].round >= 2
+    assert legs[LegKind.PSAP].round >= 4
+    assert legs[LegKind.POC].round >= 2
     batches = escalation_batches(world, tip_id)
     assert 1 <= len(batches) <= 4
     per_batch = 3  # the three district contacts with an address (the police desk has none)
@@ -305,7 +312,8 @@ def test_one_broken_leg_never_stops_the_watchdog_for_the_others(
     assert "failed on" in health["watchdog"]["detail"]
     # The agents hear of each leg the watchdog cannot chase, once.
     failed = alerts(world, "watchdog_failed")
-    assert failed and all(a.tip_id == broken_school for a in failed)
+    assert failed
+    assert all(a.tip_id == broken_school for a in failed)
     assert all(a.occurrences == 1 for a in failed)
     assert len({a.dedupe_key for a in failed}) == len(failed)
 

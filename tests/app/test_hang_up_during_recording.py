@@ -83,7 +83,8 @@ def test_both_orders_give_an_open_tip_with_the_recording_and_the_update(
     )
     assert status is TipStatus.OPEN
     assert recordings[0][1:] == (1, "completed")
-    assert kinds.count("recording.added") == 1 and kinds.count("tip.opened") == 1
+    assert kinds.count("recording.added") == 1
+    assert kinds.count("tip.opened") == 1
     # Endusers already told get the update about the recording, in either order.
     assert any(purpose == "update" for purpose, _, _ in notifications)
     # The timeline is history: in the second order the tip was incomplete for a moment.
@@ -113,7 +114,8 @@ def test_both_orders_plan_the_same_notifications(
     # The same entries (notifications may be sent in another order); only the moment the tip
     # was incomplete is added.
     assert sorted(k for k in kinds_b if k != "tip.incomplete") == sorted(kinds_a)
-    assert "tip.incomplete" in kinds_b and "tip.incomplete" not in kinds_a
+    assert "tip.incomplete" in kinds_b
+    assert "tip.incomplete" not in kinds_a
 
 
 def test_a_follow_up_recording_after_the_hang_up_callback_is_kept_as_a_follow_up(
@@ -213,7 +215,8 @@ def test_concurrent_turns_of_one_call_serialise_on_postgresql(
     assert not errors
     with db.sessionmaker() as s:
         row = s.scalars(select(CallRow).where(CallRow.sid == call.sid)).one()
-        assert row.ended_at is not None and row.tip_id is not None
+        assert row.ended_at is not None
+        assert row.tip_id is not None
         assert flow.VoiceState.from_json(row.flow_state).pin_sealed is None
         tip = s.get_one(Tip, row.tip_id)
         assert tip.status is TipStatus.OPEN

@@ -27,8 +27,11 @@ def test_healthy_when_database_migrations_and_heartbeats_are(
     r = app.test_client().get("/healthz")
     assert r.status_code == 200
     body = r.get_json()
-    assert body["ok"] and body["database"]["ok"] and body["migrations"]["ok"]
-    assert body["worker"]["age_seconds"] == 12.0 and body["beat"]["age_seconds"] == 12.0
+    assert body["ok"]
+    assert body["database"]["ok"]
+    assert body["migrations"]["ok"]
+    assert body["worker"]["age_seconds"] == 12.0
+    assert body["beat"]["age_seconds"] == 12.0
     assert body["watchdog"]["age_seconds"] == 12.0
 
 
@@ -56,7 +59,8 @@ def test_pending_migrations_are_unhealthy(make_app: AppFactory) -> None:
     r = app.test_client().get("/healthz")
     assert r.status_code == 503
     body = r.get_json()
-    assert body["database"]["ok"] and body["migrations"] == {
+    assert body["database"]["ok"]
+    assert body["migrations"] == {
         "ok": False,
         "current": None,
         "head": migrate.head_revision(),
@@ -66,7 +70,8 @@ def test_pending_migrations_are_unhealthy(make_app: AppFactory) -> None:
 def test_unreachable_database_is_reported_not_raised(make_app: AppFactory) -> None:
     app = make_app("postgresql://nobody@127.0.0.1:1/none", migrated=False)
     r = app.test_client().get("/healthz")
-    assert r.status_code == 503 and r.get_json()["database"]["ok"] is False
+    assert r.status_code == 503
+    assert r.get_json()["database"]["ok"] is False
 
 
 def test_a_sweep_that_keeps_failing_turns_healthz_red_and_says_why(

@@ -22,12 +22,14 @@ def test_rotation_old_values_still_read_then_are_rewritten(app: Flask) -> None:
     with services.db.session() as session:
         first = find_or_create_reporter(session, old_ring, "+14155550123", now)
         second = find_or_create_reporter(session, old_ring, "+14155550199", now)
-        assert first and second
+        assert first
+        assert second
         digest, pin_key = old_ring.hash_pin("1234567", "4321")
     # After rotation the same caller is recognised (and lazily resealed) ...
     with services.db.session() as session:
         again = find_or_create_reporter(session, new_ring, "+1 (415) 555-0123", now)
-        assert again is not None and again.id == first.id
+        assert again is not None
+        assert again.id == first.id
         assert again.key_id == new_ring.current.key_id
     # ... the rest is rewritten by the rotate command's service ...
     with services.db.session() as session:

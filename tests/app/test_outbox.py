@@ -110,7 +110,8 @@ def test_a_claim_of_a_confirmed_legs_row_cancels_it(world: World) -> None:
     with world.services.db.session() as s:
         assert not outbox.claim(s, row_id, "w/1", world.clock.now())
     row = state_of(world, row_id)
-    assert row.state is S.CANCELLED and row.outcome == "leg-closed"
+    assert row.state is S.CANCELLED
+    assert row.outcome == "leg-closed"
 
 
 class ConfirmingLimiter:
@@ -133,7 +134,8 @@ def test_a_row_cancelled_while_claimed_is_not_postponed_back_to_life(world: Worl
     world.services.call_limiter = ConfirmingLimiter(world, tip_id)  # type: ignore[assignment]
     assert sender.send_notification(world.services, row_id, "w") == "postponed"
     row = state_of(world, row_id)
-    assert row.state is S.CANCELLED and row.outcome == "leg-confirmed"
+    assert row.state is S.CANCELLED
+    assert row.outcome == "leg-confirmed"
     world.clock.advance(10)
     calls_before = len(world.phone.calls)
     world.run()
@@ -167,7 +169,8 @@ def test_a_row_the_sweep_gave_up_as_unknown_stays_unknown_when_the_request_retur
     world.phone.meanwhile("place_call", slow_provider)
     assert sender.send_notification(world.services, row_id, "w") == "sent"
     row = state_of(world, row_id)
-    assert row.state is S.UNKNOWN and row.outcome == "worker-lost"
+    assert row.state is S.UNKNOWN
+    assert row.outcome == "worker-lost"
     assert row.provider_sid == world.phone.call_sids[-1]
 
 
@@ -193,10 +196,12 @@ def test_a_status_callback_faster_than_the_answer_keeps_its_outcome(world: World
     world.phone.meanwhile("place_call", callback_first)
     assert sender.send_notification(world.services, row_id, "w") == "sent"
     row = state_of(world, row_id)
-    assert row.state is S.SENT and row.outcome == "busy"
+    assert row.state is S.SENT
+    assert row.outcome == "busy"
     # The busy callback planned the one retry of this person; "accepted" did not erase it.
     retries = [r for r in world.rows(tip_id, position=1) if r.id != row_id]
-    assert len(retries) == 1 and retries[0].state is S.PLANNED
+    assert len(retries) == 1
+    assert retries[0].state is S.PLANNED
 
 
 def test_a_leg_confirmed_between_claim_and_send_is_not_called(world: World) -> None:

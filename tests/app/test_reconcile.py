@@ -103,7 +103,8 @@ def test_a_text_lost_to_an_outage_becomes_an_sms_tip_once(world: World) -> None:
     report = run(world)
     assert report.messages == [params["MessageSid"]]
     [tip] = tips(world)
-    assert tip.channel is Channel.SMS and tip.reporter_id is not None
+    assert tip.channel is Channel.SMS
+    assert tip.reporter_id is not None
     assert "tip.reconciled" in kinds(world, tip.id)
     with world.services.db.sessionmaker() as s:
         assert s.scalars(select(TipMessage.body)).all() == [params["Body"]]
@@ -112,7 +113,8 @@ def test_a_text_lost_to_an_outage_becomes_an_sms_tip_once(world: World) -> None:
     assert not any(m.to == STUDENT for m in world.phone.messages)
     # Again: nothing new, no second alert.
     assert run(world).total == 0
-    assert len(tips(world)) == 1 and recovered_alerts(world) == 1
+    assert len(tips(world)) == 1
+    assert recovered_alerts(world) == 1
 
 
 def test_texts_the_webhook_handled_are_known(world: World) -> None:
@@ -128,7 +130,8 @@ def test_texts_the_webhook_handled_are_known(world: World) -> None:
             )
         )
     assert run(world).total == 0
-    assert len(tips(world)) == 1 and recovered_alerts(world) == 0
+    assert len(tips(world)) == 1
+    assert recovered_alerts(world) == 0
 
 
 def test_a_late_webhook_after_the_reconciliation_makes_no_second_tip(world: World) -> None:
@@ -155,14 +158,16 @@ def test_a_webhook_committing_the_same_text_meanwhile_wins_without_a_second_tip(
     reply_of(twilio.post("/twilio/sms", params))
     monkeypatch.setattr(reconcile, "message_known", lambda session, sid: False)
     assert run(world).total == 0
-    assert len(tips(world)) == 1 and recovered_alerts(world) == 0
+    assert len(tips(world)) == 1
+    assert recovered_alerts(world) == 0
 
 
 def test_a_text_whose_webhook_may_still_be_on_its_way_is_left_alone(world: World) -> None:
     world.phone.inbound_messages.append(
         ProviderMessage(sid("SM"), STUDENT, "just now", world.clock.now() - timedelta(seconds=30))
     )
-    assert run(world).total == 0 and tips(world) == []
+    assert run(world).total == 0
+    assert tips(world) == []
 
 
 def test_a_keyword_found_at_the_provider_is_recorded_not_made_a_tip(world: World) -> None:
@@ -170,7 +175,8 @@ def test_a_keyword_found_at_the_provider_is_recorded_not_made_a_tip(world: World
         ProviderMessage(sid("SM"), STUDENT, "STOP", a_while_ago(world))
     )
     assert run(world).total == 0
-    assert tips(world) == [] and count(world, InboundMessageSid) == 1
+    assert tips(world) == []
+    assert count(world, InboundMessageSid) == 1
     with world.services.db.sessionmaker() as s:
         assert s.scalars(select(Reporter.sms_opted_out)).all() == [True]
 
@@ -182,7 +188,8 @@ def test_a_failed_listing_is_tried_again_next_round(world: World) -> None:
     error = TelephonyError(TelephonyErrorKind.RETRYABLE, "list: could not connect")
     world.phone.fail_next("list_inbound_messages", error)
     assert run(world).total == 0
-    assert run(world).messages and len(tips(world)) == 1
+    assert run(world).messages
+    assert len(tips(world)) == 1
 
 
 def test_the_window_looks_back_over_the_lookback(world: World) -> None:
@@ -204,7 +211,8 @@ def test_a_call_during_an_outage_leaves_its_recording_on_a_new_voice_tip(world: 
     with database_fails(world.app):
         call = driver.call(from_=STUDENT)
         handle = call.record(duration=25, recording_callback=False)
-    assert tips(world) == [] and count(world, Call) == 0
+    assert tips(world) == []
+    assert count(world, Call) == 0
     started = a_while_ago(world)
     world.phone.inbound_calls.append(ProviderCall(call.sid, STUDENT, "completed", started, 40))
     world.phone.recordings.append(
@@ -213,7 +221,8 @@ def test_a_call_during_an_outage_leaves_its_recording_on_a_new_voice_tip(world: 
     report = run(world)
     assert (report.recordings, report.calls) == ([handle.sid], [])
     [tip] = tips(world)
-    assert tip.channel is Channel.VOICE and tip.status is TipStatus.OPEN
+    assert tip.channel is Channel.VOICE
+    assert tip.status is TipStatus.OPEN
     assert tip.reporter_id is not None
     assert {"recording.added", "tip.opened", "tip.reconciled"} <= set(kinds(world, tip.id))
     with world.services.db.sessionmaker() as s:
@@ -221,7 +230,8 @@ def test_a_call_during_an_outage_leaves_its_recording_on_a_new_voice_tip(world: 
         assert (recording.sid, recording.tip_id) == (handle.sid, tip.id)
         assert s.scalars(select(Call.tip_id).where(Call.sid == call.sid)).one() == tip.id
     assert recovered_alerts(world) == 1
-    assert run(world).total == 0 and len(tips(world)) == 1
+    assert run(world).total == 0
+    assert len(tips(world)) == 1
 
 
 def test_a_recording_whose_action_was_lost_goes_on_the_calls_tip(world: World) -> None:
@@ -240,7 +250,8 @@ def test_a_recording_whose_action_was_lost_goes_on_the_calls_tip(world: World) -
     )
     assert run(world).recordings == [handle.sid]
     [again] = tips(world)
-    assert again.id == tip.id and again.status is TipStatus.OPEN
+    assert again.id == tip.id
+    assert again.status is TipStatus.OPEN
     assert kinds(world, tip.id).count("recording.added") == 1
     with world.services.db.sessionmaker() as s:
         assert s.scalars(select(Recording.tip_id)).all() == [tip.id]
@@ -257,7 +268,8 @@ def test_a_finished_call_nobody_saw_is_an_incomplete_voice_tip(world: World) -> 
     )
     assert run(world).calls == [call_sid]
     [tip] = tips(world)
-    assert tip.status is TipStatus.INCOMPLETE and tip.reporter_id is None
+    assert tip.status is TipStatus.INCOMPLETE
+    assert tip.reporter_id is None
     assert "tip.reconciled" in kinds(world, tip.id)
     assert run(world).total == 0
 
@@ -309,7 +321,8 @@ def test_the_adapter_lists_every_page_of_the_window(
     adapter = world.services.telephony
     since = now - reconcile.LOOKBACK
     listed = adapter.list_inbound_messages(hotline_number, since)
-    assert sorted(m.sid for m in listed) == sorted(texts) and old not in {m.sid for m in listed}
+    assert sorted(m.sid for m in listed) == sorted(texts)
+    assert old not in {m.sid for m in listed}
     assert all(m.from_ == STUDENT and m.sent_at is not None for m in listed)
     assert len(fake.requests_to("ListMessage")) == 2  # 100 per page
     [call] = adapter.list_inbound_calls(hotline_number, since)
@@ -318,7 +331,8 @@ def test_the_adapter_lists_every_page_of_the_window(
     assert (recording.sid, recording.call_sid) == (recording_sid, call_sid)
     assert recording.url.endswith(f"/Recordings/{recording_sid}")
     query = dict(fake.requests_to("ListMessage")[0].query)
-    assert query["To"] == hotline_number and "DateSent>" in query
+    assert query["To"] == hotline_number
+    assert "DateSent>" in query
 
 
 def test_reconciling_against_the_fake_twilio_makes_the_tips(
@@ -341,7 +355,8 @@ def test_reconciling_against_the_fake_twilio_makes_the_tips(
     )
     by_channel = sorted((t.channel.value, t.status.value) for t in tips(world))
     assert by_channel == [("sms", "open"), ("voice", "incomplete"), ("voice", "open")]
-    assert run(world).total == 0 and len(tips(world)) == 3
+    assert run(world).total == 0
+    assert len(tips(world)) == 3
 
 
 # Inbound calls whose final status never arrived ---------------------------------------------------
@@ -362,7 +377,8 @@ def test_a_hang_up_whose_callback_was_lost_still_marks_the_tip_incomplete(world:
     assert tip.status is TipStatus.INCOMPLETE
     with world.services.db.sessionmaker() as s:
         row = s.scalars(select(Call).where(Call.sid == call.sid)).one()
-        assert row.status == "completed" and row.ended_at is not None
+        assert row.status == "completed"
+        assert row.ended_at is not None
 
 
 def test_a_long_call_still_in_progress_is_left_alone(world: World) -> None:
@@ -420,4 +436,5 @@ def test_the_reporters_number_is_never_stored_in_clear(world: World) -> None:
     from tests.support.texting import database_text
 
     dump = database_text(world.app)
-    assert STUDENT not in dump and STUDENT[2:] not in dump
+    assert STUDENT not in dump
+    assert STUDENT[2:] not in dump

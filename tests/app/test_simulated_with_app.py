@@ -49,7 +49,8 @@ def test_development_app_runs_on_the_simulated_network(served: Flask) -> None:
     services = hotline(served)
     assert isinstance(services.telephony, SimulatedPhoneNetwork)
     assert services.simulator is services.telephony
-    assert services.settings.development and not services.settings.uses_twilio
+    assert services.settings.development
+    assert not services.settings.uses_twilio
 
 
 def test_outbound_call_status_callbacks_reach_the_app_signed(
@@ -80,14 +81,17 @@ def test_outbound_call_status_callbacks_reach_the_app_signed(
     sim.tick()
     with services.db.sessionmaker() as s:
         call = s.scalars(select(Call).where(Call.sid == placed.sid)).one()
-        assert call.status == "completed" and call.last_sequence_number >= 2
+        assert call.status == "completed"
+        assert call.last_sequence_number >= 2
         recording = s.scalars(select(Recording)).one()
-        assert recording.status == "completed" and recording.call_id == call.id
+        assert recording.status == "completed"
+        assert recording.call_id == call.id
         endpoints = sorted(r.endpoint for r in s.scalars(select(WebhookReceipt)))
     # Every delivery was accepted (signed correctly), none refused.
     refused = [d for d in sim.deliveries(call_sid=placed.sid) if d.status == 403]
     assert refused == []
-    assert "voice.status" in endpoints and "recording.status" in endpoints
+    assert "voice.status" in endpoints
+    assert "recording.status" in endpoints
 
 
 def test_a_redelivered_callback_changes_nothing(served: Flask, clock: ManualClock) -> None:

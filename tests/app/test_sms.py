@@ -70,7 +70,8 @@ def test_1_alone_from_a_contact_confirms_nothing_and_says_how(world: World) -> N
 
     assert reply == commands.report_number_needed_reply(service.EXAMPLE_REPORT)
     assert "reply 1 followed by the report number, e.g. 1 1234567" in reply
-    assert older_report not in reply and newer_report not in reply
+    assert older_report not in reply
+    assert newer_report not in reply
     assert "Lakeview" not in reply
     for tip_id in (older, newer):
         assert {leg.state for leg in world.legs(tip_id).values()} == {LegState.OPEN}
@@ -101,7 +102,8 @@ def test_1_and_the_report_number_confirms_the_principals_leg(world: World) -> No
     assert sms_tips(world.app) == []  # a command, not a tip
 
     again = reply_of(text(world.app, PRINCIPAL, f"1 {report}"))
-    assert again is not None and f"report {report} was already confirmed" in again
+    assert again is not None
+    assert f"report {report} was already confirmed" in again
     assert world.events(tip_id).count("leg.confirmed") == 1
     assert "receipt.confirmed" in world.events(tip_id)
 
@@ -131,7 +133,8 @@ def test_a_report_not_sent_to_them_is_refused_without_saying_whether_it_exists(
     assert report_number_is_free(world.app, unknown_number)
     unknown = reply_of(text(world.app, PRINCIPAL, f"1 {unknown_number}"))
 
-    assert refused is not None and unknown is not None
+    assert refused is not None
+    assert unknown is not None
     assert f"Report {elsewhere_report} is not one sent to this number" in refused
     assert "HELP" in refused
     assert refused.replace(elsewhere_report, "N") == unknown.replace(unknown_number, "N")
@@ -167,7 +170,8 @@ def test_a_shared_line_confirms_for_the_contact_notified_on_it(world: World) -> 
 
     reply = reply_of(text(world.app, PSAP_LINE, f"1 {report}"))
 
-    assert reply is not None and f"Confirmed: report {report}" in reply
+    assert reply is not None
+    assert f"Confirmed: report {report}" in reply
     legs = world.legs(tip_id)
     assert legs[LegKind.PSAP].state is LegState.CONFIRMED
     assert legs[LegKind.PSAP].confirmed_by_contact_id == psap.id
@@ -195,10 +199,13 @@ def test_a_text_from_an_unknown_number_becomes_an_sms_tip(
     assert f"Report {tip.report_number}, PIN " in reply
     pin = reply.split("PIN ", 1)[1].split(":", 1)[0]
     assert world.services.keyring.check_pin(tip.report_number, pin, tip.pin_hash, tip.pin_key_id)
-    assert "agent will read it" in reply and "911" in reply and "988" in reply
+    assert "agent will read it" in reply
+    assert "911" in reply
+    assert "988" in reply
     with session_of(world.app) as s:
         reporter = s.get_one(Reporter, tip.reporter_id)
-        assert len(reporter.number_hash) == 64 and reporter.number_encrypted
+        assert len(reporter.number_hash) == 64
+        assert reporter.number_encrypted
         assert STRANGER not in reporter.number_encrypted
     # The number is nowhere in clear: not in any table (receipts included), not in the logs.
     dump = database_text(world.app)
@@ -206,7 +213,8 @@ def test_a_text_from_an_unknown_number_becomes_an_sms_tip(
     for digits in STRANGER_DIGITS:
         assert digits not in dump
         assert digits not in caplog.text
-    assert "CHICAGO" not in dump and "60601" not in dump  # caller location dropped
+    assert "CHICAGO" not in dump
+    assert "60601" not in dump
     events = world.events(tip.id)
     assert events[:2] == ["tip.received", "message.from_reporter"]
 
@@ -223,14 +231,19 @@ def test_a_second_text_joins_the_conversation_and_a_day_later_opens_a_new_tip(
         "someone is selling vapes in the bathroom",
         "it is the 2nd floor one",
     ]
-    assert second is not None and second.startswith(f"Added to report {tip.report_number}.")
-    assert "PIN" not in second and "911" in second and "988" in second
+    assert second is not None
+    assert second.startswith(f"Added to report {tip.report_number}.")
+    assert "PIN" not in second
+    assert "911" in second
+    assert "988" in second
 
     world.clock.advance(timedelta(hours=25))
     later = reply_of(text(world.app, STRANGER, "something else happened today"))
     tips = sms_tips(world.app)
-    assert len(tips) == 2 and tips[0].reporter_id == tips[1].reporter_id
-    assert later is not None and f"Report {tips[1].report_number}, PIN" in later
+    assert len(tips) == 2
+    assert tips[0].reporter_id == tips[1].reporter_id
+    assert later is not None
+    assert f"Report {tips[1].report_number}, PIN" in later
     assert count(world.app, Reporter) == 1
 
 
@@ -238,10 +251,13 @@ def test_a_spanish_text_is_answered_in_spanish(world: World) -> None:
     reply = reply_of(text(world.app, STRANGER, "Hola, hay un chico con una pistola en la escuela"))
     [tip] = sms_tips(world.app)
     assert tip.language == "es"
-    assert reply is not None and "recibimos su mensaje" in reply
-    assert "911" in reply and "988" in reply
+    assert reply is not None
+    assert "recibimos su mensaje" in reply
+    assert "911" in reply
+    assert "988" in reply
     added = reply_of(text(world.app, STRANGER, "ok"))
-    assert added is not None and added.startswith(f"Agregado al reporte {tip.report_number}")
+    assert added is not None
+    assert added.startswith(f"Agregado al reporte {tip.report_number}")
 
 
 def test_pictures_are_kept_on_the_timeline(world: World) -> None:
@@ -272,21 +288,24 @@ def test_pictures_are_kept_on_the_timeline(world: World) -> None:
     assert len(kept) == 2
     assert [m["url"] for m in kept[0]["media"]] == urls
     assert [m["content_type"] for m in kept[0]["media"]] == ["image/jpeg", "image/png"]
-    assert reply is not None and reply.startswith(f"Added to report {tip.report_number}")
+    assert reply is not None
+    assert reply.startswith(f"Added to report {tip.report_number}")
 
 
 def test_1_from_an_unknown_number_is_kept_not_dropped(world: World) -> None:
     reply = reply_of(text(world.app, STRANGER, "1"))
     [tip] = sms_tips(world.app)
     assert messages_of(world.app, tip.id) == ["1"]
-    assert reply is not None and tip.report_number in reply
+    assert reply is not None
+    assert tip.report_number in reply
 
 
 def test_a_contacts_text_that_is_not_a_command_is_kept_with_a_hint(world: World) -> None:
     reply = reply_of(text(world.app, PRINCIPAL, "got it, on my way"))
     [tip] = sms_tips(world.app)
     assert messages_of(world.app, tip.id) == ["got it, on my way"]
-    assert reply is not None and "To confirm an alert, text 1 and its report number" in reply
+    assert reply is not None
+    assert "To confirm an alert, text 1 and its report number" in reply
 
 
 def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
@@ -295,7 +314,8 @@ def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
 
     assert reply_of(text(world.app, PRINCIPAL, "Stop ")) is None
     phone = phone_row(world.app, PRINCIPAL)
-    assert phone.sms_opted_out and phone.sms_opted_out_at == world.clock.now()
+    assert phone.sms_opted_out
+    assert phone.sms_opted_out_at == world.clock.now()
 
     assert reply_of(text(world.app, PRINCIPAL, f"1 {report}")) is None  # nothing sent...
     assert world.legs(tip_id)[LegKind.POC].state is LegState.CONFIRMED  # ...but it counts
@@ -306,7 +326,8 @@ def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
 
     assert reply_of(text(world.app, PRINCIPAL, "START")) is None  # Twilio confirms it itself
     phone = phone_row(world.app, PRINCIPAL)
-    assert not phone.sms_opted_out and phone.sms_opted_out_at is None
+    assert not phone.sms_opted_out
+    assert phone.sms_opted_out_at is None
     help_reply = reply_of(text(world.app, PRINCIPAL, "help"))
     assert help_reply == commands.help_reply()
 
@@ -327,7 +348,8 @@ def test_a_reporter_who_texted_stop_is_not_answered_until_start(world: World) ->
         assert not s.scalars(select(Reporter)).one().sms_opted_out
     assert "reporter.sms_opted_in" in world.events(tip.id)
     reply = reply_of(text(world.app, STRANGER, "still there"))
-    assert reply is not None and reply.startswith(f"Added to report {tip.report_number}")
+    assert reply is not None
+    assert reply.startswith(f"Added to report {tip.report_number}")
 
 
 def test_stop_from_a_new_number_is_remembered_without_the_number(world: World) -> None:
@@ -342,7 +364,8 @@ def test_stop_from_a_new_number_is_remembered_without_the_number(world: World) -
 def test_help_gets_the_hotlines_own_answer(world: World) -> None:
     reply = reply_of(text(world.app, STRANGER, "HELP"))
     assert reply == commands.help_reply()
-    assert sms_tips(world.app) == [] and count(world.app, Reporter) == 0
+    assert sms_tips(world.app) == []
+    assert count(world.app, Reporter) == 0
 
 
 def test_a_forged_text_is_refused_and_stores_nothing(world: World) -> None:
@@ -391,7 +414,8 @@ def test_a_retried_confirmation_changes_nothing_twice(world: World) -> None:
     assert again.get_data() == first.get_data()
     assert "Confirmed:" in (reply_of(again) or "")
     events = world.events(tip_id)
-    assert events.count("leg.confirmed") == 1 and "receipt.confirmed" not in events
+    assert events.count("leg.confirmed") == 1
+    assert "receipt.confirmed" not in events
 
 
 @pytest.mark.parametrize(
@@ -428,12 +452,15 @@ def test_malformed_texts_never_fail(
     )
     if kept:
         [body] = messages_of(world.app, tips[0].id)
-        assert "\x00" not in body and "\x1b" not in body
+        assert "\x00" not in body
+        assert "\x1b" not in body
         assert (tips[0].reporter_id is None) == withheld
     if withheld:
         assert reply is None  # nobody to answer
     else:
-        assert reply is not None and "911" in reply and "988" in reply
+        assert reply is not None
+        assert "911" in reply
+        assert "988" in reply
 
 
 def test_a_failure_inside_still_keeps_the_text(
@@ -449,11 +476,15 @@ def test_a_failure_inside_still_keeps_the_text(
     tips = sms_tips(world.app)
     assert len(tips) == 2  # the rescue does not join: simplest path
     assert messages_of(world.app, tips[1].id) == ["second message, during the bug"]
-    assert reply is not None and tips[1].report_number in reply and "911" in reply
+    assert reply is not None
+    assert tips[1].report_number in reply
+    assert "911" in reply
 
     monkeypatch.setattr(service, "keep_text", broken)
     reply = reply_of(text(world.app, STRANGER, "third"))
-    assert reply is not None and "could not take your message" in reply and "988" in reply
+    assert reply is not None
+    assert "could not take your message" in reply
+    assert "988" in reply
 
 
 def test_a_standard_tip_sent_to_them_gets_its_receipt_recorded(world: World) -> None:
@@ -502,7 +533,8 @@ def test_the_simulated_network_delivers_the_answers(
     assert f"Report {tip.report_number}, PIN" in inbox[0]
     assert inbox[1].startswith(f"Added to report {tip.report_number}.")
     media = [e for e in world_events(app, tip.id) if e.kind == "message.media"]
-    assert len(media) == 1 and media[0].data["media"][0]["content_type"] == "image/jpeg"
+    assert len(media) == 1
+    assert media[0].data["media"][0]["content_type"] == "image/jpeg"
 
     sim.text_hotline(STRANGER, "STOP")
     sim.text_hotline(STRANGER, "one more thing")

@@ -55,7 +55,8 @@ def test_a_standard_tips_updates_at_night_are_e_mailed_merged_and_texted_in_the_
     world.run()
     emailed = len(world.mail.messages)
     texted = len(world.phone.messages)
-    assert emailed == 3 and texted == 3
+    assert emailed == 3
+    assert texted == 3
 
     world.clock.set(NIGHT)
     for n in range(5):  # five follow-ups within four minutes

@@ -83,26 +83,33 @@ def finish_report(call: Call) -> tuple[str, str]:
 def test_whole_report_in_english(app: Flask, driver: VoiceDriver) -> None:
     call = driver.call()
     greeting = call.heard_text_since_last_action()
-    assert "9 1 1" in greeting and "9 8 8" in greeting
-    assert call.current_gather is not None and call.current_gather["numDigits"] == "1"
+    assert "9 1 1" in greeting
+    assert "9 8 8" in greeting
+    assert call.current_gather is not None
+    assert call.current_gather["numDigits"] == "1"
     new_report(call)
     assert "Lakeview High School" in call.last_heard_text()
     report_number, pin = finish_report(call)
-    assert 6 <= len(report_number) <= 8 and 4 <= len(pin) <= 6
+    assert 6 <= len(report_number) <= 8
+    assert 4 <= len(pin) <= 6
     # Replay, then silence: goodbye and the call ends.
     call.press("1")
     assert digits_after(call.heard_text_since_last_action(), "report number") == report_number
     call.silence()
-    assert call.ended and "Goodbye" in call.last_heard_text()
+    assert call.ended
+    assert "Goodbye" in call.last_heard_text()
 
     [tip] = tips(app)
-    assert tip.report_number == report_number and tip.status is TipStatus.OPEN
+    assert tip.report_number == report_number
+    assert tip.status is TipStatus.OPEN
     assert (tip.category, tip.level, tip.type) == (
         "threat",
         TipLevel.CRITICAL,
         "threat_of_violence",
     )
-    assert tip.school is not None and tip.school.code == "1101" and tip.language == "en"
+    assert tip.school is not None
+    assert tip.school.code == "1101"
+    assert tip.language == "en"
     assert hotline(app).keyring.check_pin(report_number, pin, tip.pin_hash, tip.pin_key_id)
     assert [r.sid for r in tip.recordings] == [call.recordings[0].sid]
     assert [e.kind for e in tip.events] == [
@@ -116,7 +123,8 @@ def test_whole_report_in_english(app: Flask, driver: VoiceDriver) -> None:
     assert tip.events[1].data == {"stir_verstat": None, "reached_by": "tip.created"}
     with hotline(app).db.sessionmaker() as s:
         row = s.scalars(select(CallRow)).one()
-        assert row.tip_id == tip.id and row.status == "completed"
+        assert row.tip_id == tip.id
+        assert row.status == "completed"
         assert "pin_sealed" not in str({k: v for k, v in row.flow_state.items() if v})
     assert tip.recordings[0].status == "completed"  # its status callback was stored
 
@@ -127,9 +135,11 @@ def test_every_say_after_choosing_spanish_is_spanish(app: Flask, driver: VoiceDr
     new_report(call, language="2")
     finish_report(call)
     after = call.heard[before:]
-    assert after and all((h.language, h.voice) == SPANISH for h in after)
+    assert after
+    assert all((h.language, h.voice) == SPANISH for h in after)
     spoken = " ".join(h.text for h in after)
-    assert "Lakeview High School" in spoken and "número de denuncia" in spoken
+    assert "Lakeview High School" in spoken
+    assert "número de denuncia" in spoken
     assert tips(app)[0].language == "es"
     # The language menu itself offered each language in its own voice.
     offers = [h for h in call.heard[:before] if "press" in h.text or "oprima" in h.text]
@@ -160,7 +170,8 @@ def test_tip_exists_before_the_recording(app: Flask, driver: VoiceDriver) -> Non
     call.press("1")
     assert call.waiting_for == "record"
     [tip] = tips(app)
-    assert tip.status is TipStatus.INTAKE and tip.school is not None
+    assert tip.status is TipStatus.INTAKE
+    assert tip.school is not None
 
 
 # The school ----------------------------------------------------------------------------------
@@ -172,7 +183,8 @@ def test_school_by_speech_with_a_recognition_error(app: Flask, driver: VoiceDriv
     call.press("1")
     call.press("3")
     gather = call.current_gather
-    assert gather is not None and gather["input"] == "dtmf speech"
+    assert gather is not None
+    assert gather["input"] == "dtmf speech"
     assert "Northshore" in gather.get("hints", "")
     call.say_speech("north shore elementry", confidence=0.42)
     assert "Northshore Elementary School" in call.last_heard_text()
@@ -205,7 +217,8 @@ def test_unknown_school_goes_on_to_the_recording(
             call.press(answer)
     assert call.waiting_for == "record"
     [tip] = tips(app)
-    assert tip.school is None and tip.level is TipLevel.CRITICAL
+    assert tip.school is None
+    assert tip.level is TipLevel.CRITICAL
 
 
 # Follow-up -----------------------------------------------------------------------------------
@@ -336,8 +349,10 @@ def test_three_wrong_tries_in_one_call_still_take_a_message(
     call.record(duration=15)
     report = digits_after(call.heard_text_since_last_action(), "report number")
     [tip] = tips(app)
-    assert tip.report_number == report and tip.status is TipStatus.OPEN
-    assert tip.level is TipLevel.STANDARD and len(tip.recordings) == 1
+    assert tip.report_number == report
+    assert tip.status is TipStatus.OPEN
+    assert tip.level is TipLevel.STANDARD
+    assert len(tip.recordings) == 1
 
 
 # Hang-ups and silence ------------------------------------------------------------------------
@@ -363,7 +378,8 @@ def test_hang_up_at_every_step_keeps_what_was_gathered(
     for keys in HANG_UP_AT[step]:
         call.press(keys)
     call.hang_up()
-    assert call.ended and call.final_status == "completed"
+    assert call.ended
+    assert call.final_status == "completed"
     found = tips(app)
     if step in ("language", "main-menu", "followup-report", "followup-pin", "confirm-report"):
         assert found == []  # nothing about a tip was given
@@ -373,7 +389,8 @@ def test_hang_up_at_every_step_keeps_what_was_gathered(
     assert tip.events[-1].kind == "tip.incomplete"
     assert tip.category == ("self_harm" if step != "category" else None)
     if step in ("record",):
-        assert tip.school is not None and tip.school.code == "1102"
+        assert tip.school is not None
+        assert tip.school.code == "1102"
     if step == "school-confirm":
         assert any(e.kind == "school.unconfirmed" for e in tip.events)
 
@@ -384,7 +401,8 @@ def test_hang_up_while_recording_keeps_the_recording(app: Flask, driver: VoiceDr
     call.record(duration=30, hang_up=True)
     assert call.ended
     [tip] = tips(app)
-    assert tip.status is TipStatus.OPEN and len(tip.recordings) == 1
+    assert tip.status is TipStatus.OPEN
+    assert len(tip.recordings) == 1
 
 
 def test_hang_up_during_readback_leaves_an_open_tip(app: Flask, driver: VoiceDriver) -> None:
@@ -405,21 +423,25 @@ def test_silence_everywhere_reaches_a_recording_chance_then_ends(
             break
         saw_record |= call.waiting_for == "record"
         call.silence()
-    assert call.ended and saw_record
+    assert call.ended
+    assert saw_record
     assert "9 1 1" in call.last_heard_text()
     [tip] = tips(app)  # the silent caller's intake is kept for agents
-    assert tip.school is None and tip.category == "other"
+    assert tip.school is None
+    assert tip.category == "other"
 
 
 def test_record_without_audio_is_asked_again_then_moves_on(app: Flask, driver: VoiceDriver) -> None:
     call = new_report(driver.call())
     call.press("1")
     call.silence()
-    assert call.waiting_for == "record" and "try again" in call.heard_text_since_last_action()
+    assert call.waiting_for == "record"
+    assert "try again" in call.heard_text_since_last_action()
     call.silence()
     assert "report number" in call.heard_text_since_last_action()
     [tip] = tips(app)
-    assert tip.status is TipStatus.OPEN and tip.recordings == []
+    assert tip.status is TipStatus.OPEN
+    assert tip.recordings == []
 
 
 # Retries, forgeries, malformed input, failures -----------------------------------------------
@@ -436,7 +458,8 @@ def test_retried_webhooks_never_create_a_second_tip_or_event(
         before = (count(app, Tip), count(app, TipEvent), count(app, WebhookReceipt))
         body = call.last_request.body
         again = call.redeliver_last()
-        assert again.status_code == 200 and again.get_data(as_text=True) == body
+        assert again.status_code == 200
+        assert again.get_data(as_text=True) == body
         assert (count(app, Tip), count(app, TipEvent), count(app, WebhookReceipt)) == before
     recording = call.record(duration=5)
     before = (count(app, TipEvent), count(app, Recording))
@@ -463,7 +486,8 @@ def test_forged_voice_webhook_is_refused_and_stores_nothing(app: Flask) -> None:
             ).status_code
             == 403
         )
-    assert count(app, CallRow) == 0 and count(app, WebhookReceipt) == 0
+    assert count(app, CallRow) == 0
+    assert count(app, WebhookReceipt) == 0
 
 
 @pytest.mark.parametrize(
@@ -480,7 +504,8 @@ def test_malformed_caller_parameters_never_give_a_500(
     params: dict[str, str], app: Flask, driver: VoiceDriver
 ) -> None:
     call = driver.call(from_=params.pop("From"), extra_params=params)
-    assert call.last_request.status_code == 200 and call.waiting_for == "gather"
+    assert call.last_request.status_code == 200
+    assert call.waiting_for == "gather"
     new_report(call, language="1")
     finish_report(call)
     assert len(tips(app)) == 1
@@ -503,7 +528,8 @@ def test_malformed_keypresses_are_asked_again(digits: str, app: Flask, driver: V
             )
         },
     )
-    assert r.status_code == 200 and b"<Gather" in r.data
+    assert r.status_code == 200
+    assert b"<Gather" in r.data
 
 
 def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
@@ -523,9 +549,11 @@ def test_an_exception_in_the_menu_still_answers_twiml_and_keeps_the_message(
     assert call.waiting_for == "record"
     monkeypatch.undo()
     call.record(duration=8)
-    assert call.ended and "Thank you" in call.last_heard_text()
+    assert call.ended
+    assert "Thank you" in call.last_heard_text()
     [tip] = tips(app)
-    assert len(tip.recordings) == 1 and tip.channel.value == "voice"
+    assert len(tip.recordings) == 1
+    assert tip.channel.value == "voice"
     noted = [e.data for e in tip.events if e.kind == "call.caller_verification"]
     assert noted == [{"stir_verstat": "TN-Validation-Passed-B", "reached_by": "tip.created"}]
 
@@ -581,7 +609,8 @@ def test_silence_at_every_prompt_is_handled_and_the_call_ends_after_a_recording_
             break
         record_offered |= call.waiting_for == "record"
         call.silence()
-    assert call.ended and record_offered, step
+    assert call.ended, step
+    assert record_offered, step
     assert call.last_request.status_code == 200
 
 
@@ -635,7 +664,8 @@ def test_recording_callback_racing_the_record_action_still_reads_back_the_report
     assert raced
     assert "report number" in call.heard_text_since_last_action()
     [tip] = tips(app)
-    assert tip.status is TipStatus.OPEN and len(tip.recordings) == 1
+    assert tip.status is TipStatus.OPEN
+    assert len(tip.recordings) == 1
     assert tip.recordings[0].status == "completed"
     assert [e.kind for e in tip.events].count("recording.added") == 1
 
@@ -656,7 +686,8 @@ def test_the_pin_is_never_stored_in_clear(app: Flask, driver: VoiceDriver) -> No
     finally:
         raw.close()
     text = "\n".join(dump)
-    assert spelled not in text and "Your PIN is" not in text
+    assert spelled not in text
+    assert "Your PIN is" not in text
     # A retry still gets the same answer, opened from the sealed receipt.
     readback = next(r for r in call.requests if spelled in r.body)
     again = app.test_client().post(readback.path, data=readback.params, headers=readback.headers)

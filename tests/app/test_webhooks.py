@@ -56,7 +56,8 @@ def count(app: Flask, model: type) -> int:
 
 def test_signed_status_callback_is_applied(app: Flask, twilio: TwilioDriver) -> None:
     r = twilio.post("/twilio/voice/status", status(0, "completed", CallDuration="42"))
-    assert r.status_code == 200 and r.content_type.startswith("text/xml")
+    assert r.status_code == 200
+    assert r.content_type.startswith("text/xml")
     with hotline(app).db.sessionmaker() as s:
         call = s.scalars(select(Call)).one()
         assert (call.status, call.duration_seconds) == ("completed", 42)
@@ -86,9 +87,11 @@ def test_forged_webhooks_are_refused_and_store_nothing(
     with caplog.at_level(logging.DEBUG):
         r = twilio.post("/twilio/voice/status", params, **kwargs)  # type: ignore[arg-type]
     assert r.status_code == 403
-    assert count(app, Call) == 0 and count(app, WebhookReceipt) == 0
+    assert count(app, Call) == 0
+    assert count(app, WebhookReceipt) == 0
     logged = caplog.text
-    assert "secret words" not in logged and "8675309" not in logged
+    assert "secret words" not in logged
+    assert "8675309" not in logged
     assert "/twilio/voice/status" in logged
 
 
@@ -127,7 +130,8 @@ def test_retry_with_the_same_idempotency_token_changes_nothing(
     # Time passes and the call moves on; then Twilio re-delivers the first callback.
     twilio.post("/twilio/voice/status", status(2, "in-progress"), idempotency_token="tok-2")
     again = twilio.post("/twilio/voice/status", status(1, "ringing"), idempotency_token="tok-1")
-    assert again.status_code == first.status_code and again.data == first.data
+    assert again.status_code == first.status_code
+    assert again.data == first.data
     assert count(app, WebhookReceipt) == 2
     with hotline(app).db.sessionmaker() as s:
         assert s.scalars(select(Call)).one().status == "in-progress"
@@ -136,7 +140,8 @@ def test_retry_with_the_same_idempotency_token_changes_nothing(
 def test_retry_without_token_is_recognised_by_content(app: Flask, twilio: TwilioDriver) -> None:
     twilio.post("/twilio/voice/status", status(3, "completed", CallDuration="5"))
     twilio.post("/twilio/voice/status", status(3, "completed", CallDuration="5"))
-    assert count(app, WebhookReceipt) == 1 and count(app, Call) == 1
+    assert count(app, WebhookReceipt) == 1
+    assert count(app, Call) == 1
 
 
 def test_status_callbacks_are_ordered_by_sequence_number(app: Flask, twilio: TwilioDriver) -> None:
@@ -200,7 +205,9 @@ def test_caller_location_is_not_kept(app: Flask, twilio: TwilioDriver) -> None:
     )
     with hotline(app).db.sessionmaker() as s:
         dump = " ".join(r.body + r.key for r in s.scalars(select(WebhookReceipt)))
-    assert "OAKLAND" not in dump and "94607" not in dump and "JANE" not in dump
+    assert "OAKLAND" not in dump
+    assert "94607" not in dump
+    assert "JANE" not in dump
 
 
 def test_recording_status_never_regresses(app: Flask, twilio: TwilioDriver) -> None:
@@ -231,7 +238,8 @@ def test_every_twilio_route_refuses_unsigned_requests(app: Flask) -> None:
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         r = client.post(path, data={"CallSid": CALL, "CallStatus": "completed"})
         assert r.status_code == 403, rule.rule
-    assert count(app, WebhookReceipt) == 0 and count(app, Call) == 0
+    assert count(app, WebhookReceipt) == 0
+    assert count(app, Call) == 0
 
 
 def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
@@ -264,7 +272,8 @@ def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
         r = twilio.post("/twilio/voice/status", status(2, "in-progress"))
     finally:
         event.remove(db.sessionmaker, "before_flush", other_request_commits_first)
-    assert r.status_code == 200 and raced
+    assert r.status_code == 200
+    assert raced
     with db.sessionmaker() as s:
         call = s.scalars(select(Call)).one()
         assert (call.status, call.last_sequence_number) == ("in-progress", 2)

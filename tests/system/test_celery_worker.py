@@ -95,5 +95,6 @@ def test_worker_and_beat_report_and_run_tasks_through_redis(
 
     r = app.test_client().get("/healthz")
     body = r.get_json()
-    assert r.status_code == 200 and body["ok"], body
+    assert r.status_code == 200, body
+    assert body["ok"], body
     assert body["worker"]["age_seconds"] < heartbeat.STALE_AFTER_SECONDS

@@ -184,13 +184,15 @@ def test_browser_records_with_the_microphone(browser: Any, serve: Callable[..., 
             "Got your recording"
         )
         path, params = stub_calls(served.app)[-1]
-        assert path == "/test-ivr/recorded" and int(params["RecordingDuration"]) >= 1
+        assert path == "/test-ivr/recorded"
+        assert int(params["RecordingDuration"]) >= 1
         sim = hotline(served.app).simulator
         assert sim is not None
         (recording,) = sim.recordings()
         audio = sim.fetch_media(recording.url).content
         with wave.open(io.BytesIO(audio)) as wav:
-            assert wav.getframerate() == 8000 and wav.getnchannels() == 1
+            assert wav.getframerate() == 8000
+            assert wav.getnchannels() == 1
             assert wav.getnframes() >= 8000
         context.close()
     finally:
@@ -208,7 +210,8 @@ def test_browser_makes_a_report_and_follows_it_up(
     page.get_by_role("button", name="Call the hotline").click()
     wait_listening(page, 0)
     greeting = " ".join(say_lines(page))
-    assert re.search(r"9[\s,]*1[\s,]*1", greeting) and re.search(r"9[\s,]*8[\s,]*8", greeting)
+    assert re.search(r"9[\s,]*1[\s,]*1", greeting)
+    assert re.search(r"9[\s,]*8[\s,]*8", greeting)
     expect(page.locator("#transcript li[data-kind='say'] .lang").first).to_have_text("en-US")
 
     press_keys(page, "1")  # English
@@ -245,7 +248,8 @@ def test_browser_makes_a_report_and_follows_it_up(
     )
     assert after_pin, "the hotline said nothing after the PIN"
     joined = " ".join(after_pin).lower()
-    assert "do not match" not in joined and "application error" not in joined, after_pin
+    assert "do not match" not in joined, after_pin
+    assert "application error" not in joined, after_pin
     assert re.search(r"message|more information", joined), after_pin
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))

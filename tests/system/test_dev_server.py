@@ -52,7 +52,8 @@ def test_dev_command_serves_a_healthy_hotline_with_the_sample_directory(tmp_path
                 f"dev server never became healthy ({body}):\n"
                 + (tmp_path / "dev.log").read_text(errors="replace")[-4000:]
             )
-        assert body is not None and body["ok"]
+        assert body is not None
+        assert body["ok"]
         assert (tmp_path / "instance" / "identity.key").exists()
         engine = create_engine(f"sqlite:///{tmp_path / 'instance' / 'hotline.sqlite3'}")
         with engine.connect() as conn:

@@ -125,7 +125,8 @@ def create_and_plan(b: Bench, school_code: str = "1101") -> int:
 def assert_contract_kept(b: Bench) -> None:
     assert b.fake.problems == []
     for request in [*b.call_requests(), *b.sms_requests()]:
-        assert request.authorized and request.field("From") == "+15005550006", request
+        assert request.authorized, request
+        assert request.field("From") == "+15005550006", request
 
 
 # 1. The happy path, end to end -----------------------------------------------------------------
@@ -170,14 +171,17 @@ def test_a_critical_tip_is_called_escalated_and_stopped_by_a_confirmation(world:
         "the second tier's call",
         lambda: b.calls_to(ASSISTANT_PRINCIPAL) and b.all_due_final(),
     )
-    assert b.calls_to(PRINCIPAL) == 1 and b.calls_to(PSAP) == 1
-    assert b.calls_to(ASSISTANT_PRINCIPAL) == 1 and b.calls_to(SRO) == 0
+    assert b.calls_to(PRINCIPAL) == 1
+    assert b.calls_to(PSAP) == 1
+    assert b.calls_to(ASSISTANT_PRINCIPAL) == 1
+    assert b.calls_to(SRO) == 0
 
     # The assistant principal confirms (as the alert call's keypress does).
     with b.app.app_context(), b.services.db.session() as s:
         kim = s.get_one(Contact, b.contact_by_number(ASSISTANT_PRINCIPAL))
         result = confirm(s, tip=s.get_one(Tip, tip_id), contact=kim, via="voice", now=b.clock.now())
-    assert result.ended_leg and result.leg is LegKind.POC
+    assert result.ended_leg
+    assert result.leg is LegKind.POC
     assert result.cancelled_notifications == 4  # the SRO and the three district contacts
 
     # The SRO's turn: the other school's third tier, due at the same instant, is called, so
@@ -188,7 +192,8 @@ def test_a_critical_tip_is_called_escalated_and_stopped_by_a_confirmation(world:
         lambda: b.calls_to(FOOTHILLS_THIRD_TIER) and b.all_due_final(),
     )
     counts = b.call_counts()
-    assert counts[PRINCIPAL] == 1 and counts[ASSISTANT_PRINCIPAL] == 1
+    assert counts[PRINCIPAL] == 1
+    assert counts[ASSISTANT_PRINCIPAL] == 1
     assert not {SRO, *DISTRICT} & set(counts), counts
     with b.services.db.sessionmaker() as s:
         legs = {
@@ -228,13 +233,15 @@ def test_a_worker_killed_between_claim_and_send_leaves_a_call_sent_once(world: B
         lambda: all(r.state in FINAL_STATES for r in b.due_rows() if r.id != principal.id),
     )
     assert b.row(principal.id).state is NotificationState.CLAIMED  # the lease still holds
-    assert b.calls_to(PRINCIPAL) == 0 and b.calls_to(PSAP) == 1
+    assert b.calls_to(PRINCIPAL) == 0
+    assert b.calls_to(PSAP) == 1
 
     b.advance(LEASE.total_seconds() + 1)
     b.wait_for("the released row sent", lambda: b.row(principal.id).state is NotificationState.SENT)
     after = b.row(principal.id)
     assert b.calls_to(PRINCIPAL) == 1
-    assert after.attempts == 2 and after.claimed_by != claimed.claimed_by
+    assert after.attempts == 2
+    assert after.claimed_by != claimed.claimed_by
     assert b.call_counts() == {PRINCIPAL: 1, PSAP: 1}
     b.assert_each_row_went_out_once()
     assert_contract_kept(b)

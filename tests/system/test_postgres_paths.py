@@ -59,7 +59,8 @@ def test_report_alert_and_confirmations_by_call_back_and_text(app: Flask) -> Non
     run(app)
     with hotline(app).db.sessionmaker() as s:
         tip = s.scalars(select(Tip)).one()
-        assert tip.report_number == report and tip.status is TipStatus.OPEN
+        assert tip.report_number == report
+        assert tip.status is TipStatus.OPEN
     assert legs(app) == {LegKind.POC: LegState.OPEN, LegKind.PSAP: LegState.OPEN}
 
     # The principal calls back and confirms the POC leg with the report number.
@@ -81,7 +82,8 @@ def test_report_alert_and_confirmations_by_call_back_and_text(app: Flask) -> Non
             "NumMedia": "0",
         },
     )
-    assert reply.status_code == 200 and report in reply.get_data(as_text=True)
+    assert reply.status_code == 200
+    assert report in reply.get_data(as_text=True)
     assert legs(app) == {LegKind.POC: LegState.CONFIRMED, LegKind.PSAP: LegState.CONFIRMED}
 
     # A reporter follows up by phone.

@@ -115,7 +115,8 @@ def test_wrong_pins_tried_at_once_are_all_counted(pg_world: World) -> None:
         # counts the failure.
         held = s.scalars(select(Tip).where(Tip.report_number == report)).one()
         wrong = find_tip_for_followup(s, world.services.keyring, report, "0000", world.clock.now())
-        assert wrong is None and held.followup_failures == 0
+        assert wrong is None
+        assert held.followup_failures == 0
         barrier.wait()
         tip = record_followup_failure(s, report, world.clock.now(), Channel.VOICE)
         assert tip is not None

@@ -453,7 +453,8 @@ def test_from_district_rows() -> None:
         ends_on=date(2027, 1, 2),
     )
     cal = BusinessCalendar.from_district(district, [winter])
-    assert cal.timezone == "America/Denver" and cal.holiday_region == "US-CO"
+    assert cal.timezone == "America/Denver"
+    assert cal.holiday_region == "US-CO"
     assert cal.on_break(date(2026, 12, 24)) == "Winter break"
     assert cal.school_day == (time(8), time(15))
     assert not cal.is_business_day(date(2026, 3, 11))  # a Wednesday: no hours
@@ -472,12 +473,14 @@ def test_from_district_rows() -> None:
 def test_calendars_compare_and_hash() -> None:
     a = calendar(breaks=[(date(2026, 12, 21), date(2027, 1, 2), "Winter break")])
     b = calendar(breaks=[(date(2026, 12, 21), date(2027, 1, 2), "Winter break")])
-    assert a == b and hash(a) == hash(b)
+    assert a == b
+    assert hash(a) == hash(b)
     assert a != LAKEVIEW
     # Equality is on the checked hours, whatever sequence type they came in.
     listed = BusinessCalendar("America/Chicago", {0: [(time(7), time(17))]}, "US-IL")
     tupled = BusinessCalendar("America/Chicago", {0: ((time(7), time(17)),), 6: ()}, "us-il")
-    assert listed == tupled and hash(listed) == hash(tupled)
+    assert listed == tupled
+    assert hash(listed) == hash(tupled)
 
 
 def test_unsaved_district_uses_the_model_defaults() -> None:

@@ -33,7 +33,9 @@ def refusal(env: dict[str, str], tmp_path: Path) -> str:
 
 def test_embedded_default_needs_nothing(tmp_path: Path) -> None:
     s = load_settings({}, instance_path=tmp_path)
-    assert s.development and s.simulate and s.embedded_worker
+    assert s.development
+    assert s.simulate
+    assert s.embedded_worker
     assert s.database_url == f"sqlite:///{(tmp_path / 'hotline.sqlite3').as_posix()}"
     assert s.secret_key == DEVELOPMENT_SECRET_KEY
     assert s.identity_key == b""  # created under instance/ by the app
@@ -41,7 +43,9 @@ def test_embedded_default_needs_nothing(tmp_path: Path) -> None:
 
 def test_complete_production_settings_are_accepted(tmp_path: Path) -> None:
     s = load_settings(PRODUCTION, instance_path=tmp_path)
-    assert not s.development and not s.simulate and s.uses_twilio
+    assert not s.development
+    assert not s.simulate
+    assert s.uses_twilio
     assert s.database_url == "postgresql+psycopg://u:p@db.example.org:5432/hotline"
     assert len(s.identity_key) == 32
 
@@ -72,7 +76,8 @@ def test_without_twilio_the_development_outbox_may_stay(tmp_path: Path) -> None:
     """A training install on the simulated network keeps e-mails in the dev outbox."""
     env = {"SECRET_KEY": "s", "HOTLINE_IDENTITY_KEY": KEY, "HOTLINE_SIMULATE": "1"}
     s = load_settings({**env, "REDIS_URL": "redis://localhost:6379/0"}, instance_path=tmp_path)
-    assert s.simulate and s.smtp_url is None
+    assert s.simulate
+    assert s.smtp_url is None
 
 
 def test_twilio_without_smtp_never_uses_the_development_outbox(tmp_path: Path) -> None:
@@ -103,10 +108,12 @@ def test_simulated_network_refused_where_production_is_likely(
 ) -> None:
     env = {"SECRET_KEY": "s", "HOTLINE_IDENTITY_KEY": KEY, **extra}
     message = refusal(env, tmp_path)
-    assert "simulated phone network" in message and "HOTLINE_SIMULATE=1" in message
+    assert "simulated phone network" in message
+    assert "HOTLINE_SIMULATE=1" in message
     # ...unless a training install asks for it.
     s = load_settings({**env, "HOTLINE_SIMULATE": "1"}, instance_path=tmp_path)
-    assert s.simulate and not s.development
+    assert s.simulate
+    assert not s.development
 
 
 def test_simulation_never_runs_with_real_credentials(tmp_path: Path) -> None:
@@ -142,7 +149,8 @@ def test_default_secret_key_outside_development(value: str | None, tmp_path: Pat
 
 def test_training_install_needs_its_own_secrets(tmp_path: Path) -> None:
     message = refusal({"REDIS_URL": "redis://localhost", "HOTLINE_SIMULATE": "1"}, tmp_path)
-    assert "SECRET_KEY" in message and "HOTLINE_IDENTITY_KEY" in message
+    assert "SECRET_KEY" in message
+    assert "HOTLINE_IDENTITY_KEY" in message
 
 
 @pytest.mark.parametrize(

@@ -145,9 +145,11 @@ def test_incoming_call_carries_twilio_parameters_and_ends_with_a_status_callback
     call = driver.call(from_="+14155550123", to="+13125550100")
 
     first, status = tiny.received
-    assert first.method == "POST" and first.path == "/voice"
+    assert first.method == "POST"
+    assert first.path == "/voice"
     p = first.params
-    assert re.fullmatch(r"CA[0-9a-f]{32}", p["CallSid"]) and p["CallSid"] == call.sid
+    assert re.fullmatch(r"CA[0-9a-f]{32}", p["CallSid"])
+    assert p["CallSid"] == call.sid
     assert re.fullmatch(r"AC[0-9a-f]{32}", p["AccountSid"])
     assert (p["CallStatus"], p["Direction"], p["ApiVersion"]) == (
         "ringing",
@@ -160,7 +162,9 @@ def test_incoming_call_carries_twilio_parameters_and_ends_with_a_status_callback
         assert p[field], field
     assert first.user_agent.startswith("TwilioProxy/")
 
-    assert call.ended and call.end_reason == "hangup" and call.waiting_for is None
+    assert call.ended
+    assert call.end_reason == "hangup"
+    assert call.waiting_for is None
     assert call.heard == [Heard("Hello", None, "Polly.Joanna")]
     assert status.path == "/status"
     s = status.params
@@ -169,9 +173,12 @@ def test_incoming_call_carries_twilio_parameters_and_ends_with_a_status_callback
         call.sid,
         "call-progress-events",
     )
-    assert s["CallDuration"].isdigit() and s["SequenceNumber"] == "0"
+    assert s["CallDuration"].isdigit()
+    assert s["SequenceNumber"] == "0"
     assert parsedate_to_datetime(s["Timestamp"]).tzinfo is not None
-    assert first.token and status.token and first.token != status.token
+    assert first.token
+    assert status.token
+    assert first.token != status.token
 
 
 def test_anonymous_caller_has_empty_location_fields(
@@ -180,7 +187,9 @@ def test_anonymous_caller_has_empty_location_fields(
     tiny.serve("/voice", twiml(lambda r: r.hangup()))
     driver.call(from_="anonymous")
     params = tiny.received[0].params
-    assert params["From"] == "anonymous" and params["FromCity"] == "" and params["ToCity"]
+    assert params["From"] == "anonymous"
+    assert params["FromCity"] == ""
+    assert params["ToCity"]
 
 
 def test_a_wrongly_signing_driver_fails_loudly(tiny: TinyTwilioApp, driver: VoiceDriver) -> None:
@@ -201,7 +210,8 @@ def test_later_requests_are_in_progress_and_resolve_relative_actions(
 
     action = tiny.at("/ivr/menu/step2")[0]
     assert action.params["CallStatus"] == "in-progress"
-    assert action.params["Digits"] == "7" and action.params["CallSid"] == call.sid
+    assert action.params["Digits"] == "7"
+    assert action.params["CallSid"] == call.sid
     assert call.last_heard_text() == "You pressed 7."
     assert call.heard_since_last_action() == [Heard("You pressed 7.")]
 
@@ -231,13 +241,16 @@ def test_gather_collects_digits_like_twilio(
     tiny.serve("/menu", echo_digits)
 
     call = driver.call()
-    assert call.waiting_for == "gather" and call.heard_texts() == ["Press a key."]
+    assert call.waiting_for == "gather"
+    assert call.heard_texts() == ["Press a key."]
     call.press(keys)
 
     action = tiny.at("/menu")[0].params
-    assert action["Digits"] == digits and action["FinishedOnKey"] == finished_on
+    assert action["Digits"] == digits
+    assert action["FinishedOnKey"] == finished_on
     assert "We did not get that." not in call.heard_texts()
-    assert call.ended and call.end_reason == "end-of-document"
+    assert call.ended
+    assert call.end_reason == "end-of-document"
 
 
 def test_silence_runs_the_next_verb_without_calling_the_action(
@@ -247,13 +260,15 @@ def test_silence_runs_the_next_verb_without_calling_the_action(
     call = driver.call().silence()
     assert tiny.at("/menu") == []
     assert call.heard_since_last_action() == [Heard("We did not get that.")]
-    assert call.ended and tiny.at("/status")[0].params["CallStatus"] == "completed"
+    assert call.ended
+    assert tiny.at("/status")[0].params["CallStatus"] == "completed"
 
 
 def test_finish_key_alone_is_no_input(tiny: TinyTwilioApp, driver: VoiceDriver) -> None:
     tiny.serve("/voice", menu())
     call = driver.call().press("#")
-    assert tiny.at("/menu") == [] and call.last_heard_text() == "We did not get that."
+    assert tiny.at("/menu") == []
+    assert call.last_heard_text() == "We did not get that."
 
 
 def test_action_on_empty_result_posts_the_action_without_digits(
@@ -281,8 +296,10 @@ def test_speech_is_sent_only_to_a_gather_that_listens_for_it(
     assert call.current_gather["language"] == "en-US"
     call.say_speech("Lincoln High", confidence=0.8)
     action = tiny.at("/menu")[0].params
-    assert action["SpeechResult"] == "Lincoln High" and action["Confidence"] == "0.8"
-    assert "Digits" not in action and call.last_heard_text() == "Lincoln High"
+    assert action["SpeechResult"] == "Lincoln High"
+    assert action["Confidence"] == "0.8"
+    assert "Digits" not in action
+    assert call.last_heard_text() == "Lincoln High"
 
     tiny.serve("/voice", menu())
     with pytest.raises(DriverError, match="does not listen for speech"):
@@ -298,7 +315,8 @@ def test_hang_up_at_a_gather_calls_no_action_and_sends_the_final_status(
     tiny.serve("/voice", menu())
     call = driver.call().hang_up()
     assert tiny.at("/menu") == []
-    assert call.ended and call.end_reason == "caller-hung-up"
+    assert call.ended
+    assert call.end_reason == "caller-hung-up"
     assert [r.path for r in tiny.received] == ["/voice", "/status"]
     with pytest.raises(DriverError, match="has ended"):
         call.press("1")
@@ -355,9 +373,11 @@ def test_silence_at_record_records_nothing_and_runs_the_next_verbs(
 ) -> None:
     tiny.serve("/voice", recording_prompt(recording_status_callback="/recording-status"))
     call = driver.call().silence()
-    assert tiny.at("/recorded") == [] and tiny.at("/recording-status") == []
+    assert tiny.at("/recorded") == []
+    assert tiny.at("/recording-status") == []
     assert call.last_heard_text() == "Nothing was recorded."
-    assert call.recordings == [] and call.ended
+    assert call.recordings == []
+    assert call.ended
 
 
 @pytest.mark.parametrize("how", ["hang_up", "record"])
@@ -377,7 +397,8 @@ def test_hanging_up_during_record_posts_digits_hangup(
     action = tiny.at("/recorded")[0].params
     assert (action["Digits"], action["RecordingDuration"]) == ("hangup", "5")
     assert action["CallStatus"] == "completed"
-    assert call.ended and call.end_reason == "caller-hung-up"
+    assert call.ended
+    assert call.end_reason == "caller-hung-up"
     assert "Thank you." not in call.heard_texts()  # the call is over; the answer is not played
     assert [r.path for r in tiny.received][-2:] == ["/recording-status", "/status"]
 
@@ -394,7 +415,8 @@ def test_recording_callback_can_come_later_and_twice(
     handle.deliver()
     handle.deliver()
     first, second = tiny.at("/recording-status")
-    assert first.params == second.params and first.token != second.token
+    assert first.params == second.params
+    assert first.token != second.token
 
 
 def test_record_finish_key_must_be_one_the_record_listens_for(
@@ -436,7 +458,8 @@ def test_gather_action_by_get_carries_the_parameters_in_the_query(
     tiny.serve("/menu", echo_digits)
     call = driver.call().press("42")
     (action,) = tiny.at("/menu")
-    assert action.method == "GET" and "Digits=42" in action.path
+    assert action.method == "GET"
+    assert "Digits=42" in action.path
     assert call.last_heard_text() == "You pressed 42."
 
 
@@ -446,9 +469,11 @@ def test_talking_past_max_length_then_hanging_up(tiny: TinyTwilioApp, driver: Vo
     call = driver.call()
     call.record(duration=30, hang_up=True)
     action = tiny.at("/recorded")[0].params
-    assert action["RecordingDuration"] == "10" and "Digits" not in action
+    assert action["RecordingDuration"] == "10"
+    assert "Digits" not in action
     assert action["CallStatus"] == "in-progress"
-    assert call.ended and tiny.at("/menu") == []  # hung up at the next Gather: no action
+    assert call.ended
+    assert tiny.at("/menu") == []
 
 
 def test_late_status_callbacks_take_the_next_sequence_number(
@@ -479,7 +504,8 @@ def test_dial_posts_its_action_when_the_other_leg_ends(
     tiny.serve("/voice", twiml(build))
     tiny.serve("/after-dial", thanks)
     call = driver.call()
-    assert call.waiting_for == "dial" and call.current_dial is not None
+    assert call.waiting_for == "dial"
+    assert call.current_dial is not None
     call.end_dial("completed", duration=42)
     action = tiny.at("/after-dial")[0].params
     assert (action["DialCallStatus"], action["DialCallDuration"]) == ("completed", "42")
@@ -493,7 +519,9 @@ def test_reject_first_leaves_the_call_unanswered(
     tiny.serve("/voice", twiml(lambda r: r.reject(reason=reason)))
     call = driver.call()
     final = tiny.at("/status")[0].params
-    assert call.ended and final["CallStatus"] == status and "CallDuration" not in final
+    assert call.ended
+    assert final["CallStatus"] == status
+    assert "CallDuration" not in final
 
 
 # -- retries and bad answers -------------------------------------------------------------------
@@ -516,7 +544,8 @@ def test_redeliver_sends_the_same_token_signature_and_parameters(
         original.params,
     )
     assert response.get_data(as_text=True) == call.requests[-2].body
-    assert call.requests[-1].redelivery and call.heard == heard_before
+    assert call.requests[-1].redelivery
+    assert call.heard == heard_before
     assert call.waiting_for == "gather"
 
 
@@ -527,7 +556,8 @@ def test_every_delivery_has_its_own_idempotency_token(
     tiny.serve("/menu", lambda params: menu())
     driver.call().press("1").press("2").silence()
     tokens = [r.token for r in tiny.received]
-    assert len(tokens) == 4 and len(set(tokens)) == 4
+    assert len(tokens) == 4
+    assert len(set(tokens)) == 4
 
 
 @pytest.mark.parametrize(
@@ -552,7 +582,8 @@ def test_a_bad_answer_mid_call_fails_with_the_document(
     call = driver.call()
     with pytest.raises(TwimlError, match=message) as failure:
         call.press("1")
-    assert "/menu" in str(failure.value) and answer.get_data(as_text=True) in str(failure.value)
+    assert "/menu" in str(failure.value)
+    assert answer.get_data(as_text=True) in str(failure.value)
 
 
 def test_heard_text_is_normalised_and_keeps_language_and_voice(

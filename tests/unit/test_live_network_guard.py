@@ -93,7 +93,9 @@ def test_is_local_host() -> None:
 def test_extra_allowed_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(live_network_guard.ALLOWED_ENV, "postgres, redis")
     with install_guard(["db.internal"]) as guard:
-        assert guard.allows("postgres") and guard.allows("redis") and guard.allows("db.internal")
+        assert guard.allows("postgres")
+        assert guard.allows("redis")
+        assert guard.allows("db.internal")
         assert not guard.allows("api.twilio.com")
 
 

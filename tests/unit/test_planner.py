@@ -74,13 +74,15 @@ def of(plan: plan_rules.Plan, channel: NotificationChannel) -> list[plan_rules.P
 
 def test_critical_sequential_calls_the_chain_one_after_the_other() -> None:
     plan = plan_rules.plan(inputs())
-    assert plan.legs == {LegKind.POC, LegKind.PSAP} and not plan.gaps
+    assert plan.legs == {LegKind.POC, LegKind.PSAP}
+    assert not plan.gaps
     poc = [n for n in of(plan, V) if n.leg is LegKind.POC]
     assert [n.contact_id for n in poc] == [11, 12, 13, 21, 22]
     assert [n.due_at - ARRIVAL for n in poc] == [timedelta(seconds=150 * i) for i in range(5)]
     assert all(n.deadline_at == ARRIVAL + timedelta(minutes=20) for n in plan.notifications)
     [psap] = [n for n in of(plan, V) if n.leg is LegKind.PSAP]
-    assert psap.contact_id == 31 and psap.due_at == ARRIVAL
+    assert psap.contact_id == 31
+    assert psap.due_at == ARRIVAL
     assert [n.contact_id for n in of(plan, S)] == [11]
 
 
@@ -145,7 +147,8 @@ def test_only_the_unreachable_leg_is_covered_by_the_duty_line() -> None:
 
 def test_nobody_at_all_is_a_gap_of_every_leg_and_of_the_duty_line() -> None:
     plan = plan_rules.plan(inputs(directory=Directory([], [], [], [])))
-    assert plan.legs == frozenset() and plan.notifications == ()
+    assert plan.legs == frozenset()
+    assert plan.notifications == ()
     assert set(plan.gaps) == {LegKind.POC, LegKind.PSAP, LegKind.DUTY}
 
 
@@ -185,7 +188,8 @@ def test_the_duty_plan_needs_nothing_but_the_duty_line() -> None:
     assert plan.legs == {LegKind.DUTY}
     assert {n.channel for n in plan.notifications} == {V, S, E}
     standard = plan_rules.duty_plan(duty, TipLevel.STANDARD, ARRIVAL, deadline, ARRIVAL)
-    assert {n.channel for n in standard.notifications} == {E} and not standard.legs
+    assert {n.channel for n in standard.notifications} == {E}
+    assert not standard.legs
 
 
 def test_a_replan_never_schedules_into_the_past() -> None:

@@ -23,7 +23,9 @@ from hotline.core.redaction import PhoneNumberRedactingFilter, drop_caller_locat
 )
 def test_phone_numbers_are_masked(text: str) -> None:
     out = redact_text(text)
-    assert "867" not in out and "7946" not in out and "[phone]" in out
+    assert "867" not in out
+    assert "7946" not in out
+    assert "[phone]" in out
 
 
 @pytest.mark.parametrize(
@@ -61,7 +63,8 @@ def test_filter_masks_arguments_and_tracebacks() -> None:
     text = "\n".join(lines)
     assert "8675309" not in text
     # message, argument, the raising source line and the exception text
-    assert text.count("[phone]") == 4 and "ValueError" in text
+    assert text.count("[phone]") == 4
+    assert "ValueError" in text
 
 
 def test_installed_factory_covers_loggers_without_the_filter() -> None:

@@ -140,12 +140,16 @@ def test_replies_carry_the_safety_lines() -> None:
             commands.added_reply("1234567", language),
             commands.empty_reply(language),
         ):
-            assert "911" in text and "988" in text and len(text) <= 1600
+            assert "911" in text
+            assert "988" in text
+            assert len(text) <= 1600
     assert "Llame" in commands.added_reply("1234567", "es")
     assert "PIN" not in commands.new_tip_reply("1234567", None, "en")
     help_reply = commands.help_reply()
-    assert "911" in help_reply and "988" in help_reply
-    assert "anonymous" in help_reply and "text 1" in help_reply
+    assert "911" in help_reply
+    assert "988" in help_reply
+    assert "anonymous" in help_reply
+    assert "text 1" in help_reply
 
 
 # Through the webhook -----------------------------------------------------------------------------

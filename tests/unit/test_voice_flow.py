@@ -89,7 +89,9 @@ def test_every_language_has_every_prompt_and_a_voice() -> None:
     for cat in cats:
         prompts = cat.texts["ivr"]
         assert set(prompts) == {k.value for k in PromptKey}, cat.code
-        assert cat.say_language and cat.voice and cat.speech_language
+        assert cat.say_language
+        assert cat.voice
+        assert cat.speech_language
         for key, text in prompts.items():
             assert text.strip(), (cat.code, key)
             names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
@@ -101,37 +103,44 @@ def test_every_language_has_every_prompt_and_a_voice() -> None:
 
 def test_a_whole_report_by_keypad() -> None:
     state, effects = run(Keys("1"), Keys("1"), Keys("1"), Keys("1101#"), Keys("1"))
-    assert state.step is Step.RECORD and state.school_id == BRAVO.id
+    assert state.step is Step.RECORD
+    assert state.school_id == BRAVO.id
     assert effects == [flow.CreateTip(Category.THREAT, BRAVO.id, "en")]
     state, effects = run(REC, state=state)
-    assert state.step is Step.READBACK and state.recorded
+    assert state.step is Step.READBACK
+    assert state.recorded
     assert effects == [flow.AttachRecording(REC.recording_sid, REC.recording_url, 12)]
 
 
 def test_spanish_is_chosen_and_the_emergency_advice_repeated_in_it() -> None:
     turn = advance(advance(VoiceState(), Start(), CTX).state, Keys("2"), CTX)
-    assert turn.state.language == "es" and turn.state.step is Step.MAIN_MENU
+    assert turn.state.language == "es"
+    assert turn.state.step is Step.MAIN_MENU
     assert turn.preface == (flow.Say(PromptKey.EMERGENCY),)
 
 
 @pytest.mark.parametrize(("key", "category"), list(flow.CATEGORY_MENU.items()))
 def test_each_category(key: str, category: Category) -> None:
     state, _ = run(Keys("1"), Keys("1"), Keys(key))
-    assert state.category is category and state.step is Step.SCHOOL
+    assert state.category is category
+    assert state.step is Step.SCHOOL
 
 
 def test_school_by_speech_with_confirmation_and_unknown() -> None:
     state, _ = run(Keys("1"), Keys("1"), Keys("3"), Speech("Bravo Middle", 0.7))
-    assert state.step is Step.SCHOOL_CONFIRM and state.school_candidate == BRAVO
+    assert state.step is Step.SCHOOL_CONFIRM
+    assert state.school_candidate == BRAVO
     state, effects = run(Keys("1"), state=state)
     assert effects == [flow.CreateTip(Category.BULLYING, BRAVO.id, "en")]
     state, effects = run(Keys("1"), Keys("1"), Keys("3"), Speech("I don't know"))
-    assert state.school_unknown and effects == [flow.CreateTip(Category.BULLYING, None, "en")]
+    assert state.school_unknown
+    assert effects == [flow.CreateTip(Category.BULLYING, None, "en")]
 
 
 def test_two_failed_school_tries_go_on_without_the_school() -> None:
     state, effects = run(Keys("1"), Keys("1"), Keys("1"), Keys("9999#"), Speech("pizza"))
-    assert state.step is Step.RECORD and state.school_unknown
+    assert state.step is Step.RECORD
+    assert state.school_unknown
     assert effects == [flow.CreateTip(Category.THREAT, None, "en")]
 
 
@@ -139,7 +148,8 @@ def test_rejected_candidate_is_noted_when_the_school_stays_unknown() -> None:
     state, effects = run(
         Keys("1"), Keys("1"), Keys("1"), Keys("1101"), NoInput(), NoInput(), NoInput()
     )
-    assert state.step is Step.RECORD and state.school_unknown
+    assert state.step is Step.RECORD
+    assert state.school_unknown
     assert effects == [flow.SchoolNoted(BRAVO.id), flow.CreateTip(Category.THREAT, None, "en")]
 
 
@@ -167,9 +177,11 @@ def test_report_number_and_pin_readback_and_replay() -> None:
     assert readback.key is PromptKey.READBACK
     assert readback.params == {"report_number": flow.Digits("1234567"), "pin": flow.Digits("4321")}
     again = advance(state, Keys("1"), CTX).state
-    assert again.step is Step.READBACK and again.readbacks == 1
+    assert again.step is Step.READBACK
+    assert again.readbacks == 1
     done = advance(state, NoInput(), CTX)
-    assert done.state.step is Step.ENDED and done.preface == (flow.Say(PromptKey.GOODBYE),)
+    assert done.state.step is Step.ENDED
+    assert done.preface == (flow.Say(PromptKey.GOODBYE),)
     assert isinstance(script(done.state, CTX)[0], HangUp)
 
 
@@ -181,7 +193,8 @@ def test_followup_right_pin_hears_messages_and_records_more() -> None:
     assert turn.effects == (flow.FollowupSucceeded(42),)
     scr, heard = script(turn.state, ctx)
     assert heard == (flow.MessagesHeard(42, (5,)),)
-    assert isinstance(scr, Ask) and scr.prompts[1].params["text"] == "Is he in 8th grade?"
+    assert isinstance(scr, Ask)
+    assert scr.prompts[1].params["text"] == "Is he in 8th grade?"
     state = advance(flow.mark_messages_read(turn.state), Keys("1"), ctx).state
     assert state.step is Step.FOLLOWUP_RECORD
     turn = advance(state, REC, ctx)
@@ -220,7 +233,8 @@ def test_hang_up_during_recording_ends_the_call_with_the_recording() -> None:
     state = VoiceState(step=Step.RECORD, tip_id=1, category=Category.THREAT)
     assert state.gathering_a_report
     turn = advance(state, Recorded(REC.recording_sid, REC.recording_url, 3, hung_up=True), CTX)
-    assert turn.state.step is Step.ENDED and not turn.state.gathering_a_report
+    assert turn.state.step is Step.ENDED
+    assert not turn.state.gathering_a_report
 
 
 def test_state_round_trips_through_json() -> None:
@@ -238,7 +252,9 @@ def test_every_caller_hears_the_same_start_whatever_their_number() -> None:
     """Caller ID is not identity: the flow asks nothing about alerts when a call comes in."""
     ctx = FakeContext(confirmable={"1234567"})
     turn = advance(VoiceState(), Start(caller_verification="TN-Validation-Passed-A"), ctx)
-    assert turn.state.step is Step.LANGUAGE and turn.effects == () and ctx.asked == []
+    assert turn.state.step is Step.LANGUAGE
+    assert turn.effects == ()
+    assert ctx.asked == []
     assert turn.state.caller_verification == "TN-Validation-Passed-A"
     assert said_keys(turn.state, ctx)[:2] == [PromptKey.GREETING, PromptKey.EMERGENCY]
 
@@ -247,7 +263,8 @@ def test_a_contact_confirms_by_keying_in_the_report_number() -> None:
     ctx = FakeContext(confirmable={"1234567"})
     state = VoiceState(step=Step.MAIN_MENU, n=2)
     state = advance(state, Keys(VOICE_MENU_KEY), ctx).state
-    assert state.step is Step.CONFIRM_REPORT and said_keys(state, ctx) == [PromptKey.CONFIRM_ASK]
+    assert state.step is Step.CONFIRM_REPORT
+    assert said_keys(state, ctx) == [PromptKey.CONFIRM_ASK]
     assert ctx.asked == []
 
     done = advance(state, Keys("1234567"), ctx)
@@ -258,7 +275,8 @@ def test_a_contact_confirms_by_keying_in_the_report_number() -> None:
     )
     assert done.state.step is Step.CONFIRM_MORE
     again = advance(done.state, Keys("1"), ctx).state
-    assert again.step is Step.CONFIRM_REPORT and again.confirm_attempts == 0
+    assert again.step is Step.CONFIRM_REPORT
+    assert again.confirm_attempts == 0
     assert advance(done.state, Keys("2"), ctx).state.step is Step.MAIN_MENU
     # Silence after a confirmation: asked again, then a goodbye (nothing is left to record).
     state = done.state
@@ -266,7 +284,8 @@ def test_a_contact_confirms_by_keying_in_the_report_number() -> None:
         state = advance(state, NoInput(), ctx).state
         assert state.step is Step.CONFIRM_MORE
     end = advance(state, NoInput(), ctx)
-    assert end.state.step is Step.ENDED and end.preface == (flow.Say(PromptKey.CONFIRM_GOODBYE),)
+    assert end.state.step is Step.ENDED
+    assert end.preface == (flow.Say(PromptKey.CONFIRM_GOODBYE),)
 
 
 def test_a_report_the_number_may_not_confirm_is_refused_then_the_menu_again() -> None:
@@ -274,16 +293,19 @@ def test_a_report_the_number_may_not_confirm_is_refused_then_the_menu_again() ->
     state = VoiceState(step=Step.CONFIRM_REPORT, n=3)
     for attempt in range(1, flow.MAX_CONFIRM_ATTEMPTS):
         turn = advance(state, Keys("7654321"), ctx)
-        assert turn.effects == () and turn.preface == (flow.Say(PromptKey.CONFIRM_NO_MATCH),)
+        assert turn.effects == ()
+        assert turn.preface == (flow.Say(PromptKey.CONFIRM_NO_MATCH),)
         state = turn.state
-        assert state.step is Step.CONFIRM_REPORT and state.confirm_attempts == attempt
+        assert state.step is Step.CONFIRM_REPORT
+        assert state.confirm_attempts == attempt
     last = advance(state, Keys("7654321"), ctx)
     assert last.effects == ()
     assert [say.key for say in last.preface] == [
         PromptKey.CONFIRM_NO_MATCH,
         PromptKey.CONFIRM_OTHER_WAYS,
     ]
-    assert last.state.step is Step.MAIN_MENU and last.state.confirm_attempts == 0
+    assert last.state.step is Step.MAIN_MENU
+    assert last.state.confirm_attempts == 0
 
 
 def test_silence_when_asked_for_the_report_number_goes_back_to_the_menu() -> None:

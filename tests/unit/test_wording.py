@@ -84,7 +84,8 @@ def test_voice_settings_are_the_catalogues() -> None:
         "Polly.Lupe-Neural",
         "es-US",
     )
-    assert "no sé" in es.dont_know and "i don't know" in en.dont_know
+    assert "no sé" in es.dont_know
+    assert "i don't know" in en.dont_know
     # Alert calls are said in the voice of their wording's language.
     assert SAY == staff_catalogue().say_options() == {"language": "en-US", "voice": en.voice}
 
@@ -135,7 +136,8 @@ def test_the_checker_refuses_an_english_only_area_in_spanish_and_a_missing_area(
     source += '\n[email]\nfooter = "No reenvíe este correo."\n[voice_mail]\nx = "y"\n'
     report, loaded = check_language("es", source)
     assert loaded is None
-    assert "[sms] safety" in report.missing and len(report.missing) == len(SmsKey)
+    assert "[sms] safety" in report.missing
+    assert len(report.missing) == len(SmsKey)
     assert any(o.startswith("[sms] is missing") for o in report.other)
     assert any(o.startswith("[email] is declared for en only") for o in report.other)
     assert any(o.startswith("[voice_mail]: not an area") for o in report.other)
@@ -149,7 +151,8 @@ def test_the_checker_needs_the_voice_settings_and_valid_toml() -> None:
     assert "[voice] voice is required (a non-empty string)" in report.other
     assert "[voice] dont_know is a list of phrases in quotes" in report.other
     report, loaded = check_language("es", 'greeting = "unterminated\n')
-    assert loaded is None and report.other[0].startswith("not valid TOML")
+    assert loaded is None
+    assert report.other[0].startswith("not valid TOML")
 
 
 def test_placeholders_are_plain_names() -> None:
@@ -179,8 +182,10 @@ def test_a_key_no_code_uses_is_reported_in_each_language_that_has_it(tmp_path: P
         encoding="utf-8",
     )
     unused = wording_check.unused_members(wording_check.key_references([used]))
-    assert EmailKey.FOOTER not in unused and SmsKey.HELP not in unused
-    assert EmailKey.SUBJECT_ALERT in unused and PromptKey.GREETING in unused
+    assert EmailKey.FOOTER not in unused
+    assert SmsKey.HELP not in unused
+    assert EmailKey.SUBJECT_ALERT in unused
+    assert PromptKey.GREETING in unused
 
 
 def test_the_source_scan_sees_the_application_and_not_the_wording_package() -> None:

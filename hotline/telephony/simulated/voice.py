@@ -295,7 +295,8 @@ class VoiceEngine:
 
     def _amd_verdict_locked(self, call: CallState, at: datetime) -> None:
         request = call.request
-        assert request is not None and call.answered_at is not None
+        assert request is not None
+        assert call.answered_at is not None
         call.answered_by = call.amd_verdict
         self._state.event_locked("amd", at, call.answered_by or "unknown", call=call)
         duration_ms = int((at - call.answered_at).total_seconds() * 1000)
