@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import datetime
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -77,7 +78,7 @@ class DatabaseFlowContext:
         return None if row is None else flow.SchoolRef(row.id, row.name)
 
     def match_school(self, speech: str, language: str) -> flow.SchoolRef | None:
-        match = self.school_index().match(speech)
+        match = self.school_index().match(speech, language=language)
         if match.best is None or match.ambiguous:
             return None
         return flow.SchoolRef(match.best.id, match.best.name)
@@ -305,7 +306,7 @@ def open_pin(state: flow.VoiceState) -> str | None:
         return None
     try:
         return hotline().keyring.current.fernet.decrypt(state.pin_sealed.encode()).decode()
-    except Exception:  # a rotated key mid-call: the caller can still follow up by SMS later
+    except InvalidToken:  # a rotated key mid-call: the caller can still follow up by SMS later
         log.warning("could not open the PIN kept for the readback")
         return None
 

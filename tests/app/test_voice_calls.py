@@ -192,6 +192,30 @@ def test_school_by_speech_with_a_recognition_error(app: Flask, driver: VoiceDriv
     assert tips(app)[0].school.code == "1103"  # type: ignore[union-attr]
 
 
+SPANISH_NAMED_SCHOOLS = (
+    "lakeview,Lakeview Unified School District,America/Chicago,1190,Escuela 11,school_contact,1,"
+    "Ana Ruiz (Directora),(312) 555-0190,yes,a.ruiz@lakeview.example.org,US-IL,\n"
+    "lakeview,Lakeview Unified School District,America/Chicago,1191,Oncewood Elementary,"
+    "school_contact,1,Ben Oakes (Principal),(312) 555-0191,yes,b.oakes@lakeview.example.org,US-IL,\n"
+)
+
+
+def test_a_spanish_caller_names_the_school_in_spanish_number_words(
+    make_app: Callable[..., Flask], clock: ManualClock
+) -> None:
+    app = make_app()
+    directory = sample_directory() + SPANISH_NAMED_SCHOOLS.encode()
+    assert import_directory(hotline(app).db, clock, directory).ok
+    call = VoiceDriver(app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN).call()
+    call.press("2")  # español
+    call.press("1")
+    call.press("3")
+    call.say_speech("escuela once")  # "once" is eleven in Spanish
+    assert "Escuela 11" in call.last_heard_text()
+    finish_report(call)
+    assert tips(app)[0].school.code == "1190"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     "answers",
     [
