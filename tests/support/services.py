@@ -18,6 +18,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+#: A second database, for the tests whose several processes share one broker and budget. Two
+#: suites run at once (two checkouts) need two different pairs, or they flush each other's.
+SHARED_REDIS_URL = os.environ.get("TEST_SHARED_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def in_ci() -> bool:

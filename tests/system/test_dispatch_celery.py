@@ -43,7 +43,11 @@ from hotline.models import (
     TipLevel,
 )
 from tests.support.celery_support import FINAL_STATES, Bench, RedisServer, bench
-from tests.support.services import require_redis, throwaway_postgres_database
+from tests.support.services import (
+    SHARED_REDIS_URL,
+    require_redis,
+    throwaway_postgres_database,
+)
 from tests.support.twilio_fake import TwilioFake
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -51,7 +55,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 CHICAGO = ZoneInfo("America/Chicago")
 #: A school day: Tuesday 2026-03-10, 10:00 in Chicago (in session: no police leg).
 SCHOOL_HOURS = datetime(2026, 3, 10, 10, 0, tzinfo=CHICAGO).astimezone(UTC)
-SHARED_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 # Lakeview High School (1101) and its district, from the sample directory.
 PRINCIPAL = "+13125550111"
@@ -82,7 +85,8 @@ def shared_redis() -> str:
 def world(
     tmp_path: Path, database_url: str, shared_redis: str, twilio_fake: TwilioFake
 ) -> Iterator[Bench]:
-    """Everything on the shared Redis (database 14); processes are started by each test."""
+    """Everything on the shared Redis (database 14 unless TEST_SHARED_REDIS_URL says otherwise);
+    processes are started by each test."""
     with bench(
         tmp_path,
         database_url=database_url,
