@@ -71,11 +71,11 @@ def _fallback() -> Response:
     return _twiml(response)
 
 
-def _fallback_without_database(req: TwilioRequest) -> Response:
+def _fallback_without_database(_req: TwilioRequest) -> Response:
     return _fallback()
 
 
-def _confirmation_not_recorded(req: TwilioRequest) -> Response:
+def _confirmation_not_recorded(_req: TwilioRequest) -> Response:
     """The keypress could not be stored (the database is down): say so, and how else to
     confirm; the leg goes on, so nobody is left believing it was confirmed."""
     response = VoiceResponse()

@@ -207,7 +207,7 @@ FINISHED_STATES = (S.SENT, S.UNKNOWN, S.FAILED, S.CANCELLED)
 
 @event.listens_for(Session, "before_flush")
 def _state_changes_only_through_transition(
-    session: Session, flush_context: object, instances: object
+    session: Session, _flush_context: object, _instances: object
 ) -> None:
     # The structure that keeps the promise: a row's state is written by `transition` alone.
     for obj in session.new:

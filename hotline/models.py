@@ -60,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -748,7 +748,7 @@ class AppendOnlyError(RuntimeError):
 
 
 @event.listens_for(Session, "before_flush")
-def _timeline_is_append_only(session: Session, flush_context: Any, instances: Any) -> None:
+def _timeline_is_append_only(session: Session, _flush_context: Any, _instances: Any) -> None:
     # The database triggers are the real guard; this fails earlier, with a clear message.
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, TipEvent) and (obj in session.deleted or session.is_modified(obj)):

@@ -124,10 +124,12 @@ def run_menu(req: TwilioRequest, session: Session, event: flow.Event, n: int | N
 
 
 def _language_of(session: Session, call_sid: str) -> str:
+    """The language to apologise in. Part of the menu's boundary: it runs after a failure, so
+    whatever is wrong with the call's row, the caller still hears the apology."""
     try:
         call = session.scalar(select(Call).where(Call.sid == call_sid))
         return flow.VoiceState.from_json(call.flow_state).language if call else DEFAULT_LANGUAGE
-    except Exception:
+    except Exception:  # noqa: BLE001 - the apology must be said, in English if need be
         session.rollback()
         return DEFAULT_LANGUAGE
 
@@ -162,7 +164,7 @@ def _menu_turn(
     return renderer.render(state.n, turn.preface, script)
 
 
-def _apology_without_database(req: TwilioRequest) -> Response:
+def _apology_without_database(_req: TwilioRequest) -> Response:
     """The database failed: the apology and a chance to record all the same. The recording is
     kept at the provider; its action reaches ``/rescue`` and, if the database is still down,
     :mod:`hotline.background.reconcile` brings it in later."""
@@ -174,7 +176,7 @@ def _rescue_language() -> str:
     return language if language in LANGUAGE_MENU.values() else DEFAULT_LANGUAGE
 
 
-def _thanks_without_database(req: TwilioRequest) -> Response:
+def _thanks_without_database(_req: TwilioRequest) -> Response:
     """The message after the apology could not be stored: it stays at the provider and is
     brought in by :mod:`hotline.background.reconcile`; the caller is thanked (never asked again)."""
     return _twiml(thanks_and_goodbye(_rescue_language()))

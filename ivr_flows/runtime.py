@@ -312,7 +312,7 @@ def open_pin(state: flow.VoiceState) -> str | None:
 
 
 @call_ended.connect
-def _caller_hung_up(sender: object, *, session: Session, call: Call, now: datetime) -> None:
+def _caller_hung_up(_sender: object, *, session: Session, call: Call, now: datetime) -> None:
     """The call is over (learned from the status callback; Twilio calls no Gather action on a
     hang-up). Keep whatever the caller gave as an incomplete tip, and forget the PIN.
 

@@ -139,7 +139,7 @@ def _write_heartbeat(app: Flask, name: str, detail: str) -> None:
 class WorkerHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
     requires = {"celery.worker.components:Timer"}
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
+    def __init__(self, _worker: Any, **kwargs: Any) -> None:
         self.tref: Any = None
 
     def start(self, worker: Any) -> None:
@@ -151,7 +151,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
     def _beat(self, worker: Any) -> None:
         _write_heartbeat(_flask_app_of(worker.app), heartbeat.WORKER, f"celery {worker.hostname}")
 
-    def stop(self, worker: Any) -> None:
+    def stop(self, _worker: Any) -> None:
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None

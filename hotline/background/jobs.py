@@ -60,7 +60,9 @@ class CeleryJobQueue:
             # No publish retries: the caller (the sweep) sends the row itself instead.
             self._celery.send_task(name, args=list(args), retry=False)
             return True
-        except Exception as exc:
+        # Any failure to publish (kombu, redis, socket, a misconfigured broker URL) has one
+        # answer: the row stays in the database and the sweep drives it, so catch them all here.
+        except Exception as exc:  # noqa: BLE001 - the publisher's one boundary
             self._down_until = self._monotonic() + self.BROKER_DOWN_FOR_SECONDS
             log.warning(
                 "could not enqueue %s (%s); the sweep will re-drive it", name, type(exc).__name__

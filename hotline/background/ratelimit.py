@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 log = logging.getLogger(__name__)
 
 
@@ -91,13 +93,13 @@ class RedisRateLimiter(_Windowed):
             pipe.incr(key)
             pipe.expire(key, 5)
             count = int(pipe.execute()[0])
-        except Exception as exc:
+        except RedisError as exc:
             log.warning("call budget unavailable (%s); letting the call go", type(exc).__name__)
             return 0.0
         wait = self._decide(count, window, critical, at)
         if wait:
             try:
                 self.client.decr(key)  # the slot was not used
-            except Exception:
+            except RedisError:
                 log.debug("could not give back an unused call slot")
         return wait

@@ -121,13 +121,12 @@ def reconcile_with_provider(services: Hotline, lookback: timedelta = LOOKBACK) -
             recorded.add(rec.call_sid)
         if rec.status == "completed" and rec.duration_seconds != 0 and _settled(rec, settled):
             recover = functools.partial(
-                _recording, services=services, rec=rec, provider_call=calls.get(rec.call_sid or ""),
-                now=now,
-            )  # fmt: skip
+                _recording, rec=rec, provider_call=calls.get(rec.call_sid or ""), now=now
+            )
             _each(services, report.recordings, rec.sid, recover)
     for call in calls.values():
         if call.sid not in recorded and call.status == "completed" and _started(call, settled):
-            recover = functools.partial(_call_only, services=services, provider_call=call, now=now)
+            recover = functools.partial(_call_only, provider_call=call, now=now)
             _each(services, report.calls, call.sid, recover)
     if report.total:
         _alert(services, report, now)
@@ -217,7 +216,6 @@ def _new_call(session: Session, sid: str, from_: str, now: datetime) -> Call:
 def _recording(
     session: Session,
     *,
-    services: Hotline,
     rec: ProviderRecording,
     provider_call: ProviderCall | None,
     now: datetime,
@@ -250,9 +248,7 @@ def _recording(
     return True
 
 
-def _call_only(
-    session: Session, *, services: Hotline, provider_call: ProviderCall, now: datetime
-) -> bool:
+def _call_only(session: Session, *, provider_call: ProviderCall, now: datetime) -> bool:
     """A finished call the database never saw, with no recording: an incomplete voice tip, so
     an agent knows someone called during the outage."""
     from ivr_flows import flow, runtime

@@ -64,7 +64,8 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         return record
     try:
         message = record.getMessage()
-    except Exception:  # a bad format string must not hide the record, nor leak its args
+    # An argument's __str__ may raise anything; the record must still be logged, masked.
+    except Exception:  # noqa: BLE001 - a bad format must not hide the record, nor leak its args
         message = f"{record.msg!s} (unformattable arguments dropped)"
     record.msg = redact_text(message)
     record.args = None

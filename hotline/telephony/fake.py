@@ -28,6 +28,15 @@ from hotline.telephony.ports import (
 )
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One listing asked of the provider: which, to which number (None for recordings), since."""
+
+    method: str
+    to: str | None
+    since: datetime
+
+
 @dataclass
 class FakeTelephony:
     calls: list[CallRequest] = field(default_factory=list)
@@ -42,8 +51,8 @@ class FakeTelephony:
     inbound_messages: list[ProviderMessage] = field(default_factory=list)
     inbound_calls: list[ProviderCall] = field(default_factory=list)
     recordings: list[ProviderRecording] = field(default_factory=list)
-    #: (method, since) of every listing asked for.
-    listings: list[tuple[str, datetime]] = field(default_factory=list)
+    #: Every listing asked for, in order.
+    listings: list[Listing] = field(default_factory=list)
     _failures: dict[str, deque[TelephonyError]] = field(default_factory=lambda: defaultdict(deque))
     _failing_numbers: dict[str, TelephonyError] = field(default_factory=dict)
     _meanwhile: dict[str, deque[Callable[[], None]]] = field(
@@ -130,17 +139,17 @@ class FakeTelephony:
     def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
         self._maybe_fail("list_inbound_messages")
         with self._lock:
-            self.listings.append(("list_inbound_messages", since))
+            self.listings.append(Listing("list_inbound_messages", to, since))
             return [m for m in self.inbound_messages if m.sent_at is None or m.sent_at >= since]
 
     def list_inbound_calls(self, to: str, since: datetime) -> list[ProviderCall]:
         self._maybe_fail("list_inbound_calls")
         with self._lock:
-            self.listings.append(("list_inbound_calls", since))
+            self.listings.append(Listing("list_inbound_calls", to, since))
             return [c for c in self.inbound_calls if c.started_at is None or c.started_at >= since]
 
     def list_recordings(self, since: datetime) -> list[ProviderRecording]:
         self._maybe_fail("list_recordings")
         with self._lock:
-            self.listings.append(("list_recordings", since))
+            self.listings.append(Listing("list_recordings", None, since))
             return [r for r in self.recordings if r.created_at is None or r.created_at >= since]

@@ -169,8 +169,9 @@ class RoutingHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no ty
         data: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
+        # The library passes these by name, so the names stay although they are ignored.
+        timeout: float | None = None,  # noqa: ARG002
+        allow_redirects: bool = False,  # noqa: ARG002
     ) -> TwilioResponse:
         """The entry point the twilio library calls for every API request.
 

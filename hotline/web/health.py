@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
@@ -20,35 +21,61 @@ from hotline.services import hotline
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
+T = TypeVar("T")
+
+
+class _ProbeFailed:
+    """A probe that raised: what the monitor is told instead of a 500 page."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.error = type(exc).__name__
+
+
+def _probe(part: str, check: Callable[[], T]) -> T | _ProbeFailed:
+    """The health endpoint's one boundary: a part that fails in any way is reported unhealthy
+    by name, because the monitor needs an answer whatever broke."""
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 - every failure is a finding, not a crash
+        log.warning("health check: %s failed (%s)", part, type(exc).__name__)
+        return _ProbeFailed(exc)
+
+
+def _database_answers() -> None:
+    with hotline().db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _migrations() -> dict[str, Any]:
+    engine = hotline().db.engine
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    return {"ok": current == head, "current": current, "head": head}
+
+
+def _heartbeats() -> tuple[dict[str, float | None], dict[str, str | None]]:
+    services = hotline()
+    with services.db.sessionmaker() as session:
+        return heartbeat_ages(session, services.clock.now()), heartbeat_details(session)
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    services = hotline()
-    report: dict[str, Any] = {}
-    try:
-        with services.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # the monitor needs an answer, not a 500 page
-        log.warning("health check: database unreachable (%s)", type(exc).__name__)
-        body = {"ok": False, "database": {"ok": False, "error": type(exc).__name__}}
-        return jsonify(body), 503
-    report["database"] = {"ok": True}
+    database = _probe("database", _database_answers)
+    if isinstance(database, _ProbeFailed):
+        return jsonify({"ok": False, "database": {"ok": False, "error": database.error}}), 503
+    report: dict[str, Any] = {"database": {"ok": True}}
 
-    try:
-        current = migrate.current_revision(services.db.engine)
-        head = migrate.head_revision()
-        report["migrations"] = {"ok": current == head, "current": current, "head": head}
-    except Exception as exc:
-        report["migrations"] = {"ok": False, "error": type(exc).__name__}
+    migrations = _probe("migrations", _migrations)
+    report["migrations"] = (
+        {"ok": False, "error": migrations.error}
+        if isinstance(migrations, _ProbeFailed)
+        else migrations
+    )
 
-    try:
-        with services.db.sessionmaker() as session:
-            ages: dict[str, float | None] = heartbeat_ages(session, services.clock.now())
-            details = heartbeat_details(session)
-    except Exception as exc:
-        log.warning("health check: heartbeats unreadable (%s)", type(exc).__name__)
-        ages, details = dict.fromkeys(MONITORED), {}
+    heartbeats = _probe("heartbeats", _heartbeats)
+    ages, details = (
+        (dict.fromkeys(MONITORED), {}) if isinstance(heartbeats, _ProbeFailed) else heartbeats
+    )
     for name, age in ages.items():
         report[name] = {
             "ok": age is not None and age <= STALE_AFTER_SECONDS,

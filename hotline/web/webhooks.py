@@ -69,7 +69,7 @@ LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "10s"
 
 
-def unavailable(req: TwilioRequest) -> Response:
+def unavailable(_req: TwilioRequest) -> Response:
     """The fallback of routes that declare none: a 503, with nothing stored.
 
     Right for status callbacks: Twilio does not retry them whatever the answer, so a 200 would

@@ -138,7 +138,7 @@ def _check_voice(raw: Any, found: _Findings) -> None:
         found.other.append(f"[voice] {name}: not a voice setting")
 
 
-def _check_table(code: str, table: str, keys: type[WordingKey], raw: Any, found: _Findings) -> None:
+def _check_table(table: str, keys: type[WordingKey], raw: Any, found: _Findings) -> None:
     if not isinstance(raw, dict):
         declared = next(a for a in AREAS if a.table == table).languages
         found.missing.extend(f"[{table}] {k.value}" for k in keys)
@@ -178,7 +178,7 @@ def check_language(code: str, source: str) -> tuple[LanguageReport, Catalogue | 
     if not own:
         found.other.append(f"{code} is not a language of any area (hotline/wording/areas.py)")
     for area in own:
-        _check_table(code, area.table, area.keys, data.get(area.table), found)
+        _check_table(area.table, area.keys, data.get(area.table), found)
     tables = {a.table for a in own}
     for name in data:
         if name == "voice" or name in tables:

@@ -208,7 +208,7 @@ def test_redirecting_a_finished_call_is_rejected(
     assert (error.kind, error.code, error.http_status) == (TelephonyErrorKind.REJECTED, 21220, 400)
 
 
-def test_unknown_call_is_rejected(twilio_fake: TwilioFake, telephony: TwilioTelephony) -> None:
+def test_unknown_call_is_rejected(telephony: TwilioTelephony) -> None:
     error = raised(lambda: telephony.fetch_call_status("CA" + "0" * 32))
     assert (error.kind, error.code, error.http_status) == (TelephonyErrorKind.REJECTED, 20404, 404)
 
@@ -471,7 +471,6 @@ def test_server_error_on_update_is_unknown_outcome_and_on_fetch_retryable(
     [(channel, number, code) for (channel, number), code in DEFAULT_NUMBER_ERRORS.items()],
 )
 def test_permanent_number_codes(
-    twilio_fake: TwilioFake,
     telephony: TwilioTelephony,
     caplog: pytest.LogCaptureFixture,
     channel: str,

@@ -78,7 +78,7 @@ def test_a_colleague_answering_after_the_confirmation_is_told_and_let_go(world: 
     assert world.events(tip_id).count("leg.confirmed") == 1
 
 
-def in_progress(world: World, tip_id: int, row: Notification) -> str:
+def in_progress(world: World, row: Notification) -> str:
     """Answer the row's call as a person: returns the call sid, the call still live."""
     call = alert_driver(world, row.id).call()
     with hotline(world.app).db.session() as s:
@@ -94,7 +94,7 @@ def test_parallel_colleagues_on_a_live_call_are_told_when_one_confirms(world: Wo
     rows = world.rows(
         tip_id, channel=NotificationChannel.VOICE, leg_id=world.legs(tip_id)[LegKind.POC].id
     )
-    listening = in_progress(world, tip_id, rows[1])
+    listening = in_progress(world, rows[1])
     alert_driver(world, rows[0].id).call().press("1")
     world.run()
     told = [(sid, u.twiml) for sid, u in world.phone.updates if sid == listening]
@@ -396,7 +396,7 @@ def test_a_status_callback_racing_the_first_request_still_gets_the_alert(
     raced: list[str] = []
 
     def racing(session, req, rows):  # type: ignore[no-untyped-def]
-        def insert_first(session, *args):  # type: ignore[no-untyped-def]
+        def insert_first(_session, *args):  # type: ignore[no-untyped-def]
             if raced:
                 return
             raced.append(req.get("CallSid"))

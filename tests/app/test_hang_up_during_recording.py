@@ -185,18 +185,18 @@ def test_concurrent_turns_of_one_call_serialise_on_postgresql(
                 apply_call_status(other, update, clock.now())
                 holding.set()
                 release.wait(10)
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - asserted empty by the test below
             errors.append(exc)
             holding.set()
 
     def is_call_read(statement: str) -> bool:
         return statement.lstrip().upper().startswith("SELECT") and "FROM calls" in statement
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def before(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
         if is_call_read(statement) and "FOR UPDATE" in statement:
             release.set()  # the turn waits for the lock; the callback commits meanwhile
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def after(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
         if is_call_read(statement):
             release.set()  # a read without the lock has already seen the old row
 

@@ -121,7 +121,7 @@ class ConfirmingLimiter:
     def __init__(self, world: World, tip_id: int) -> None:
         self.world, self.tip_id = world, tip_id
 
-    def acquire(self, critical: bool) -> float:
+    def acquire(self, _critical: bool) -> float:
         confirm_poc(self.world, self.tip_id)
         return 5.0
 

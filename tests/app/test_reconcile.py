@@ -156,7 +156,7 @@ def test_a_webhook_committing_the_same_text_meanwhile_wins_without_a_second_tip(
     )
     twilio = TwilioDriver(world.app.test_client(), TEST_PUBLIC_BASE_URL, TEST_AUTH_TOKEN)
     reply_of(twilio.post("/twilio/sms", params))
-    monkeypatch.setattr(reconcile, "message_known", lambda session, sid: False)
+    monkeypatch.setattr(reconcile, "message_known", lambda _session, _sid: False)
     assert run(world).total == 0
     assert len(tips(world)) == 1
     assert recovered_alerts(world) == 0
@@ -194,9 +194,17 @@ def test_a_failed_listing_is_tried_again_next_round(world: World) -> None:
 
 def test_the_window_looks_back_over_the_lookback(world: World) -> None:
     run(world)
-    since = {method: at for method, at in world.phone.listings}
+    since = {listing.method: listing.since for listing in world.phone.listings}
     assert set(since) == {"list_inbound_messages", "list_inbound_calls", "list_recordings"}
     assert all(world.clock.now() - at == reconcile.LOOKBACK for at in since.values())
+
+
+def test_the_sweep_lists_what_reached_the_hotline_number(world: World) -> None:
+    run(world)
+    asked = {listing.method: listing.to for listing in world.phone.listings}
+    hotline_number = world.services.settings.hotline_number
+    assert asked["list_inbound_messages"] == hotline_number
+    assert asked["list_inbound_calls"] == hotline_number
 
 
 # Calls and recordings -----------------------------------------------------------------------------
@@ -410,7 +418,7 @@ def test_beat_and_the_embedded_worker_run_both_jobs(world: World) -> None:
         worker.run_once(monotonic_now=1000.0)
         assert len(tips(world)) == 1
         worker.run_once(monotonic_now=1001.0)  # not again until RECONCILE_EVERY_SECONDS
-    assert [m for m, _ in world.phone.listings].count("list_inbound_messages") == 1
+    assert [m.method for m in world.phone.listings].count("list_inbound_messages") == 1
 
 
 def test_alert_says_how_many_were_recovered(world: World) -> None:

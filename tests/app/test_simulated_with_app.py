@@ -94,7 +94,7 @@ def test_outbound_call_status_callbacks_reach_the_app_signed(
     assert "recording.status" in endpoints
 
 
-def test_a_redelivered_callback_changes_nothing(served: Flask, clock: ManualClock) -> None:
+def test_a_redelivered_callback_changes_nothing(served: Flask) -> None:
     services = hotline(served)
     sim = services.simulator
     assert sim is not None

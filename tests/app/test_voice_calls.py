@@ -196,7 +196,8 @@ SPANISH_NAMED_SCHOOLS = (
     "lakeview,Lakeview Unified School District,America/Chicago,1190,Escuela 11,school_contact,1,"
     "Ana Ruiz (Directora),(312) 555-0190,yes,a.ruiz@lakeview.example.org,US-IL,\n"
     "lakeview,Lakeview Unified School District,America/Chicago,1191,Oncewood Elementary,"
-    "school_contact,1,Ben Oakes (Principal),(312) 555-0191,yes,b.oakes@lakeview.example.org,US-IL,\n"
+    "school_contact,1,Ben Oakes (Principal),(312) 555-0191,yes,"
+    "b.oakes@lakeview.example.org,US-IL,\n"
 )
 
 
@@ -327,7 +328,7 @@ def test_the_caller_id_verification_is_on_the_timeline(
     assert "JANE DOE" not in str([e.data for e in tip.events])
 
 
-def test_follow_up_without_messages(app: Flask, driver: VoiceDriver) -> None:
+def test_follow_up_without_messages(driver: VoiceDriver) -> None:
     report, pin = make_report(driver)
     call = follow_up(driver, report, pin)
     assert "no messages" in call.heard_text_since_last_action()
@@ -610,7 +611,7 @@ EVERY_PROMPT = [*HANG_UP_AT, "readback", "followup-menu", "followup-record", "le
 
 @pytest.mark.parametrize("step", EVERY_PROMPT)
 def test_silence_at_every_prompt_is_handled_and_the_call_ends_after_a_recording_chance(
-    step: str, app: Flask, driver: VoiceDriver
+    step: str, driver: VoiceDriver
 ) -> None:
     call = reach(step, driver)
     assert call.waiting_for in ("gather", "record"), step
@@ -662,7 +663,7 @@ def test_recording_callback_racing_the_record_action_still_reads_back_the_report
     call.press("1")
     raced: list[bool] = []
 
-    def callback_commits_first(session, flush_context, instances):  # type: ignore[no-untyped-def]
+    def callback_commits_first(session, _flush_context, _instances):  # type: ignore[no-untyped-def]
         new = [o for o in session.new if isinstance(o, Recording)]
         if raced or not new:
             return

@@ -255,7 +255,7 @@ def test_a_concurrent_first_callback_of_the_same_call_is_not_lost(
     db = hotline(app).db
     raced: list[bool] = []
 
-    def other_request_commits_first(session, flush_context, instances):  # type: ignore[no-untyped-def]
+    def other_request_commits_first(session, _flush_context, _instances):  # type: ignore[no-untyped-def]
         # Between this request's "no such call yet" and its INSERT, the other one commits.
         if raced or not any(isinstance(o, Call) for o in session.new):
             return

@@ -28,6 +28,7 @@ import redis
 from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from hotline import create_app, migrate
 from hotline.core.clock import FileClock
@@ -128,7 +129,7 @@ class MailSink:
     def __init__(self) -> None:
         self.envelopes: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
         self.envelopes.append((list(envelope.rcpt_tos), envelope.content))  # type: ignore[attr-defined]
         return "250 OK"
 
@@ -285,7 +286,7 @@ class Bench:
                     "AND pid <> pg_backend_pid()"
                 ).all()
             return "; ".join(" | ".join(str(c) for c in row) for row in rows) or "none"
-        except Exception as exc:  # for a failure message only
+        except SQLAlchemyError as exc:  # for a failure message only
             return repr(exc)
 
     def broker_state(self) -> str:
@@ -375,7 +376,7 @@ class Bench:
             return ", ".join(
                 f"{r.id}:{r.channel.value}/{r.state.value}@{r.claimed_by}" for r in self.rows()
             )
-        except Exception as exc:  # the summary is for a failure message only
+        except SQLAlchemyError as exc:  # the summary is for a failure message only
             return repr(exc)
 
     def voice_row_for(self, tip_id: int, number: str) -> Notification:

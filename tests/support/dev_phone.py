@@ -348,7 +348,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 
 
 @pytest.fixture
-def page(browser: Any, serve: Callable[..., Served]) -> Iterator[Any]:
+def page(browser: Any, serve: Callable[..., Served]) -> Iterator[Any]:  # noqa: ARG001
     # Depends on ``serve`` so the tab closes before the server stops (no failed poll at the end).
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()

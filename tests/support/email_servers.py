@@ -83,7 +83,12 @@ class Handler:
     stall_data: float = 0.0
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self,
+        _server: SMTP,
+        _session: Session,
+        envelope: Envelope,
+        address: str,
+        _options: list[str],
     ) -> str:
         if address in self.refuse:
             return self.refuse[address]
@@ -121,7 +126,7 @@ class Authenticator:
     mechanisms: list[str] = field(default_factory=list)
 
     def __call__(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+        self, _server: SMTP, _session: Session, _envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
         self.mechanisms.append(mechanism)
         ok = isinstance(data, LoginPassword) and data == LoginPassword(
@@ -160,7 +165,7 @@ class ScriptedServer:
 
     def __init__(self, greeting: bytes, script: Script | None = None) -> None:
         self.greeting = greeting
-        self.script = script or (lambda line: b"250 OK\r\n")
+        self.script = script or (lambda _line: b"250 OK\r\n")
         self.lines: list[bytes] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(5)

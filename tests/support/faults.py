@@ -13,14 +13,14 @@ from hotline.services import hotline
 
 @contextmanager
 def database_fails(
-    app: Flask, when: Callable[[str], bool] = lambda statement: True
+    app: Flask, when: Callable[[str], bool] = lambda _statement: True
 ) -> Iterator[None]:
     """Every statement ``when`` picks raises the driver's own OperationalError, as a database
     that is restarting does."""
     engine = hotline(app).db.engine
     dbapi = engine.dialect.loaded_dbapi
 
-    def fail(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def fail(_conn, _cursor, statement, _parameters, _context, _executemany):  # type: ignore[no-untyped-def]
         if when(statement):
             raise dbapi.OperationalError("the database system is starting up")
 

@@ -215,7 +215,7 @@ def _play_digits(value: str) -> str | None:
     return "must be DTMF keys 0-9, A-D, #, * with w/W for pauses"
 
 
-def _anything(value: str) -> str | None:
+def _anything(_value: str) -> str | None:
     return None
 
 

@@ -54,7 +54,7 @@ from tests.support.dev_phone import (
 
 
 def test_browser_dials_the_hotline_and_shows_what_it_says(
-    browser: Any, page: Any, serve: Callable[..., Served]
+    page: Any, serve: Callable[..., Served]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -85,7 +85,7 @@ def test_browser_dials_the_hotline_and_shows_what_it_says(
 
 
 def test_browser_keypad_speech_recording_and_errors(
-    browser: Any, page: Any, serve: Callable[..., Served]
+    page: Any, serve: Callable[..., Served]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -199,9 +199,7 @@ def test_browser_records_with_the_microphone(browser: Any, serve: Callable[..., 
         mic_browser.close()
 
 
-def test_browser_makes_a_report_and_follows_it_up(
-    browser: Any, page: Any, serve: Callable[..., Served]
-) -> None:
+def test_browser_makes_a_report_and_follows_it_up(page: Any, serve: Callable[..., Served]) -> None:
     from playwright.sync_api import expect
 
     served = serve(sample=True)
@@ -257,7 +255,7 @@ def test_browser_makes_a_report_and_follows_it_up(
 
 
 def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
-    browser: Any, page: Any, serve: Callable[..., Served]
+    page: Any, serve: Callable[..., Served]
 ) -> None:
     """A Critical report made on the page's keypad: the dispatcher in the embedded worker calls
     the school's principal, whose call rings on the same page; answered, it reads the alert and

@@ -49,7 +49,7 @@ class TinyTwilioApp:
 
     def __init__(self) -> None:
         self.app = Flask(__name__)
-        self.handlers: dict[str, Handler] = {"/status": lambda params: EMPTY}
+        self.handlers: dict[str, Handler] = {"/status": lambda _params: EMPTY}
         self.received: list[Received] = []
         self.app.add_url_rule("/<path:rest>", "any", self.dispatch, methods=["GET", "POST"])
 
@@ -58,9 +58,9 @@ class TinyTwilioApp:
             self.handlers[path] = answer
         else:
             text = str(answer)
-            self.handlers[path] = lambda params: text
+            self.handlers[path] = lambda _params: text
 
-    def dispatch(self, rest: str) -> Response:
+    def dispatch(self, rest: str) -> Response:  # noqa: ARG002 - Flask passes the path by name
         query = request.query_string.decode("latin-1")
         url = BASE + request.path + (f"?{query}" if query else "")
         signature = request.headers.get("X-Twilio-Signature", "")
@@ -334,7 +334,7 @@ def recording_prompt(**record_attrs: object) -> str:
     return twiml(build)
 
 
-def thanks(params: dict[str, str]) -> str:
+def thanks(_params: dict[str, str]) -> str:
     return twiml(lambda r: (r.say("Thank you."), r.hangup()))
 
 
@@ -343,7 +343,7 @@ def test_a_recording_posts_the_action_and_skips_the_verbs_after_record(
 ) -> None:
     tiny.serve("/voice", recording_prompt(recording_status_callback="/recording-status"))
     tiny.serve("/recorded", thanks)
-    tiny.serve("/recording-status", lambda params: EMPTY)
+    tiny.serve("/recording-status", lambda _params: EMPTY)
 
     call = driver.call()
     assert call.waiting_for == "record"
@@ -386,7 +386,7 @@ def test_hanging_up_during_record_posts_digits_hangup(
 ) -> None:
     tiny.serve("/voice", recording_prompt(recording_status_callback="/recording-status"))
     tiny.serve("/recorded", thanks)
-    tiny.serve("/recording-status", lambda params: EMPTY)
+    tiny.serve("/recording-status", lambda _params: EMPTY)
 
     call = driver.call()
     if how == "hang_up":
@@ -408,7 +408,7 @@ def test_recording_callback_can_come_later_and_twice(
 ) -> None:
     tiny.serve("/voice", recording_prompt(recording_status_callback="/recording-status"))
     tiny.serve("/recorded", thanks)
-    tiny.serve("/recording-status", lambda params: EMPTY)
+    tiny.serve("/recording-status", lambda _params: EMPTY)
 
     handle = driver.call().record(duration=3, recording_callback=False)
     assert tiny.at("/recording-status") == []
@@ -465,7 +465,7 @@ def test_gather_action_by_get_carries_the_parameters_in_the_query(
 
 def test_talking_past_max_length_then_hanging_up(tiny: TinyTwilioApp, driver: VoiceDriver) -> None:
     tiny.serve("/voice", recording_prompt(max_length=10))
-    tiny.serve("/recorded", lambda params: menu())
+    tiny.serve("/recorded", lambda _params: menu())
     call = driver.call()
     call.record(duration=30, hang_up=True)
     action = tiny.at("/recorded")[0].params
@@ -531,7 +531,7 @@ def test_redeliver_sends_the_same_token_signature_and_parameters(
     tiny: TinyTwilioApp, driver: VoiceDriver
 ) -> None:
     tiny.serve("/voice", menu())
-    tiny.serve("/menu", lambda params: menu())  # the caller is asked again
+    tiny.serve("/menu", lambda _params: menu())  # the caller is asked again
     call = driver.call().press("3")
     heard_before = list(call.heard)
 
@@ -553,7 +553,7 @@ def test_every_delivery_has_its_own_idempotency_token(
     tiny: TinyTwilioApp, driver: VoiceDriver
 ) -> None:
     tiny.serve("/voice", menu())
-    tiny.serve("/menu", lambda params: menu())
+    tiny.serve("/menu", lambda _params: menu())
     driver.call().press("1").press("2").silence()
     tokens = [r.token for r in tiny.received]
     assert len(tokens) == 4
@@ -578,7 +578,7 @@ def test_a_bad_answer_mid_call_fails_with_the_document(
     tiny: TinyTwilioApp, driver: VoiceDriver, answer: Response, message: str
 ) -> None:
     tiny.serve("/voice", menu())
-    tiny.serve("/menu", lambda params: answer)
+    tiny.serve("/menu", lambda _params: answer)
     call = driver.call()
     with pytest.raises(TwimlError, match=message) as failure:
         call.press("1")
@@ -756,7 +756,7 @@ def _dial(r: VoiceResponse) -> None:
 
 
 VALID: dict[str, Callable[[VoiceResponse], object]] = {
-    "empty": lambda r: None,
+    "empty": lambda _r: None,
     "menu": _menu,
     "record": _record,
     "ssml": _ssml,

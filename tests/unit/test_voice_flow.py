@@ -49,19 +49,19 @@ class FakeContext:
     def school_by_code(self, code: str) -> SchoolRef | None:
         return self.schools.get(code)
 
-    def match_school(self, speech: str, language: str) -> SchoolRef | None:
+    def match_school(self, speech: str, _language: str) -> SchoolRef | None:
         return self.spoken.get(speech.lower())
 
-    def school_name(self, school_id: int) -> str:
+    def school_name(self, _school_id: int) -> str:
         return BRAVO.name
 
     def followup_tip(self, report_number: str, pin: str) -> int | None:
         return self.tips.get((report_number, pin))
 
-    def messages_for_reporter(self, tip_id: int) -> list[flow.Message]:
+    def messages_for_reporter(self, _tip_id: int) -> list[flow.Message]:
         return self.messages
 
-    def dont_know(self, speech: str, language: str) -> bool:
+    def dont_know(self, speech: str, _language: str) -> bool:
         return speech.lower() in ("i don't know", "no sé")
 
     def spoken_code(self, speech: str) -> str | None:

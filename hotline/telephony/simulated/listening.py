@@ -242,7 +242,7 @@ class Listening:
         wait.chunks.append(audio)
         wait.seconds += duration if duration is not None else _speaking_seconds(audio)
         if first and wait.status_callback and "in-progress" in wait.verb.status_callback_events:
-            self._recording_callback_locked(call, wait, "in-progress", 0, at)
+            self._recording_callback_locked(call, wait, "in-progress", 0)
         if wait.seconds >= wait.verb.max_length:
             wait.seconds = float(wait.verb.max_length)
             self._runner.start_chain_locked(call, self._finish_record_locked(call, wait, at), at)
@@ -304,7 +304,7 @@ class Listening:
             detail={"url": url, "duration": str(duration), "digits": digits or ""},
         )
         if wait.status_callback and "completed" in wait.verb.status_callback_events:
-            self._recording_callback_locked(call, wait, "completed", duration, at)
+            self._recording_callback_locked(call, wait, "completed", duration)
         status = "completed" if digits == "hangup" else None
         params = [
             *self._lifecycle.call_params_locked(call, status),
@@ -322,13 +322,13 @@ class Listening:
         """Nothing was recorded: Twilio skips the action and runs the next verb."""
         self._state.event_locked("record", at, "nothing recorded", call=call)
         if wait.status_callback and "absent" in wait.verb.status_callback_events:
-            self._recording_callback_locked(call, wait, "absent", 0, at)
+            self._recording_callback_locked(call, wait, "absent", 0)
         self._timers.set_wait_locked(call, None)
         if resume:
             self._runner.resume_locked(call, at)
 
     def _recording_callback_locked(
-        self, call: CallState, wait: RecordWait, status: str, duration: int, at: datetime
+        self, call: CallState, wait: RecordWait, status: str, duration: int
     ) -> None:
         assert wait.status_callback is not None
         params = [
