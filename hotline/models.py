@@ -281,6 +281,10 @@ class TipEventKind(enum.StrEnum):
     #: The reporter hung up or went silent first; what was gathered is kept.
     TIP_INCOMPLETE = "tip.incomplete"
     TIP_RECLASSIFIED = "tip.reclassified"
+    #: The tip's school was set or changed (by the text bot or an agent); it is re-planned.
+    TIP_SCHOOL_SET = "tip.school_set"
+    #: What the triage of a text's words found (Critical words, negated threat words).
+    TIP_TRIAGED = "tip.triaged"
     #: Made by the reconciliation with the provider after an outage.
     TIP_RECONCILED = "tip.reconciled"
     #: A school the caller was offered but did not confirm.
@@ -302,6 +306,10 @@ class TipEventKind(enum.StrEnum):
     MESSAGES_HEARD = "messages.heard"
     REPORTER_SMS_OPTED_OUT = "reporter.sms_opted_out"
     REPORTER_SMS_OPTED_IN = "reporter.sms_opted_in"
+    #: The text bot asked the reporter for something (the school, what happened).
+    INTAKE_ASKED = "intake.asked"
+    #: The text bot stopped asking: the tip waits for an agent.
+    INTAKE_HANDED_TO_AGENT = "intake.handed_to_agent"
     # The tip's plan.
     NOTIFICATIONS_PLANNED = "notifications.planned"
     NOTIFICATIONS_REPLANNED = "notifications.replanned"
@@ -385,6 +393,9 @@ class Tip(Base):
     plan_failures: Mapped[int] = mapped_column(default=0)
     plan_retry_at: Mapped[datetime | None]
     plan_error: Mapped[str | None] = mapped_column(String(500))
+    #: The text bot is asking the reporter for the school until then: a Critical tip's duty
+    #: leg waits for the answer that long (and no longer) before calling.
+    school_expected_until: Mapped[datetime | None]
 
     school: Mapped[School | None] = relationship()
     reporter: Mapped[Reporter | None] = relationship()
@@ -432,6 +443,36 @@ class TipMessage(Base):
     created_at: Mapped[datetime]
     #: When the reporter last heard it read out on a follow-up call.
     heard_at: Mapped[datetime | None]
+
+
+class IntakeStep(enum.StrEnum):
+    """Where the text bot is in a tip's guided intake (:mod:`sms.intake`)."""
+
+    ASK_SCHOOL = "ask_school"
+    #: The bot offered one or more schools: "reply 1 if it is ...".
+    CONFIRM_SCHOOL = "confirm_school"
+    ASK_WHAT = "ask_what"
+    #: Nothing more to ask.
+    DONE = "done"
+    #: The bot stopped asking (two misses, or the reporter asked for a person).
+    WITH_AGENT = "with_agent"
+
+
+class SmsIntake(Base):
+    """The guided intake of an SMS tip: one row per tip, changed by one conditional update per
+    turn (the step it was read at), so two texts answered at once cannot both advance it."""
+
+    __tablename__ = "sms_intakes"
+
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), primary_key=True)
+    step: Mapped[IntakeStep] = mapped_column(_enum(IntakeStep, "intake_step"))
+    #: Answers in a row that did not fit the current question.
+    misses: Mapped[int] = mapped_column(default=0)
+    #: The schools offered at ``confirm_school``, in the order offered (1, 2, ...).
+    offered_school_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: A turn counter: the conditional update's guard.
+    turn: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
 
 
 class CallDirection(enum.StrEnum):
@@ -672,6 +713,12 @@ class AlertKind(enum.StrEnum):
     EMAIL_FAILED = "email_failed"
     #: The reconciliation made tips of what arrived during an outage.
     OUTAGE_RECOVERED = "outage_recovered"
+    #: A text's words made the tip Critical: an agent confirms (or lowers) the level.
+    LEVEL_TO_CONFIRM = "level_to_confirm"
+    #: Threat words came negated ("not a real gun"): the tip stayed Standard; an agent decides.
+    THREAT_WORDS_NEGATED = "threat_words_negated"
+    #: The reporter asked for a person, or the text bot could not get its answers.
+    REPORTER_NEEDS_AGENT = "reporter_needs_agent"
 
 
 class Alert(Base):

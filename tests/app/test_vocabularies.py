@@ -26,12 +26,12 @@ from hotline.models import (
     Alert,
     AlertKind,
     Channel,
+    IntakeStep,
     Notification,
     NotificationChannel,
     NotificationOutcome,
     NotificationPurpose,
     NotificationState,
-    Tip,
     TipEvent,
     TipEventKind,
     TipLevel,
@@ -47,24 +47,31 @@ T0 = datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
 BEFORE = "0005"
 
 
-def migration_0006() -> ModuleType:
-    script = ScriptDirectory.from_config(migrate.alembic_config_for_scripts()).get_revision("0006")
+def migration(revision: str) -> ModuleType:
+    script = ScriptDirectory.from_config(migrate.alembic_config_for_scripts()).get_revision(
+        revision
+    )
     assert script is not None
     return script.module
+
+
+def migration_0006() -> ModuleType:
+    return migration("0006")
 
 
 def values(vocabulary: type[enum.StrEnum]) -> tuple[str, ...]:
     return tuple(member.value for member in vocabulary)
 
 
-def test_the_migration_checks_exactly_the_members() -> None:
-    """0006's lists are the enums as they are: a member added since needs a new migration of
-    its check constraint (and this test then compares against that migration's lists)."""
-    m = migration_0006()
-    assert migrate.head_revision() == "0006"
-    assert m.TIP_EVENT_KINDS == values(TipEventKind)
-    assert m.NOTIFICATION_OUTCOMES == values(NotificationOutcome)
-    assert m.ALERT_KINDS == values(AlertKind)
+def test_the_migrations_check_exactly_the_members() -> None:
+    """The latest migration that lists a vocabulary lists the enum as it is: a member added
+    since needs a new migration of its check constraint (and this test then compares against
+    that migration's lists)."""
+    assert migrate.head_revision() == "0007"
+    assert migration("0007").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migration("0007").ALERT_KINDS == values(AlertKind)
+    assert migration("0007").INTAKE_STEPS == values(IntakeStep)
+    assert migration("0006").NOTIFICATION_OUTCOMES == values(NotificationOutcome)
 
 
 def insert_event(conn: Connection, tip_id: int, kind: str) -> None:
@@ -125,22 +132,41 @@ def seed(db: Database) -> dict[str, int]:
         return {"tip": tip.id, "answered": answered.id, "pending": pending.id, "alert": alert.id}
 
 
+def seed_then_downgrade(db: Database, revision: str) -> dict[str, int]:
+    """:func:`seed` at the head (the models are the head's), then the schema taken down to
+    ``revision`` with the rows in it."""
+    migrate.upgrade(db.engine)
+    ids = seed(db)
+    migrate.downgrade(db.engine, revision)
+    return ids
+
+
 def stored(db: Database, ids: dict[str, int]) -> dict[str, Any]:
-    with db.session() as s:
+    """What the seeded rows hold, read without the models (the schema may be an older one)."""
+    with db.engine.connect() as conn:
+        events = conn.execute(
+            sa.text("SELECT kind FROM tip_events WHERE tip_id = :t ORDER BY id"), {"t": ids["tip"]}
+        ).scalars()
+
+        def outcome(row_id: int) -> NotificationOutcome | None:
+            value = conn.execute(
+                sa.text("SELECT outcome FROM notifications WHERE id = :i"), {"i": row_id}
+            ).scalar()
+            return None if value is None else NotificationOutcome(value)
+
+        alert = conn.execute(
+            sa.text("SELECT kind FROM alerts WHERE id = :i"), {"i": ids["alert"]}
+        ).scalar_one()
         return {
-            "events": [e.kind for e in s.get_one(Tip, ids["tip"]).events],
-            "outcomes": (
-                s.get_one(Notification, ids["answered"]).outcome,
-                s.get_one(Notification, ids["pending"]).outcome,
-            ),
-            "alert": s.get_one(Alert, ids["alert"]).kind,
+            "events": [TipEventKind(e) for e in events],
+            "outcomes": (outcome(ids["answered"]), outcome(ids["pending"])),
+            "alert": AlertKind(alert),
         }
 
 
 def test_0006_keeps_the_rows_and_checks_them_up_and_down(database_url: str) -> None:
     db = Database(database_url)
-    migrate.upgrade(db.engine, BEFORE)
-    ids = seed(db)
+    ids = seed_then_downgrade(db, BEFORE)
     before = stored(db, ids)
     assert before == {
         "events": [
@@ -187,8 +213,7 @@ def test_0006_refuses_values_outside_the_vocabularies_and_changes_nothing(
     database_url: str,
 ) -> None:
     db = Database(database_url)
-    migrate.upgrade(db.engine, BEFORE)
-    ids = seed(db)
+    ids = seed_then_downgrade(db, BEFORE)
     with db.engine.begin() as conn:
         insert_event(conn, ids["tip"], "note")
         insert_event(conn, ids["tip"], "note")
@@ -296,3 +321,21 @@ def test_a_texts_statuses_become_members_and_an_undocumented_one_changes_nothing
     status(failed, "undelivered")
     assert outcome(failed) is NotificationOutcome.UNDELIVERED
     assert world.events(tip_id).count(TipEventKind.NOTIFICATION_SMS_FAILED) == 1
+
+
+def test_0007_adds_the_intake_kinds_and_goes_down_only_without_them(database_url: str) -> None:
+    db = Database(database_url)
+    ids = seed_then_downgrade(db, "0006")
+    before = stored(db, ids)
+    refused = pytest.raises(IntegrityError, match="ck_tip_events_tip_event_kind")
+    with refused, db.engine.begin() as conn:
+        insert_event(conn, ids["tip"], TipEventKind.INTAKE_ASKED.value)
+
+    migrate.upgrade(db.engine)
+    assert stored(db, ids) == before
+    with db.engine.begin() as conn:
+        insert_event(conn, ids["tip"], TipEventKind.INTAKE_ASKED.value)
+    with pytest.raises(RuntimeError, match="1 rows of tip_events have kinds 0006 does not know"):
+        migrate.downgrade(db.engine, "0006")
+    assert migrate.is_current(db.engine)
+    db.dispose()
