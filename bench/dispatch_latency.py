@@ -149,7 +149,7 @@ class SmtpSink:
 
     received: list[tuple[float, str | None]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         arrived = time.monotonic()
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         found = re.search(r"Safety tip (\d+)", str(message.get("Subject", "")))
@@ -546,40 +546,54 @@ class PlacedTip:
     committed: float  # monotonic time its answer arrived: an upper bound on the commit
 
 
+def _reach_confirmation(stack: Stack) -> Caller:
+    """A new call, keyed through the menu up to the school's confirmation prompt."""
+    caller = Caller(stack.base_url, stack.auth_token, stack.account_sid, stack.caller_id)
+    caller.start()
+    caller.press("1")  # English
+    caller.press("1")  # a new report
+    caller.press("1")  # threat of violence, weapon or planned attack: Critical
+    mark = len(caller.heard)
+    caller.press(SCHOOL_CODE + "#")
+    if SCHOOL_NAME not in caller.heard_since(mark):
+        raise CallerError(f"the school was not read back: {caller.heard_since(mark)!r}")
+    return caller
+
+
+def _confirm(caller: Caller) -> PlacedTip:
+    """Confirm the school, which commits the tip, timing the round trip."""
+    sent = time.monotonic()
+    root, url = caller.press_request("1")  # confirm the school: the tip is committed
+    committed = time.monotonic()
+    caller._play(root, url)
+    if not caller.waiting_record:
+        raise CallerError(f"no <Record> after the confirmation: {caller.heard[-3:]}")
+    return PlacedTip(caller.sid, sent, committed)
+
+
 def caller_thread(
     stack: Stack,
     barrier: threading.Barrier,
     out: list[PlacedTip],
     errors: list[BaseException],
 ) -> None:
+    """One caller of a burst: to the confirmation, wait for the release, confirm."""
+    released = False
     try:
-        caller = Caller(stack.base_url, stack.auth_token, stack.account_sid, stack.caller_id)
-        caller.start()
-        caller.press("1")  # English
-        caller.press("1")  # a new report
-        caller.press("1")  # threat of violence, weapon or planned attack: Critical
-        mark = len(caller.heard)
-        caller.press(SCHOOL_CODE + "#")
-        if SCHOOL_NAME not in caller.heard_since(mark):
-            raise CallerError(f"the school was not read back: {caller.heard_since(mark)!r}")
-    except BaseException as exc:
+        caller = _reach_confirmation(stack)
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return  # another caller failed: the burst reports that one
+        released = True
+        out.append(_confirm(caller))
+    except BaseException as exc:  # noqa: BLE001, RUF100
+        # Whatever went wrong, the burst must hear of it: a thread's exception would only be
+        # printed. Before the release, the barrier is broken too, so nobody waits for this
+        # caller. (RUF100 only while pyproject.toml does not apply BLE to this file.)
         errors.append(exc)
-        barrier.abort()
-        return
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        return
-    try:
-        sent = time.monotonic()
-        root, url = caller.press_request("1")  # confirm the school: the tip is committed
-        committed = time.monotonic()
-        caller._play(root, url)
-        if not caller.waiting_record:
-            raise CallerError(f"no <Record> after the confirmation: {caller.heard[-3:]}")
-        out.append(PlacedTip(caller.sid, sent, committed))
-    except BaseException as exc:
-        errors.append(exc)
+        if not released:
+            barrier.abort()
 
 
 # ------------------------------------------------------------------------------------------
@@ -621,17 +635,21 @@ def _notifications_of(request: RecordedRequest) -> list[int]:
     return [int(v) for v in parse_qs(urlsplit(url).query).get("n", []) if v.isdigit()]
 
 
-def run_burst(
-    stack: Stack,
-    db: psycopg.Connection[Any],
-    size: int,
-    run: int,
-    epoch_offset: float,
-    settle_timeout: float = 300,
-) -> tuple[list[TipResult], dict[str, Any]]:
-    # Every burst is a separate incident: no number was called or texted moments ago (a spacing
-    # between calls to one number would otherwise carry over from the previous burst).
-    db.execute("UPDATE phone_numbers SET last_called_at = NULL, last_texted_at = NULL")
+@dataclass
+class _Release:
+    """A burst's callers, let go together at the confirmation."""
+
+    placed: list[PlacedTip]
+    #: time.monotonic() of the release.
+    at: float
+    #: cpu_times() and Stack.cpu() just before it.
+    cpu: tuple[int, int]
+    parts: dict[str, float]
+
+
+def _release_callers(stack: Stack, size: int) -> _Release:
+    """Bring ``size`` callers to the confirmation, release them at once and wait until each has
+    confirmed; raises if any caller failed."""
     barrier = threading.Barrier(size + 1)
     placed: list[PlacedTip] = []
     errors: list[BaseException] = []
@@ -664,54 +682,87 @@ def run_burst(
         ) from errors[0]
     if len(placed) != size:
         raise RuntimeError(f"{len(placed)} of {size} callers confirmed")
+    return _Release(placed, released, cpu_start, parts_start)
 
-    by_sid = {p.call_sid: p for p in placed}
+
+def _critical_tips(
+    db: psycopg.Connection[Any], call_sids: Sequence[str], size: int
+) -> dict[str, tuple[int, str]]:
+    """call sid → (tip id, report number) of the tips the calls made; raises unless there is one
+    Critical tip per call."""
     rows = db.execute(
         "SELECT c.sid, t.id, t.report_number, t.level FROM calls c JOIN tips t ON t.id = c.tip_id "
         "WHERE c.sid = ANY(%s)",
-        (list(by_sid),),
+        (list(call_sids),),
     ).fetchall()
     if len(rows) != size or any(level != "critical" for *_, level in rows):
         raise RuntimeError(f"expected {size} Critical tips, found {rows!r}")
-    tip_of_sid = {sid: (tip_id, number) for sid, tip_id, number, _ in rows}
-    tip_ids = [tip_id for tip_id, _ in tip_of_sid.values()]
+    return {sid: (tip_id, number) for sid, tip_id, number, _ in rows}
 
-    first_round_sql = (
-        "SELECT id, tip_id, channel, state, created_at, enqueued_at FROM notifications "
-        "WHERE tip_id = ANY(%s) AND purpose = 'alert' AND plan_version = 1 "
-        "AND round = 1 AND position = 0"
-    )
 
-    def settled() -> bool:
-        unplanned = db.execute(
-            "SELECT count(*) FROM tips WHERE id = ANY(%s) AND plan_version = 0", (tip_ids,)
-        ).fetchone()
-        if unplanned is None or unplanned[0] > 0:
-            return False
-        pending = [r for r in db.execute(first_round_sql, (tip_ids,)) if r[3] in PENDING]
-        return not pending
+#: The first-round rows of a set of tips: everything due at once when a tip is planned.
+FIRST_ROUND_SQL = (
+    "SELECT id, tip_id, channel, state, created_at, enqueued_at FROM notifications "
+    "WHERE tip_id = ANY(%s) AND purpose = 'alert' AND plan_version = 1 "
+    "AND round = 1 AND position = 0"
+)
+#: (notification id, channel, created_at, enqueued_at) of a first-round row.
+FirstRoundRow = tuple[int, str, datetime, datetime | None]
 
-    _wait_for(f"the first round of {size} tips to go out", settled, settle_timeout, 0.05)
+
+def _first_round_settled(db: psycopg.Connection[Any], tip_ids: Sequence[int]) -> bool:
+    """Every tip planned, and none of their first-round rows still on its way."""
+    unplanned = db.execute(
+        "SELECT count(*) FROM tips WHERE id = ANY(%s) AND plan_version = 0", (tip_ids,)
+    ).fetchone()
+    if unplanned is None or unplanned[0] > 0:
+        return False
+    pending = [r for r in db.execute(FIRST_ROUND_SQL, (tip_ids,)) if r[3] in PENDING]
+    return not pending
+
+
+def _cpu_since(stack: Stack, release: _Release) -> tuple[float, dict[str, float]]:
+    """The machine's busy share since the release, and the CPU seconds of each part of the stack
+    (plus the whole machine's)."""
     cpu_end = cpu_times()
     parts_end = stack.cpu()
-    busy = (cpu_end[0] - cpu_start[0]) / max(1, cpu_end[1] - cpu_start[1])
+    busy = (cpu_end[0] - release.cpu[0]) / max(1, cpu_end[1] - release.cpu[1])
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    parts = {k: v - parts_start.get(k, 0.0) for k, v in parts_end.items()}
-    parts["whole machine"] = (cpu_end[0] - cpu_start[0]) / ticks
-    time.sleep(0.5)  # anything sent twice would arrive now
+    parts = {k: v - release.parts.get(k, 0.0) for k, v in parts_end.items()}
+    parts["whole machine"] = (cpu_end[0] - release.cpu[0]) / ticks
+    return busy, parts
 
-    first_round = db.execute(first_round_sql, (tip_ids,)).fetchall()
+
+def _first_round_rows(
+    db: psycopg.Connection[Any], tip_ids: Sequence[int], workdir: Path
+) -> dict[int, list[FirstRoundRow]]:
+    """Each tip's first-round rows; raises unless every one of them was sent."""
+    first_round = db.execute(FIRST_ROUND_SQL, (tip_ids,)).fetchall()
     if any(state != "sent" for _, _, _, state, _, _ in first_round):
         states = sorted({state for *_, state, _, _ in first_round} - {"sent"})
-        raise RuntimeError(f"first-round rows ended {states}, not sent; see {stack.workdir}")
-    rows_of_tip: dict[int, list[tuple[int, str, datetime, datetime | None]]] = defaultdict(list)
+        raise RuntimeError(f"first-round rows ended {states}, not sent; see {workdir}")
+    rows_of_tip: dict[int, list[FirstRoundRow]] = defaultdict(list)
     for nid, tip_id, channel, _, created, enqueued in first_round:
         rows_of_tip[tip_id].append((nid, channel, created, enqueued))
+    return rows_of_tip
 
+
+@dataclass
+class _Arrivals:
+    """What reached the fake Twilio API."""
+
+    #: notification id → (arrival, operation) of each request that carried the row.
+    of_row: dict[int, list[tuple[float, str]]]
+    #: Requests since the release for rows outside the first rounds measured.
+    strays: int
+    #: Call requests that carried at least one measured row (a bundled call carries several).
+    call_requests: int
+
+
+def _arrivals_at_fake(fake: TimedTwilioFake, wanted: set[int], released: float) -> _Arrivals:
     arrivals: dict[int, list[tuple[float, str]]] = defaultdict(list)
-    with stack.fake._lock:
-        recorded = [(r.arrived, r) for r in stack.fake.requests]
-    wanted = {nid for nid, *_ in first_round}
+    with fake._lock:
+        recorded = [(r.arrived, r) for r in fake.requests]
     strays = 0
     call_requests = 0
     for arrived, request in recorded:
@@ -723,53 +774,61 @@ def run_burst(
                 arrivals[nid].append((arrived, request.operation or "?"))
         if carried and not wanted.intersection(carried) and arrived >= released:
             strays += 1
+    return _Arrivals(arrivals, strays, call_requests)
 
+
+def _email_arrivals(smtp: SmtpSink | None) -> dict[str, list[float]]:
+    """Report number → arrival of each e-mail about it (none measured without the sink)."""
     emails: dict[str, list[float]] = defaultdict(list)
-    if stack.smtp is not None:
-        for arrived, number in list(stack.smtp.received):
+    if smtp is not None:
+        for arrived, number in list(smtp.received):
             if number is not None:
                 emails[number].append(arrived)
+    return emails
 
-    def mono(at: datetime) -> float:
-        return at.timestamp() - epoch_offset
 
-    results = []
-    for sid, placed_tip in by_sid.items():
-        tip_id, number = tip_of_sid[sid]
-        mine = rows_of_tip[tip_id]
-        phone_rows = [r for r in mine if r[1] in ("voice", "sms")]
-        call_rows = [r for r in mine if r[1] == "voice"]
-        times = [t for nid, *_ in phone_rows for t, _ in arrivals[nid]]
-        call_times = [t for nid, *_ in call_rows for t, op in arrivals[nid] if op == "CreateCall"]
-        email_rows = [r for r in mine if r[1] == "email"]
-        planned_at = min(created for _, _, created, _ in mine)
-        commit = placed_tip.committed
-        mail = emails.get(number, [])
-        results.append(
-            TipResult(
-                burst=size,
-                run=run,
-                tip_id=tip_id,
-                confirm_rtt=placed_tip.committed - placed_tip.sent,
-                first_call=min(call_times) - commit if call_times else None,
-                all_first_round=max(times) - commit if times else None,
-                planned=mono(planned_at) - commit,
-                last_email=max(mail) - commit if mail else None,
-                expected=len(phone_rows),
-                calls=len(call_rows),
-                texts=len(phone_rows) - len(call_rows),
-                received=len(times),
-                doubled=sum(1 for nid, *_ in phone_rows if len(arrivals[nid]) > 1),
-                emails_expected=len(email_rows),
-                emails_received=len(mail),
-                sweep_planned=any(enq is not None and enq == created for *_, created, enq in mine),
-                sweep_reenqueued=sum(
-                    1 for *_, created, enq in mine if enq is not None and enq > created
-                ),
-            )
-        )
+def _tip_result(
+    size: int,
+    run: int,
+    tip_id: int,
+    placed_tip: PlacedTip,
+    mine: Sequence[FirstRoundRow],
+    arrivals: Mapping[int, list[tuple[float, str]]],
+    mail: Sequence[float],
+    epoch_offset: float,
+) -> TipResult:
+    """One tip's times, from its commit (the arrival of the answer to its confirmation)."""
+    phone_rows = [r for r in mine if r[1] in ("voice", "sms")]
+    call_rows = [r for r in mine if r[1] == "voice"]
+    times = [t for nid, *_ in phone_rows for t, _ in arrivals[nid]]
+    call_times = [t for nid, *_ in call_rows for t, op in arrivals[nid] if op == "CreateCall"]
+    email_rows = [r for r in mine if r[1] == "email"]
+    planned_at = min(created for _, _, created, _ in mine)
+    commit = placed_tip.committed
+    return TipResult(
+        burst=size,
+        run=run,
+        tip_id=tip_id,
+        confirm_rtt=placed_tip.committed - placed_tip.sent,
+        first_call=min(call_times) - commit if call_times else None,
+        all_first_round=max(times) - commit if times else None,
+        # Database times to the benchmark's clock.
+        planned=planned_at.timestamp() - epoch_offset - commit,
+        last_email=max(mail) - commit if mail else None,
+        expected=len(phone_rows),
+        calls=len(call_rows),
+        texts=len(phone_rows) - len(call_rows),
+        received=len(times),
+        doubled=sum(1 for nid, *_ in phone_rows if len(arrivals[nid]) > 1),
+        emails_expected=len(email_rows),
+        emails_received=len(mail),
+        sweep_planned=any(enq is not None and enq == created for *_, created, enq in mine),
+        sweep_reenqueued=sum(1 for *_, created, enq in mine if enq is not None and enq > created),
+    )
 
-    # Later tiers and the watchdog's next rounds would land in the next bursts: stop them.
+
+def _cancel_what_is_left(db: psycopg.Connection[Any], tip_ids: Sequence[int]) -> None:
+    """Later tiers and the watchdog's next rounds would land in the next bursts: stop them."""
     db.execute(
         "UPDATE notifications SET state = 'cancelled', outcome = %s "
         "WHERE tip_id = ANY(%s) AND state = 'planned'",
@@ -780,10 +839,58 @@ def run_burst(
         "AND state = 'open'",
         (tip_ids,),
     )
+
+
+def run_burst(
+    stack: Stack,
+    db: psycopg.Connection[Any],
+    size: int,
+    run: int,
+    epoch_offset: float,
+    settle_timeout: float = 300,
+) -> tuple[list[TipResult], dict[str, Any]]:
+    # Every burst is a separate incident: no number was called or texted moments ago (a spacing
+    # between calls to one number would otherwise carry over from the previous burst).
+    db.execute("UPDATE phone_numbers SET last_called_at = NULL, last_texted_at = NULL")
+    release = _release_callers(stack, size)
+    by_sid = {p.call_sid: p for p in release.placed}
+    tip_of_sid = _critical_tips(db, list(by_sid), size)
+    tip_ids = [tip_id for tip_id, _ in tip_of_sid.values()]
+
+    _wait_for(
+        f"the first round of {size} tips to go out",
+        lambda: _first_round_settled(db, tip_ids),
+        settle_timeout,
+        0.05,
+    )
+    busy, parts = _cpu_since(stack, release)
+    time.sleep(0.5)  # anything sent twice would arrive now
+
+    rows_of_tip = _first_round_rows(db, tip_ids, stack.workdir)
+    wanted = {nid for rows in rows_of_tip.values() for nid, *_ in rows}
+    arrivals = _arrivals_at_fake(stack.fake, wanted, release.at)
+    emails = _email_arrivals(stack.smtp)
+    results = []
+    for sid, placed_tip in by_sid.items():
+        tip_id, number = tip_of_sid[sid]
+        results.append(
+            _tip_result(
+                size,
+                run,
+                tip_id,
+                placed_tip,
+                rows_of_tip[tip_id],
+                arrivals.of_row,
+                emails.get(number, []),
+                epoch_offset,
+            )
+        )
+
+    _cancel_what_is_left(db, tip_ids)
     return results, {
-        "strays": strays,
+        "strays": arrivals.strays,
         "busy": busy,
-        "call_requests": call_requests,
+        "call_requests": arrivals.call_requests,
         "cpu": parts,
     }
 
@@ -1040,7 +1147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.budget = budget_sentence()
     random.seed(args.seed)
 
-    def terminate(signum: int, frame: Any) -> None:
+    def terminate(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminate)

@@ -121,200 +121,294 @@ def _blank_to_none(value: str | None) -> str | None:
     return value or None
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, instance_path: Path | None = None
-) -> Settings:
-    """Read and check the environment. Raises ConfigError listing every problem at once."""
-    env = dict(os.environ if environ is None else environ)
+class _Environment:
+    """The variables as load_settings reads them: a blank value counts as unset, and problems are
+    collected rather than raised so that the operator sees every one of them in a single start."""
 
-    def get(name: str) -> str | None:
-        return _blank_to_none(env.get(name))
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._values = dict(environ)
+        self.problems: list[str] = []
 
-    problems: list[str] = []
+    def get(self, name: str) -> str | None:
+        return _blank_to_none(self._values.get(name))
 
-    instance = instance_path or Path(get("HOTLINE_INSTANCE_PATH") or Path.cwd() / "instance")
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
 
-    raw_db = get("DATABASE_URL")
+
+def _is_true(value: str | None) -> bool:
+    return (value or "0").lower() in ("1", "true", "yes")
+
+
+def _database_url(env: _Environment, instance: Path) -> str:
+    raw_db = env.get("DATABASE_URL")
     if raw_db is None:
-        database_url = f"sqlite:///{(instance / 'hotline.sqlite3').as_posix()}"
-    else:
-        try:
-            database_url = normalize_database_url(raw_db)
-        except ValueError as exc:
-            problems.append(str(exc))
-            database_url = raw_db
-    postgres = is_postgresql_url(database_url)
+        return f"sqlite:///{(instance / 'hotline.sqlite3').as_posix()}"
+    try:
+        return normalize_database_url(raw_db)
+    except ValueError as exc:
+        env.problem(str(exc))
+        return raw_db
 
-    redis_url = get("REDIS_URL")
-    sid = get("TWILIO_ACCOUNT_SID")
-    token = get("TWILIO_AUTH_TOKEN")
-    simulate_flag = (get("HOTLINE_SIMULATE") or "0").lower() in ("1", "true", "yes")
+
+def _twilio_credentials(env: _Environment) -> tuple[str, str] | None:
+    """The account SID and auth token, or None for the simulated phone network."""
+    sid = env.get("TWILIO_ACCOUNT_SID")
+    token = env.get("TWILIO_AUTH_TOKEN")
     if (sid is None) != (token is None):
-        problems.append(
+        env.problem(
             "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together: set both (production) "
             "or neither (simulated phone network)"
         )
-    uses_twilio = sid is not None and token is not None
-    public_base_url = get("PUBLIC_BASE_URL")
-    hotline_number = get("HOTLINE_NUMBER")
-    api_base = get("TWILIO_API_BASE_URL")
+    if sid is None or token is None:
+        return None
+    return sid, token
 
-    if uses_twilio:
-        if simulate_flag:
-            problems.append(
-                "HOTLINE_SIMULATE=1 with Twilio credentials: the simulated phone network never "
-                "runs with real credentials; unset one of them"
-            )
-        if public_base_url is None:
-            problems.append(
-                "PUBLIC_BASE_URL is required with Twilio credentials: it is the https origin "
-                "Twilio calls, used to check every webhook signature"
-            )
-        if hotline_number is None:
-            problems.append(
-                "HOTLINE_NUMBER is required with Twilio credentials: it is the caller id of "
-                "every alert call and text"
-            )
-        if get("SMTP_URL") is None:
-            # Without it e-mails would land in the development outbox and count as sent: every
-            # principal's e-mail silently dropped.
-            problems.append(
-                "SMTP_URL is required with Twilio credentials: without it notification e-mails "
-                "would be kept in the development outbox and never reach anyone"
-            )
-    elif (redis_url is not None or postgres) and not simulate_flag:
-        what = " and ".join(
-            name
-            for name, present in (("REDIS_URL", redis_url), ("a PostgreSQL DATABASE_URL", postgres))
-            if present
+
+def _check_twilio_install(
+    env: _Environment,
+    *,
+    simulate_flag: bool,
+    public_base_url: str | None,
+    hotline_number: str | None,
+) -> None:
+    """What an install with real Twilio credentials cannot do without."""
+    if simulate_flag:
+        env.problem(
+            "HOTLINE_SIMULATE=1 with Twilio credentials: the simulated phone network never "
+            "runs with real credentials; unset one of them"
         )
-        problems.append(
-            f"{what} without Twilio credentials would run the simulated phone network in "
-            "what looks like production (alert calls would ring a browser tab). Set "
-            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or HOTLINE_SIMULATE=1 for a training "
-            "install"
+    if public_base_url is None:
+        env.problem(
+            "PUBLIC_BASE_URL is required with Twilio credentials: it is the https origin "
+            "Twilio calls, used to check every webhook signature"
+        )
+    if hotline_number is None:
+        env.problem(
+            "HOTLINE_NUMBER is required with Twilio credentials: it is the caller id of "
+            "every alert call and text"
+        )
+    if env.get("SMTP_URL") is None:
+        # Without it e-mails would land in the development outbox and count as sent: every
+        # principal's e-mail silently dropped.
+        env.problem(
+            "SMTP_URL is required with Twilio credentials: without it notification e-mails "
+            "would be kept in the development outbox and never reach anyone"
         )
 
-    development = not uses_twilio and redis_url is None and not postgres
-    simulate = not uses_twilio
 
-    if public_base_url is not None:
-        parts = urlsplit(public_base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"PUBLIC_BASE_URL must be an http(s) origin, not {public_base_url!r}")
-        elif parts.path not in ("", "/") or parts.query or parts.fragment:
-            problems.append(
-                f"PUBLIC_BASE_URL is an origin (scheme and host) only, not {public_base_url!r}"
-            )
-        elif uses_twilio and parts.scheme != "https" and api_base is None:
-            problems.append("PUBLIC_BASE_URL must be https when talking to real Twilio")
-        public_base_url = public_base_url.rstrip("/")
-    else:
-        port = get("PORT")
-        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-            problems.append(f"PORT must be a TCP port number, not {port!r}")
-            port = None
-        public_base_url = (
-            DEVELOPMENT_PUBLIC_BASE_URL if port is None else f"http://127.0.0.1:{int(port)}"
+def _check_simulation_is_not_production(
+    env: _Environment, *, simulate_flag: bool, redis_url: str | None, postgres: bool
+) -> None:
+    """Without Twilio credentials, production-looking services need HOTLINE_SIMULATE=1: otherwise
+    alert calls would silently ring a browser tab instead of a principal."""
+    if (redis_url is None and not postgres) or simulate_flag:
+        return
+    what = " and ".join(
+        name
+        for name, present in (("REDIS_URL", redis_url), ("a PostgreSQL DATABASE_URL", postgres))
+        if present
+    )
+    env.problem(
+        f"{what} without Twilio credentials would run the simulated phone network in "
+        "what looks like production (alert calls would ring a browser tab). Set "
+        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or HOTLINE_SIMULATE=1 for a training "
+        "install"
+    )
+
+
+def _public_origin(
+    env: _Environment, public_base_url: str, *, uses_twilio: bool, api_base: str | None
+) -> str:
+    """PUBLIC_BASE_URL as given: an http(s) origin, https for real Twilio (which refuses to call
+    plain http) unless TWILIO_API_BASE_URL points at a stand-in."""
+    parts = urlsplit(public_base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        env.problem(f"PUBLIC_BASE_URL must be an http(s) origin, not {public_base_url!r}")
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        env.problem(f"PUBLIC_BASE_URL is an origin (scheme and host) only, not {public_base_url!r}")
+    elif uses_twilio and parts.scheme != "https" and api_base is None:
+        env.problem("PUBLIC_BASE_URL must be https when talking to real Twilio")
+    return public_base_url.rstrip("/")
+
+
+def _development_base_url(env: _Environment) -> str:
+    """Without PUBLIC_BASE_URL the hotline is where `make run` listens (PORT, or 5000)."""
+    port = env.get("PORT")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        env.problem(f"PORT must be a TCP port number, not {port!r}")
+        port = None
+    return DEVELOPMENT_PUBLIC_BASE_URL if port is None else f"http://127.0.0.1:{int(port)}"
+
+
+def _is_e164(number: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(number, None)
+        return phonenumbers.is_valid_number(parsed) and number == phonenumbers.format_number(
+            parsed, phonenumbers.PhoneNumberFormat.E164
         )
+    except phonenumbers.NumberParseException:
+        return False
 
-    if hotline_number is not None:
-        try:
-            parsed = phonenumbers.parse(hotline_number, None)
-            ok = phonenumbers.is_valid_number(
-                parsed
-            ) and hotline_number == phonenumbers.format_number(
-                parsed, phonenumbers.PhoneNumberFormat.E164
-            )
-        except phonenumbers.NumberParseException:
-            ok = False
-        if not ok:
-            problems.append("HOTLINE_NUMBER must be an E.164 number such as +13125550100")
-    else:
-        hotline_number = DEVELOPMENT_HOTLINE_NUMBER
 
-    if api_base is not None:
-        parts = urlsplit(api_base)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"TWILIO_API_BASE_URL must be an http(s) URL, not {api_base!r}")
-        api_base = api_base.rstrip("/")
+def _hotline_number(env: _Environment, hotline_number: str | None) -> str:
+    if hotline_number is None:
+        return DEVELOPMENT_HOTLINE_NUMBER
+    if not _is_e164(hotline_number):
+        env.problem("HOTLINE_NUMBER must be an E.164 number such as +13125550100")
+    return hotline_number
 
-    secret_key = get("SECRET_KEY")
-    if secret_key is None or secret_key == DEVELOPMENT_SECRET_KEY:
-        if not development:
-            problems.append("SECRET_KEY must be set to a long random value outside development")
-        secret_key = DEVELOPMENT_SECRET_KEY
 
-    identity_key = b""
-    previous: list[bytes] = []
-    raw_identity = get("HOTLINE_IDENTITY_KEY")
+def _twilio_api_base_url(env: _Environment, api_base: str | None) -> str | None:
+    if api_base is None:
+        return None
+    parts = urlsplit(api_base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        env.problem(f"TWILIO_API_BASE_URL must be an http(s) URL, not {api_base!r}")
+    return api_base.rstrip("/")
+
+
+def _secret_key(env: _Environment, *, development: bool) -> str:
+    secret_key = env.get("SECRET_KEY")
+    if secret_key is not None and secret_key != DEVELOPMENT_SECRET_KEY:
+        return secret_key
+    if not development:
+        env.problem("SECRET_KEY must be set to a long random value outside development")
+    return DEVELOPMENT_SECRET_KEY
+
+
+def _identity_key(env: _Environment, *, development: bool) -> bytes:
+    """The current identity key; empty only in development, where none is required."""
+    raw_identity = env.get("HOTLINE_IDENTITY_KEY")
     if raw_identity is None:
         if not development:
-            problems.append(
+            env.problem(
                 "HOTLINE_IDENTITY_KEY is required outside development (32 random bytes in "
                 'urlsafe base64, as `python -c "from cryptography.fernet import Fernet; '
                 'print(Fernet.generate_key().decode())"` prints)'
             )
-    else:
-        try:
-            identity_key = parse_identity_key(raw_identity)
-        except ValueError as exc:
-            problems.append(
-                f"HOTLINE_IDENTITY_KEY is malformed ({exc}); it must be 32 bytes in urlsafe base64"
-            )
-    for n, item in enumerate((get("HOTLINE_IDENTITY_KEY_PREVIOUS") or "").split(","), 1):
+        return b""
+    try:
+        return parse_identity_key(raw_identity)
+    except ValueError as exc:
+        env.problem(
+            f"HOTLINE_IDENTITY_KEY is malformed ({exc}); it must be 32 bytes in urlsafe base64"
+        )
+        return b""
+
+
+def _previous_identity_keys(env: _Environment) -> tuple[bytes, ...]:
+    """HOTLINE_IDENTITY_KEY_PREVIOUS, comma-separated; blank items are skipped but still counted,
+    so that a problem names the key's position as the operator wrote it."""
+    previous: list[bytes] = []
+    for n, item in enumerate((env.get("HOTLINE_IDENTITY_KEY_PREVIOUS") or "").split(","), 1):
         if not item.strip():
             continue
         try:
             previous.append(parse_identity_key(item))
         except ValueError as exc:
-            problems.append(f"HOTLINE_IDENTITY_KEY_PREVIOUS key {n} is malformed ({exc})")
+            env.problem(f"HOTLINE_IDENTITY_KEY_PREVIOUS key {n} is malformed ({exc})")
+    return tuple(previous)
 
-    calls_per_second = 1
-    raw_cps = get("HOTLINE_CALLS_PER_SECOND")
-    if raw_cps is not None:
-        if raw_cps.isdigit() and 1 <= int(raw_cps) <= 1000:
-            calls_per_second = int(raw_cps)
-        else:
-            problems.append("HOTLINE_CALLS_PER_SECOND must be a whole number from 1 to 1000")
 
-    minutes: dict[str, int] = {}
-    for name, default in (
-        ("HOTLINE_ESCALATION_EMAIL_MINUTES", 15),
-        ("HOTLINE_UPDATE_MINUTES", 10),
-    ):
-        raw = get(name)
-        minutes[name] = default
-        if raw is not None:
-            if raw.isdigit() and 1 <= int(raw) <= 24 * 60:
-                minutes[name] = int(raw)
-            else:
-                problems.append(f"{name} must be a whole number of minutes from 1 to 1440")
+def _calls_per_second(env: _Environment) -> int:
+    raw_cps = env.get("HOTLINE_CALLS_PER_SECOND")
+    if raw_cps is None:
+        return 1
+    if raw_cps.isdigit() and 1 <= int(raw_cps) <= 1000:
+        return int(raw_cps)
+    env.problem("HOTLINE_CALLS_PER_SECOND must be a whole number from 1 to 1000")
+    return 1
 
-    clock_file = get("HOTLINE_CLOCK_FILE")
+
+def _minutes(env: _Environment, name: str, *, default: int) -> timedelta:
+    """A whole number of minutes, at most a day."""
+    raw = env.get(name)
+    if raw is None:
+        return timedelta(minutes=default)
+    if raw.isdigit() and 1 <= int(raw) <= 24 * 60:
+        return timedelta(minutes=int(raw))
+    env.problem(f"{name} must be a whole number of minutes from 1 to 1440")
+    return timedelta(minutes=default)
+
+
+def _clock_file(env: _Environment, *, uses_twilio: bool, api_base: str | None) -> str | None:
+    clock_file = env.get("HOTLINE_CLOCK_FILE")
     if clock_file is not None and uses_twilio and api_base is None:
-        problems.append("HOTLINE_CLOCK_FILE (a test clock) is refused with real Twilio")
+        env.problem("HOTLINE_CLOCK_FILE (a test clock) is refused with real Twilio")
+    return clock_file
 
-    if problems:
-        raise ConfigError(problems)
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, instance_path: Path | None = None
+) -> Settings:
+    """Read and check the environment. Raises ConfigError listing every problem at once.
+
+    The readers below run in a fixed order because that is the order the problems are listed in.
+    """
+    env = _Environment(os.environ if environ is None else environ)
+
+    instance = instance_path or Path(env.get("HOTLINE_INSTANCE_PATH") or Path.cwd() / "instance")
+    database_url = _database_url(env, instance)
+    postgres = is_postgresql_url(database_url)
+
+    redis_url = env.get("REDIS_URL")
+    twilio = _twilio_credentials(env)
+    uses_twilio = twilio is not None
+    simulate_flag = _is_true(env.get("HOTLINE_SIMULATE"))
+    raw_public_base_url = env.get("PUBLIC_BASE_URL")
+    raw_hotline_number = env.get("HOTLINE_NUMBER")
+    raw_api_base = env.get("TWILIO_API_BASE_URL")
+
+    if uses_twilio:
+        _check_twilio_install(
+            env,
+            simulate_flag=simulate_flag,
+            public_base_url=raw_public_base_url,
+            hotline_number=raw_hotline_number,
+        )
+    else:
+        _check_simulation_is_not_production(
+            env, simulate_flag=simulate_flag, redis_url=redis_url, postgres=postgres
+        )
+    development = not uses_twilio and redis_url is None and not postgres
+
+    if raw_public_base_url is None:
+        public_base_url = _development_base_url(env)
+    else:
+        public_base_url = _public_origin(
+            env, raw_public_base_url, uses_twilio=uses_twilio, api_base=raw_api_base
+        )
+    hotline_number = _hotline_number(env, raw_hotline_number)
+    api_base = _twilio_api_base_url(env, raw_api_base)
+    secret_key = _secret_key(env, development=development)
+    identity_key = _identity_key(env, development=development)
+    previous_identity_keys = _previous_identity_keys(env)
+    calls_per_second = _calls_per_second(env)
+    escalation_email_every = _minutes(env, "HOTLINE_ESCALATION_EMAIL_MINUTES", default=15)
+    update_every = _minutes(env, "HOTLINE_UPDATE_MINUTES", default=10)
+    clock_file = _clock_file(env, uses_twilio=uses_twilio, api_base=api_base)
+
+    if env.problems:
+        raise ConfigError(env.problems)
 
     return Settings(
         database_url=database_url,
         instance_path=instance,
         secret_key=secret_key,
         identity_key=identity_key,
-        previous_identity_keys=tuple(previous),
+        previous_identity_keys=previous_identity_keys,
         public_base_url=public_base_url,
         hotline_number=hotline_number,
         redis_url=redis_url,
-        twilio_account_sid=sid if uses_twilio else None,
-        twilio_auth_token=token if uses_twilio else None,
+        twilio_account_sid=twilio[0] if twilio else None,
+        twilio_auth_token=twilio[1] if twilio else None,
         twilio_api_base_url=api_base,
-        smtp_url=get("SMTP_URL"),
-        simulate=simulate,
+        smtp_url=env.get("SMTP_URL"),
+        simulate=not uses_twilio,
         development=development,
         clock_file=clock_file,
         calls_per_second=calls_per_second,
-        escalation_email_every=timedelta(minutes=minutes["HOTLINE_ESCALATION_EMAIL_MINUTES"]),
-        update_every=timedelta(minutes=minutes["HOTLINE_UPDATE_MINUTES"]),
+        escalation_email_every=escalation_email_every,
+        update_every=update_every,
     )

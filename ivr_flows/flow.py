@@ -1,5 +1,5 @@
 """The voice menu as pure functions: ``advance(state, event, ctx) -> Turn`` and
-``script(state, ctx) -> Script``.
+``script(state, ctx) -> (Script, effects)``.
 
 No Flask, no database, no TwiML here. The state is a small JSON-able record kept on the call; the
 context answers the few questions the menu must ask (is there a school with this code?) and the
@@ -21,6 +21,7 @@ Rules every path obeys, so a frightened caller is never stuck or lost:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -396,7 +397,7 @@ def _goto(state: VoiceState, step: Step, **changes: Any) -> VoiceState:
     return replace(state, step=step, tries=0, **changes)
 
 
-def _language(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _language(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     state = replace(state, greeted=True)
     if isinstance(event, Keys) and event.digits[:1] in LANGUAGE_MENU:
         language = LANGUAGE_MENU[event.digits[:1]]
@@ -411,7 +412,7 @@ def _language(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _retry(state, event, Turn(_goto(state, Step.MAIN_MENU)))
 
 
-def _main_menu(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _main_menu(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys):
         key = event.digits[:1]
         if key == "1":
@@ -426,7 +427,7 @@ def _main_menu(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _retry(state, event, Turn(_goto(state, Step.CATEGORY)))
 
 
-def _category(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _category(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys) and event.digits[:1] in CATEGORY_MENU:
         return Turn(_goto(state, Step.SCHOOL, category=CATEGORY_MENU[event.digits[:1]]))
     return _retry(state, event, Turn(_goto(state, Step.SCHOOL, category=Category.OTHER)))
@@ -491,7 +492,7 @@ def _school(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _school_failed(state, (Say(PromptKey.NO_INPUT),))
 
 
-def _school_confirm(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _school_confirm(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     candidate = state.school_candidate
     if candidate is None:  # cannot happen with a consistent state; recover by asking again
         return Turn(_goto(state, Step.SCHOOL))
@@ -506,7 +507,7 @@ def _school_confirm(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _retry(state, event, _school_settled(state, None))
 
 
-def _record(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _record(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Recorded):
         effect = AttachRecording(event.recording_sid, event.recording_url, event.duration_seconds)
         next_step = Step.ENDED if event.hung_up else Step.READBACK
@@ -523,13 +524,13 @@ def _record(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return Turn(replace(state, record_tries=record_tries), preface=(Say(PromptKey.RECORD_RETRY),))
 
 
-def _readback(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _readback(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys) and event.digits[:1] == "1" and state.readbacks < MAX_READBACKS:
         return Turn(replace(state, readbacks=state.readbacks + 1))
     return Turn(_goto(state, Step.ENDED), preface=(Say(PromptKey.GOODBYE),))
 
 
-def _followup_report(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _followup_report(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys):
         digits = event.digits.strip("#*")
         if digits.isdigit() and 0 < len(digits) <= 16:
@@ -565,14 +566,14 @@ def _leave_message(state: VoiceState) -> Turn:
     return Turn(_goto(state, Step.LEAVE_MESSAGE, record_tries=0, followup_report=None))
 
 
-def _followup_menu(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _followup_menu(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys) and event.digits[:1] == "2":
         return Turn(replace(state, tries=0, messages_read=False))
     # "1", or anything else, or silence: the recording chance every path reaches.
     return Turn(_goto(state, Step.FOLLOWUP_RECORD, record_tries=0))
 
 
-def _followup_record(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _followup_record(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Recorded):
         effect = AttachRecording(
             event.recording_sid, event.recording_url, event.duration_seconds, followup=True
@@ -590,7 +591,7 @@ def _followup_record(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     )
 
 
-def _leave_message_step(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _leave_message_step(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Recorded):
         effects: tuple[Effect, ...] = (
             CreateTipForMessage(state.language),
@@ -631,7 +632,7 @@ def _confirm_report(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _retry(state, event, Turn(_goto(state, Step.MAIN_MENU, confirm_attempts=0)))
 
 
-def _confirm_more(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
+def _confirm_more(state: VoiceState, event: Event, _ctx: FlowContext) -> Turn:
     if isinstance(event, Keys) and event.digits[:1] == "1":
         return Turn(_goto(state, Step.CONFIRM_REPORT, confirm_attempts=0))
     if isinstance(event, Keys) and event.digits[:1] == "2":
@@ -640,6 +641,8 @@ def _confirm_more(state: VoiceState, event: Event, ctx: FlowContext) -> Turn:
     return _retry(state, event, ended)
 
 
+#: Every step's handler takes (state, event, ctx); one that asks the context nothing names it
+#: ``_ctx``.
 _HANDLERS = {
     Step.LANGUAGE: _language,
     Step.MAIN_MENU: _main_menu,
@@ -658,79 +661,99 @@ _HANDLERS = {
 }
 
 
+def _language_script(state: VoiceState) -> Ask:
+    """Each language offered in its own voice, after the greeting on the first pass."""
+    options = tuple(
+        Say(PromptKey.LANGUAGE_OPTION, {"digit": digit}, language=code)
+        for digit, code in LANGUAGE_MENU.items()
+    )
+    greeting: tuple[Say, ...] = ()
+    if not state.greeted:
+        greeting = (
+            Say(PromptKey.GREETING, language=DEFAULT_LANGUAGE),
+            Say(PromptKey.EMERGENCY, language=DEFAULT_LANGUAGE),
+        )
+    return Ask(greeting + options, num_digits=1)
+
+
+def _school_confirm_script(state: VoiceState) -> Ask:
+    name = state.school_candidate.name if state.school_candidate else ""
+    return Ask((Say(PromptKey.SCHOOL_CONFIRM, {"school": name}),), num_digits=1)
+
+
+def _readback_script(state: VoiceState, pin: str | None) -> Ask | HangUp:
+    """The report number and PIN, offered again until MAX_READBACKS; without both to read, only
+    goodbye."""
+    says: tuple[Say, ...] = ()
+    if state.report_number and pin:
+        says = (
+            Say(
+                PromptKey.READBACK,
+                {"report_number": Digits(state.report_number), "pin": Digits(pin)},
+            ),
+        )
+        if state.readbacks == 0:
+            says += (Say(PromptKey.READBACK_WRITE_DOWN),)
+    if state.readbacks >= MAX_READBACKS or not says:
+        return HangUp((*says, Say(PromptKey.GOODBYE)))
+    return Ask((*says, Say(PromptKey.READBACK_MENU)), num_digits=1)
+
+
+def _followup_menu_script(state: VoiceState, ctx: FlowContext) -> tuple[Ask, tuple[Effect, ...]]:
+    """The follow-up menu, after the messages for the reporter unless they were just read; the
+    effect records which messages were heard."""
+    assert state.tip_id is not None
+    messages = ctx.messages_for_reporter(state.tip_id)
+    says: tuple[Say, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    if not state.messages_read:
+        if messages:
+            says = (
+                Say(PromptKey.MESSAGES_INTRO),
+                *(
+                    Say(PromptKey.MESSAGE_ITEM, {"number": str(i), "text": m.text})
+                    for i, m in enumerate(messages, 1)
+                ),
+            )
+            effects = (MessagesHeard(state.tip_id, tuple(m.id for m in messages)),)
+        else:
+            says = (Say(PromptKey.MESSAGES_NONE),)
+    return Ask((*says, Say(PromptKey.FOLLOWUP_MENU)), num_digits=1), effects
+
+
+#: The steps whose script is always the same. Factories rather than shared objects, so that every
+#: call gets a script of its own (Say.params is a dict).
+_FIXED_SCRIPTS: dict[Step, Callable[[], Script]] = {
+    Step.MAIN_MENU: lambda: Ask((Say(PromptKey.MAIN_MENU),), num_digits=1),
+    Step.CATEGORY: lambda: Ask((Say(PromptKey.CATEGORY_MENU),), num_digits=1),
+    Step.SCHOOL: lambda: Ask((Say(PromptKey.SCHOOL_ASK),), speech=True, timeout=8),
+    Step.RECORD: lambda: RecordMessage((Say(PromptKey.RECORD_INSTRUCTIONS),)),
+    Step.FOLLOWUP_REPORT: lambda: Ask((Say(PromptKey.FOLLOWUP_REPORT),), timeout=10),
+    Step.FOLLOWUP_PIN: lambda: Ask((Say(PromptKey.FOLLOWUP_PIN),), timeout=10),
+    Step.FOLLOWUP_RECORD: lambda: RecordMessage((Say(PromptKey.FOLLOWUP_RECORD),)),
+    Step.LEAVE_MESSAGE: lambda: RecordMessage((Say(PromptKey.FOLLOWUP_LEAVE_MESSAGE),)),
+    Step.CONFIRM_REPORT: lambda: Ask((Say(PromptKey.CONFIRM_ASK),), timeout=10),
+    Step.CONFIRM_MORE: lambda: Ask((Say(PromptKey.CONFIRM_MORE),), num_digits=1),
+}
+
+
 def script(
     state: VoiceState, ctx: FlowContext, *, pin: str | None = None
 ) -> tuple[Script, tuple[Effect, ...]]:
     """What the caller hears at ``state.step``, and any effect of hearing it (messages read)."""
     step = state.step
     if step is Step.LANGUAGE:
-        options = tuple(
-            Say(PromptKey.LANGUAGE_OPTION, {"digit": digit}, language=code)
-            for digit, code in LANGUAGE_MENU.items()
-        )
-        greeting: tuple[Say, ...] = ()
-        if not state.greeted:
-            greeting = (
-                Say(PromptKey.GREETING, language=DEFAULT_LANGUAGE),
-                Say(PromptKey.EMERGENCY, language=DEFAULT_LANGUAGE),
-            )
-        return Ask(greeting + options, num_digits=1), ()
-    if step is Step.MAIN_MENU:
-        return Ask((Say(PromptKey.MAIN_MENU),), num_digits=1), ()
-    if step is Step.CATEGORY:
-        return Ask((Say(PromptKey.CATEGORY_MENU),), num_digits=1), ()
-    if step is Step.SCHOOL:
-        return Ask((Say(PromptKey.SCHOOL_ASK),), speech=True, timeout=8), ()
+        return _language_script(state), ()
     if step is Step.SCHOOL_CONFIRM:
-        name = state.school_candidate.name if state.school_candidate else ""
-        return Ask((Say(PromptKey.SCHOOL_CONFIRM, {"school": name}),), num_digits=1), ()
-    if step is Step.RECORD:
-        return RecordMessage((Say(PromptKey.RECORD_INSTRUCTIONS),)), ()
+        return _school_confirm_script(state), ()
     if step is Step.READBACK:
-        says: tuple[Say, ...] = ()
-        if state.report_number and pin:
-            says = (
-                Say(
-                    PromptKey.READBACK,
-                    {"report_number": Digits(state.report_number), "pin": Digits(pin)},
-                ),
-            )
-            if state.readbacks == 0:
-                says += (Say(PromptKey.READBACK_WRITE_DOWN),)
-        if state.readbacks >= MAX_READBACKS or not says:
-            return HangUp((*says, Say(PromptKey.GOODBYE))), ()
-        return Ask((*says, Say(PromptKey.READBACK_MENU)), num_digits=1), ()
-    if step is Step.FOLLOWUP_REPORT:
-        return Ask((Say(PromptKey.FOLLOWUP_REPORT),), timeout=10), ()
-    if step is Step.FOLLOWUP_PIN:
-        return Ask((Say(PromptKey.FOLLOWUP_PIN),), timeout=10), ()
+        return _readback_script(state, pin), ()
     if step is Step.FOLLOWUP_MENU:
-        assert state.tip_id is not None
-        messages = ctx.messages_for_reporter(state.tip_id)
-        says = ()
-        effects: tuple[Effect, ...] = ()
-        if not state.messages_read:
-            if messages:
-                says = (
-                    Say(PromptKey.MESSAGES_INTRO),
-                    *(
-                        Say(PromptKey.MESSAGE_ITEM, {"number": str(i), "text": m.text})
-                        for i, m in enumerate(messages, 1)
-                    ),
-                )
-                effects = (MessagesHeard(state.tip_id, tuple(m.id for m in messages)),)
-            else:
-                says = (Say(PromptKey.MESSAGES_NONE),)
-        return Ask((*says, Say(PromptKey.FOLLOWUP_MENU)), num_digits=1), effects
-    if step is Step.FOLLOWUP_RECORD:
-        return RecordMessage((Say(PromptKey.FOLLOWUP_RECORD),)), ()
-    if step is Step.LEAVE_MESSAGE:
-        return RecordMessage((Say(PromptKey.FOLLOWUP_LEAVE_MESSAGE),)), ()
-    if step is Step.CONFIRM_REPORT:
-        return Ask((Say(PromptKey.CONFIRM_ASK),), timeout=10), ()
-    if step is Step.CONFIRM_MORE:
-        return Ask((Say(PromptKey.CONFIRM_MORE),), num_digits=1), ()
-    return HangUp(()), ()
+        return _followup_menu_script(state, ctx)
+    fixed = _FIXED_SCRIPTS.get(step)
+    if fixed is None:  # ENDED
+        return HangUp(()), ()
+    return fixed(), ()
 
 
 def mark_messages_read(state: VoiceState) -> VoiceState:

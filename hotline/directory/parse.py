@@ -488,6 +488,105 @@ def _check_timezone(value: str, line: int, out: _Collector) -> bool:
     return False
 
 
+def _district_code(rec: _Record, out: _Collector) -> str | None:
+    """The row's district code, or None (reported) when it is missing or malformed."""
+    code = rec.cells["district_code"]
+    if not code:
+        out.add(rec.line, "district_code is required (only duty rows have none)")
+        return None
+    if not _DISTRICT_CODE.fullmatch(code) or len(code) > MAX_DISTRICT_CODE:
+        out.add(
+            rec.line,
+            f"district_code {code!r} must be 1 to {MAX_DISTRICT_CODE} letters, digits, "
+            "'-', '_' or '.'",
+        )
+        return None
+    return code
+
+
+def _new_district(rec: _Record, code: str, out: _Collector) -> _DistrictDraft:
+    """A district as its first row gives it; later rows are only compared with this one."""
+    name = rec.cells["district_name"]
+    timezone = rec.cells["district_timezone"]
+    holidays_ = rec.cells.get("district_holidays", "") or None
+    draft = _DistrictDraft(code, rec.line, name, timezone, holidays_, rec.line)
+    if not name:
+        out.add(rec.line, "district_name is required")
+    elif len(name) > MAX_NAME:
+        out.add(rec.line, f"district_name is longer than {MAX_NAME} characters")
+    draft.timezone_ok = _check_timezone(timezone, rec.line, out)
+    return draft
+
+
+_SAME_ON_ALL_ROWS = "a district's name, time zone and holidays are the same on all its rows"
+
+
+def _check_same_district(rec: _Record, draft: _DistrictDraft, out: _Collector) -> None:
+    """A later row of a district repeats the name and time zone of its first row. Holidays need
+    giving on one row only: the first row to give them sets them, and any other must agree."""
+    name = rec.cells["district_name"]
+    timezone = rec.cells["district_timezone"]
+    holidays_ = rec.cells.get("district_holidays", "")
+    if name != draft.name:
+        out.add(
+            rec.line,
+            f"district_name {name!r} differs from {draft.name!r} on line {draft.line} for "
+            f"district {draft.code}: {_SAME_ON_ALL_ROWS}",
+        )
+    if timezone != draft.timezone:
+        out.add(
+            rec.line,
+            f"district_timezone {timezone!r} differs from {draft.timezone!r} on line "
+            f"{draft.line} for district {draft.code}: {_SAME_ON_ALL_ROWS}",
+        )
+    if not holidays_:
+        return
+    if draft.holidays is None:
+        draft.holidays, draft.holidays_line = holidays_, rec.line
+    elif holidays_.casefold() != draft.holidays.casefold():
+        out.add(
+            rec.line,
+            f"district_holidays {holidays_!r} differs from {draft.holidays!r} on line "
+            f"{draft.holidays_line} for district {draft.code}: {_SAME_ON_ALL_ROWS}",
+        )
+
+
+def _region_of_timezone_country(
+    draft: _DistrictDraft, tz_country: str | None, out: _Collector
+) -> str | None:
+    """The holiday region when district_holidays is not given: the time zone's country."""
+    if tz_country is None:
+        out.add(
+            draft.line,
+            f"cannot tell the country of time zone {draft.timezone!r} for district "
+            f"{draft.code}: give it in a district_holidays column (such as US-IL)",
+        )
+        return None
+    if tz_country not in _holiday_calendars():
+        out.add(
+            draft.line,
+            f"the holidays package has no calendar for {tz_country}, the country of "
+            f"{draft.timezone}: give district_holidays for district {draft.code}",
+        )
+        return None
+    return tz_country
+
+
+def _resolve_regions(draft: _DistrictDraft, out: _Collector) -> None:
+    """Set the district's holiday region and the region its phone numbers are read in."""
+    tz_country = country_of_timezone(draft.timezone) if draft.timezone_ok else None
+    if draft.holidays is not None:
+        region, error = resolve_holiday_region(draft.holidays)
+        if error is not None:
+            out.add(draft.holidays_line, error)
+        draft.region = region
+    elif draft.timezone_ok:
+        draft.region = _region_of_timezone_country(draft, tz_country, out)
+    # Phone numbers written the national way are read as numbers of the district's country.
+    holiday_country = draft.region.partition("-")[0] if draft.region else None
+    draft.phone_region = tz_country or holiday_country
+
+
 def _districts(records: Sequence[_Record], out: _Collector) -> dict[str, _DistrictDraft]:
     """District attributes, the same on every row of a district. An empty district_holidays cell
     means "as the district's other rows say" (or the default), so it needs giving only once."""
@@ -495,78 +594,185 @@ def _districts(records: Sequence[_Record], out: _Collector) -> dict[str, _Distri
     for rec in records:
         if rec.duty:
             continue
-        code = rec.cells["district_code"]
-        name = rec.cells["district_name"]
-        tz = rec.cells["district_timezone"]
-        hol = rec.cells.get("district_holidays", "")
-        if not code:
-            out.add(rec.line, "district_code is required (only duty rows have none)")
-            continue
-        if not _DISTRICT_CODE.fullmatch(code) or len(code) > MAX_DISTRICT_CODE:
-            out.add(
-                rec.line,
-                f"district_code {code!r} must be 1 to {MAX_DISTRICT_CODE} letters, digits, "
-                "'-', '_' or '.'",
-            )
+        code = _district_code(rec, out)
+        if code is None:
             continue
         draft = drafts.get(code)
         if draft is None:
-            drafts[code] = draft = _DistrictDraft(code, rec.line, name, tz, hol or None, rec.line)
-            if not name:
-                out.add(rec.line, "district_name is required")
-            elif len(name) > MAX_NAME:
-                out.add(rec.line, f"district_name is longer than {MAX_NAME} characters")
-            draft.timezone_ok = _check_timezone(tz, rec.line, out)
-            continue
-        consistent = "a district's name, time zone and holidays are the same on all its rows"
-        if name != draft.name:
-            out.add(
-                rec.line,
-                f"district_name {name!r} differs from {draft.name!r} on line {draft.line} for "
-                f"district {code}: {consistent}",
-            )
-        if tz != draft.timezone:
-            out.add(
-                rec.line,
-                f"district_timezone {tz!r} differs from {draft.timezone!r} on line {draft.line} "
-                f"for district {code}: {consistent}",
-            )
-        if hol:
-            if draft.holidays is None:
-                draft.holidays, draft.holidays_line = hol, rec.line
-            elif hol.casefold() != draft.holidays.casefold():
-                out.add(
-                    rec.line,
-                    f"district_holidays {hol!r} differs from {draft.holidays!r} on line "
-                    f"{draft.holidays_line} for district {code}: {consistent}",
-                )
-
+            drafts[code] = _new_district(rec, code, out)
+        else:
+            _check_same_district(rec, draft, out)
+    # Regions only once every row is read: the holidays may be given on any of them.
     for draft in drafts.values():
-        tz_country = country_of_timezone(draft.timezone) if draft.timezone_ok else None
-        if draft.holidays is not None:
-            region, error = resolve_holiday_region(draft.holidays)
-            if error is not None:
-                out.add(draft.holidays_line, error)
-            draft.region = region
-        elif draft.timezone_ok:
-            if tz_country is None:
-                out.add(
-                    draft.line,
-                    f"cannot tell the country of time zone {draft.timezone!r} for district "
-                    f"{draft.code}: give it in a district_holidays column (such as US-IL)",
-                )
-            elif tz_country not in _holiday_calendars():
-                out.add(
-                    draft.line,
-                    f"the holidays package has no calendar for {tz_country}, the country of "
-                    f"{draft.timezone}: give district_holidays for district {draft.code}",
-                )
-            else:
-                draft.region = tz_country
-        # Phone numbers written the national way are read as numbers of the district's country.
-        holiday_country = draft.region.partition("-")[0] if draft.region else None
-        draft.phone_region = tz_country or holiday_country
+        _resolve_regions(draft, out)
     return drafts
+
+
+# One reader or check per field group of a contact row. Each reports its own problems at the row's
+# line, in column order; _contact runs them in that order because problems of one line are listed
+# in the order they were found.
+
+
+def _role(rec: _Record, out: _Collector) -> ContactRole | None:
+    raw_role = rec.cells["role"]
+    try:
+        return ContactRole(raw_role.casefold())
+    except ValueError:
+        what = f"role {raw_role!r} is not one of" if raw_role else "role is required, one of"
+        out.add(rec.line, f"{what} " + ", ".join(r.value for r in ContactRole))
+        return None
+
+
+def _check_duty_columns_empty(rec: _Record, out: _Collector) -> None:
+    filled = [column for column in DUTY_EMPTY_COLUMNS if rec.cells.get(column)]
+    if filled:
+        out.add(
+            rec.line,
+            "a duty row is one of the hotline's own supervisors on duty, outside any district "
+            "and school: leave " + ", ".join(filled) + " empty",
+        )
+
+
+def _check_district_wide(rec: _Record, role: ContactRole | None, out: _Collector) -> None:
+    """A row without a school_code."""
+    school_name = rec.cells["school_name"]
+    if school_name:
+        out.add(rec.line, f"school_name {school_name!r} without a school_code")
+    if role is ContactRole.SCHOOL_CONTACT:
+        out.add(rec.line, "school_code is required for a school_contact row")
+
+
+def _check_school(
+    rec: _Record, school_code: str, role: ContactRole | None, out: _Collector
+) -> None:
+    """A row with a school_code."""
+    school_name = rec.cells["school_name"]
+    if not _school_code_ok(school_code):
+        out.add(
+            rec.line,
+            f"school_code {school_code!r} must be 1 to {MAX_SCHOOL_CODE} digits: callers key "
+            "it in on the phone",
+        )
+    if not school_name:
+        out.add(rec.line, f"school_name is required with school_code {school_code}")
+    elif len(school_name) > MAX_NAME:
+        out.add(rec.line, f"school_name is longer than {MAX_NAME} characters")
+    if role is ContactRole.DISTRICT_CONTACT:
+        out.add(
+            rec.line,
+            "a district_contact row is district-wide: leave school_code and school_name "
+            "empty (use school_contact for a school's own contacts)",
+        )
+
+
+def _check_placement(
+    rec: _Record, school_code: str | None, role: ContactRole | None, out: _Collector
+) -> None:
+    """Where the row's contact is: the duty line, a whole district, or one school."""
+    if role is ContactRole.DUTY:
+        _check_duty_columns_empty(rec, out)
+    elif school_code is None:
+        _check_district_wide(rec, role, out)
+    else:
+        _check_school(rec, school_code, role, out)
+
+
+def _priority(rec: _Record, out: _Collector) -> int:
+    """1 (primary) upwards; 0 only for a row already reported."""
+    raw_priority = rec.cells["priority"]
+    if raw_priority.isdigit() and raw_priority.isascii() and 1 <= int(raw_priority) <= MAX_PRIORITY:
+        return int(raw_priority)
+    out.add(
+        rec.line,
+        f"priority {raw_priority!r} must be a whole number from 1 (primary) to {MAX_PRIORITY}"
+        if raw_priority
+        else "priority is required (1 = primary, 2 = secondary, ...)",
+    )
+    return 0
+
+
+def _check_name(rec: _Record, out: _Collector) -> None:
+    name = rec.cells["name"]
+    if not name:
+        out.add(rec.line, "name is required")
+    elif len(name) > MAX_NAME:
+        out.add(rec.line, f"name is longer than {MAX_NAME} characters")
+
+
+def _phone(
+    rec: _Record, district: _DistrictDraft | None, role: ContactRole | None, out: _Collector
+) -> _Phone:
+    """The row's number; an empty _Phone when it is missing or cannot be read."""
+    raw_phone = rec.cells["phone"]
+    if not raw_phone:
+        out.add(rec.line, "phone is required")
+        return _Phone()
+    phone_region = district.phone_region if district is not None else None
+    if phone_region is None and not raw_phone.startswith("+"):
+        # The district's code or time zone is already reported; a national number cannot be
+        # read without its country, and a second problem here would only repeat the first.
+        # An emergency or N11 code needs no country, and is worth saying at once. A duty row has
+        # no district at all: its number must carry its country.
+        refused = refused_code(raw_phone, None)
+        if refused is not None:
+            out.add(rec.line, refused)
+        elif role is ContactRole.DUTY:
+            out.add(
+                rec.line,
+                f"phone {raw_phone!r} of a duty row must start with + and the country code "
+                "(such as +1 312 555 0150): a duty row has no district to tell its country",
+            )
+        return _Phone()
+    phone = normalize_phone(raw_phone, phone_region)
+    if phone.error:
+        out.add(rec.line, phone.error)
+    return phone
+
+
+def _extension(rec: _Record, phone: _Phone, out: _Collector) -> str | None:
+    """The extension column, or else the one written in the phone number; not both."""
+    extension = rec.cells.get("extension", "").lower() or None
+    if extension is None:
+        return phone.extension or None
+    if not _EXTENSION.fullmatch(extension) or not re.search(r"[0-9*#]", extension):
+        out.add(
+            rec.line,
+            f"extension {rec.cells['extension']!r} may hold only digits, * and #, and w for a "
+            "half-second wait",
+        )
+    elif len(extension) > MAX_EXTENSION:
+        out.add(rec.line, f"extension is longer than {MAX_EXTENSION} characters")
+    if phone.extension and phone.extension != extension:
+        out.add(
+            rec.line,
+            f"phone {rec.cells['phone']!r} has extension {phone.extension} but the extension "
+            f"column says {extension}: give it once",
+        )
+    return extension
+
+
+def _sms(rec: _Record, out: _Collector) -> bool:
+    raw_sms = rec.cells["sms"].casefold()
+    if raw_sms not in ("yes", "no"):
+        out.add(
+            rec.line,
+            f"sms {rec.cells['sms']!r} must be yes or no"
+            if rec.cells["sms"]
+            else "sms is required (yes or no)",
+        )
+    return raw_sms == "yes"
+
+
+def _email(rec: _Record, role: ContactRole | None, out: _Collector) -> str | None:
+    email = rec.cells["email"] or None
+    if email is None:
+        if role is not None and role in EMAIL_ROLES:
+            out.add(rec.line, f"email is required for a {role} row")
+        return None
+    error = _email_problem(email)
+    if error:
+        out.add(rec.line, error)
+    return email
 
 
 def _contact(
@@ -575,142 +781,28 @@ def _contact(
     """The row's contact when every field is valid; its role whenever that alone is valid (the
     PSAP-coverage check needs it without piling a second problem onto a row already reported).
     ``district`` is None for a duty row."""
-    cells = rec.cells
-    line = rec.line
     before = len(out.problems)
-
-    school_code = cells["school_code"] or None
-    school_name = cells["school_name"]
-
-    raw_role = cells["role"]
-    role: ContactRole | None = None
-    try:
-        role = ContactRole(raw_role.casefold())
-    except ValueError:
-        what = f"role {raw_role!r} is not one of" if raw_role else "role is required, one of"
-        out.add(line, f"{what} " + ", ".join(r.value for r in ContactRole))
-
-    if role is ContactRole.DUTY:
-        filled = [column for column in DUTY_EMPTY_COLUMNS if cells.get(column)]
-        if filled:
-            out.add(
-                line,
-                "a duty row is one of the hotline's own supervisors on duty, outside any district "
-                "and school: leave " + ", ".join(filled) + " empty",
-            )
-    elif school_code is None:
-        if school_name:
-            out.add(line, f"school_name {school_name!r} without a school_code")
-        if role is ContactRole.SCHOOL_CONTACT:
-            out.add(line, "school_code is required for a school_contact row")
-    else:
-        if not _school_code_ok(school_code):
-            out.add(
-                line,
-                f"school_code {school_code!r} must be 1 to {MAX_SCHOOL_CODE} digits: callers key "
-                "it in on the phone",
-            )
-        if not school_name:
-            out.add(line, f"school_name is required with school_code {school_code}")
-        elif len(school_name) > MAX_NAME:
-            out.add(line, f"school_name is longer than {MAX_NAME} characters")
-        if role is ContactRole.DISTRICT_CONTACT:
-            out.add(
-                line,
-                "a district_contact row is district-wide: leave school_code and school_name "
-                "empty (use school_contact for a school's own contacts)",
-            )
-
-    raw_priority = cells["priority"]
-    priority = 0
-    if raw_priority.isdigit() and raw_priority.isascii() and 1 <= int(raw_priority) <= MAX_PRIORITY:
-        priority = int(raw_priority)
-    else:
-        out.add(
-            line,
-            f"priority {raw_priority!r} must be a whole number from 1 (primary) to {MAX_PRIORITY}"
-            if raw_priority
-            else "priority is required (1 = primary, 2 = secondary, ...)",
-        )
-
-    name = cells["name"]
-    if not name:
-        out.add(line, "name is required")
-    elif len(name) > MAX_NAME:
-        out.add(line, f"name is longer than {MAX_NAME} characters")
-
-    raw_phone = cells["phone"]
-    phone = _Phone()
-    if not raw_phone:
-        out.add(line, "phone is required")
-    elif (district is None or district.phone_region is None) and not raw_phone.startswith("+"):
-        # The district's code or time zone is already reported; a national number cannot be
-        # read without its country, and a second problem here would only repeat the first.
-        # An emergency or N11 code needs no country, and is worth saying at once. A duty row has
-        # no district at all: its number must carry its country.
-        refused = refused_code(raw_phone, None)
-        if refused is not None:
-            out.add(line, refused)
-        elif role is ContactRole.DUTY:
-            out.add(
-                line,
-                f"phone {raw_phone!r} of a duty row must start with + and the country code "
-                "(such as +1 312 555 0150): a duty row has no district to tell its country",
-            )
-    else:
-        phone = normalize_phone(raw_phone, district.phone_region if district else None)
-        if phone.error:
-            out.add(line, phone.error)
-
-    extension = cells.get("extension", "").lower() or None
-    if extension is not None:
-        if not _EXTENSION.fullmatch(extension) or not re.search(r"[0-9*#]", extension):
-            out.add(
-                line,
-                f"extension {cells['extension']!r} may hold only digits, * and #, and w for a "
-                "half-second wait",
-            )
-        elif len(extension) > MAX_EXTENSION:
-            out.add(line, f"extension is longer than {MAX_EXTENSION} characters")
-        if phone.extension and phone.extension != extension:
-            out.add(
-                line,
-                f"phone {raw_phone!r} has extension {phone.extension} but the extension column "
-                f"says {extension}: give it once",
-            )
-    elif phone.extension:
-        extension = phone.extension
-
-    raw_sms = cells["sms"].casefold()
-    sms = raw_sms == "yes"
-    if raw_sms not in ("yes", "no"):
-        out.add(
-            line,
-            f"sms {cells['sms']!r} must be yes or no"
-            if cells["sms"]
-            else "sms is required (yes or no)",
-        )
-
-    email = cells["email"] or None
-    if email is None:
-        if role is not None and role in EMAIL_ROLES:
-            out.add(line, f"email is required for a {role} row")
-    else:
-        error = _email_problem(email)
-        if error:
-            out.add(line, error)
+    school_code = rec.cells["school_code"] or None
+    role = _role(rec, out)
+    _check_placement(rec, school_code, role, out)
+    priority = _priority(rec, out)
+    _check_name(rec, out)
+    phone = _phone(rec, district, role, out)
+    extension = _extension(rec, phone, out)
+    sms = _sms(rec, out)
+    email = _email(rec, role, out)
 
     if len(out.problems) > before or role is None or phone.e164 is None:
         return role, None
     if (district is None) != (role is ContactRole.DUTY):
         return role, None  # a district row whose district is already reported
     return role, ContactEntry(
-        line=line,
+        line=rec.line,
         district_code=district.code if district is not None else None,
         school_code=school_code,
         role=role,
         priority=priority,
-        name=name,
+        name=rec.cells["name"],
         e164=phone.e164,
         extension=extension,
         sms=sms,
@@ -720,6 +812,97 @@ def _contact(
 
 def _school_code_ok(code: str) -> bool:
     return code.isascii() and code.isdigit() and len(code) <= MAX_SCHOOL_CODE
+
+
+#: What makes two rows the same number: where the contact is, its role, number and extension.
+_PhoneKey = tuple[str | None, str | None, ContactRole, str, str | None]
+
+
+@dataclass
+class _DirectoryDraft:
+    """What the rows add up to, with the checks that span rows: a school's code and name, PSAP
+    coverage, and contacts given twice."""
+
+    schools: dict[str, SchoolEntry] = field(default_factory=dict)
+    contacts: list[ContactEntry] = field(default_factory=list)
+    line_of_key: dict[ContactKey, int] = field(default_factory=dict)
+    line_of_phone: dict[_PhoneKey, int] = field(default_factory=dict)
+    psap_schools: set[str] = field(default_factory=set)
+    psap_districts: set[str] = field(default_factory=set)
+
+    def add_school(self, rec: _Record, district: _DistrictDraft, out: _Collector) -> None:
+        """The row's school, first seen here or the same as where it was first seen."""
+        school_code = rec.cells["school_code"] or None
+        school_name = rec.cells["school_name"]
+        if school_code is None or not _school_code_ok(school_code):
+            return  # district-wide, or a malformed code _contact has reported
+        known = self.schools.get(school_code)
+        if known is None:
+            if school_name:
+                self.schools[school_code] = SchoolEntry(
+                    school_code, school_name, district.code, rec.line
+                )
+        elif known.district_code != district.code:
+            out.add(
+                rec.line,
+                f"school_code {school_code} is already used by district "
+                f"{known.district_code} on line {known.line}: school codes are unique across "
+                "all districts (callers key them in)",
+            )
+        elif school_name and school_name != known.name:
+            out.add(
+                rec.line,
+                f"school_name {school_name!r} differs from {known.name!r} on line "
+                f"{known.line} for school {school_code}",
+            )
+
+    def note_psap(self, rec: _Record, district: _DistrictDraft) -> None:
+        """A psap row covers its school, or its whole district when it names no school."""
+        school_code = rec.cells["school_code"] or None
+        if school_code is None:
+            self.psap_districts.add(district.code)
+        else:
+            self.psap_schools.add(school_code)
+
+    def add_contact(self, entry: ContactEntry, out: _Collector) -> None:
+        """Keep the contact unless an earlier row already gives its number or its person."""
+        phone_key = (
+            entry.district_code,
+            entry.school_code,
+            entry.role,
+            entry.e164,
+            entry.extension,
+        )
+        if phone_key in self.line_of_phone:
+            out.add(
+                entry.line,
+                f"duplicate of line {self.line_of_phone[phone_key]}: the same {entry.role} number "
+                f"{entry.e164} for {entry.scope}",
+            )
+            return
+        if entry.key in self.line_of_key:
+            out.add(
+                entry.line,
+                f"{entry.name!r} is already a {entry.role} for {entry.scope} on line "
+                f"{self.line_of_key[entry.key]}: a person appears once per school and role",
+            )
+            return
+        self.line_of_phone[phone_key] = entry.line
+        self.line_of_key[entry.key] = entry.line
+        self.contacts.append(entry)
+
+    def check_psap_coverage(self, out: _Collector) -> None:
+        """Every school has a PSAP to call: its own, or its district's."""
+        for school in self.schools.values():
+            if (
+                school.code not in self.psap_schools
+                and school.district_code not in self.psap_districts
+            ):
+                out.add(
+                    school.line,
+                    f"school {school.code} ({school.name}) is not covered by a PSAP: add a psap "
+                    f"row for it or a district-wide psap row for district {school.district_code}",
+                )
 
 
 def parse_directory(data: str | bytes) -> ParseResult:
@@ -733,86 +916,25 @@ def parse_directory(data: str | bytes) -> ParseResult:
     if header is None or not records:
         return ParseResult(None, out.sorted())
 
-    drafts = _districts(records, out)
-
-    schools: dict[str, SchoolEntry] = {}
-    contacts: list[ContactEntry] = []
-    by_key: dict[ContactKey, int] = {}
-    by_phone: dict[tuple[str | None, str | None, ContactRole, str, str | None], int] = {}
-    psap_schools: set[str] = set()
-    psap_districts: set[str] = set()
-
+    district_drafts = _districts(records, out)
+    directory = _DirectoryDraft()
     for rec in records:
-        district = None if rec.duty else drafts.get(rec.cells["district_code"])
+        district = None if rec.duty else district_drafts.get(rec.cells["district_code"])
         role, entry = _contact(rec, district, out)
-        school_code = rec.cells["school_code"] or None
-        school_name = rec.cells["school_name"]
-
-        if district is not None and school_code is not None and _school_code_ok(school_code):
-            known = schools.get(school_code)
-            if known is None:
-                if school_name:
-                    schools[school_code] = SchoolEntry(
-                        school_code, school_name, district.code, rec.line
-                    )
-            elif known.district_code != district.code:
-                out.add(
-                    rec.line,
-                    f"school_code {school_code} is already used by district "
-                    f"{known.district_code} on line {known.line}: school codes are unique across "
-                    "all districts (callers key them in)",
-                )
-            elif school_name and school_name != known.name:
-                out.add(
-                    rec.line,
-                    f"school_name {school_name!r} differs from {known.name!r} on line "
-                    f"{known.line} for school {school_code}",
-                )
-
-        if district is not None and role is ContactRole.PSAP:
-            if school_code is None:
-                psap_districts.add(district.code)
-            else:
-                psap_schools.add(school_code)
-
-        if entry is None:
-            continue
-        phone_key = (
-            entry.district_code,
-            entry.school_code,
-            entry.role,
-            entry.e164,
-            entry.extension,
-        )
-        if phone_key in by_phone:
-            out.add(
-                entry.line,
-                f"duplicate of line {by_phone[phone_key]}: the same {entry.role} number "
-                f"{entry.e164} for {entry.scope}",
-            )
-            continue
-        if entry.key in by_key:
-            out.add(
-                entry.line,
-                f"{entry.name!r} is already a {entry.role} for {entry.scope} on line "
-                f"{by_key[entry.key]}: a person appears once per school and role",
-            )
-            continue
-        by_phone[phone_key] = entry.line
-        by_key[entry.key] = entry.line
-        contacts.append(entry)
-
-    for school in schools.values():
-        if school.code not in psap_schools and school.district_code not in psap_districts:
-            out.add(
-                school.line,
-                f"school {school.code} ({school.name}) is not covered by a PSAP: add a psap row "
-                f"for it or a district-wide psap row for district {school.district_code}",
-            )
+        if district is not None:
+            directory.add_school(rec, district, out)
+            if role is ContactRole.PSAP:
+                directory.note_psap(rec, district)
+        if entry is not None:
+            directory.add_contact(entry, out)
+    directory.check_psap_coverage(out)
 
     if out.problems:
         return ParseResult(None, out.sorted())
     districts = tuple(
-        DistrictEntry(d.code, d.name, d.timezone, d.region or "", d.line) for d in drafts.values()
+        DistrictEntry(d.code, d.name, d.timezone, d.region or "", d.line)
+        for d in district_drafts.values()
     )
-    return ParseResult(Directory(districts, tuple(schools.values()), tuple(contacts)), [])
+    return ParseResult(
+        Directory(districts, tuple(directory.schools.values()), tuple(directory.contacts)), []
+    )

@@ -146,9 +146,22 @@ class Contract:
         content_type: str | None,
     ) -> list[str]:
         where = f"{op.operation_id} ({op.method} {op.template})"
+        return [
+            *self._check_path(op, path_params, where),
+            *self._check_query(op, query, where),
+            *self._check_form(op, _group(form), content_type, where),
+        ]
+
+    def _check_path(self, op: Operation, path_params: Mapping[str, str], where: str) -> list[str]:
         problems: list[str] = []
         for name, value in path_params.items():
             problems += self._check_value(op.path_params[name], value, f"{where} path {name}")
+        return problems
+
+    def _check_query(
+        self, op: Operation, query: Sequence[tuple[str, str]], where: str
+    ) -> list[str]:
+        problems: list[str] = []
         for name, values in _group(query).items():
             if name not in op.query_params:
                 problems.append(f"{where}: query parameter {name!r} is not in the spec")
@@ -156,41 +169,55 @@ class Contract:
             schema, _ = op.query_params[name]
             for value in values:
                 problems += self._check_value(schema, value, f"{where} query {name}")
+        return problems
 
-        fields = _group(form)
+    def _check_form(
+        self,
+        op: Operation,
+        fields: Mapping[str, list[str]],
+        content_type: str | None,
+        where: str,
+    ) -> list[str]:
+        """The body: its content type, each field, the required ones, the documented rules."""
         if op.form_properties is None:
-            if fields:
-                problems.append(f"{where}: takes no form body, got fields {sorted(fields)}")
-            return problems
+            return [f"{where}: takes no form body, got fields {sorted(fields)}"] if fields else []
+        problems: list[str] = []
         if fields and (content_type or "").split(";")[0].strip().lower() != FORM:
             problems.append(f"{where}: body must be {FORM}, got {content_type!r}")
         for name, values in fields.items():
-            declared = op.form_properties.get(name)
-            if declared is None:
-                problems.append(f"{where}: field {name!r} is not a property of the request body")
-                continue
-            schema = self.resolve(declared)
-            if len(values) > 1 and schema.get("type") != "array":
-                problems.append(f"{where}: field {name!r} repeats but is not an array")
-            item_schema = (
-                self.resolve(schema.get("items", {})) if schema.get("type") == "array" else schema
-            )
-            documented = DOCUMENTED_ENUMS.get(op.operation_id, {}).get(name)
-            for value in values:
-                problems += self._check_value(item_schema, value, f"{where} field {name}")
-                if documented is not None and value not in documented:
-                    problems.append(
-                        f"{where} field {name}: {value!r} is not one of {list(documented)} "
-                        "(Twilio documentation)"
-                    )
+            problems += self._check_field(op, op.form_properties, name, values, where)
         for name in sorted(op.form_required - fields.keys()):
             problems.append(f"{where}: required field {name!r} is missing")
-        for rule, group in DOCUMENTED_RULES.get(op.operation_id, []):
-            present = [name for name in group if name in fields]
-            if rule == "exactly" and len(present) != 1:
-                problems.append(f"{where}: needs exactly one of {list(group)}, got {present}")
-            if rule == "at_least" and not present:
-                problems.append(f"{where}: needs one of {list(group)}")
+        problems += _check_documented_rules(op, fields, where)
+        return problems
+
+    def _check_field(
+        self,
+        op: Operation,
+        form_properties: Mapping[str, Mapping[str, Any]],
+        name: str,
+        values: Sequence[str],
+        where: str,
+    ) -> list[str]:
+        """One form field, every value it was given: declared, repeated only if an array, each
+        value valid against the schema (of the array's items) and any documented enum."""
+        declared = form_properties.get(name)
+        if declared is None:
+            return [f"{where}: field {name!r} is not a property of the request body"]
+        problems: list[str] = []
+        schema = self.resolve(declared)
+        is_array = schema.get("type") == "array"
+        if len(values) > 1 and not is_array:
+            problems.append(f"{where}: field {name!r} repeats but is not an array")
+        item_schema = self.resolve(schema.get("items", {})) if is_array else schema
+        documented = DOCUMENTED_ENUMS.get(op.operation_id, {}).get(name)
+        for value in values:
+            problems += self._check_value(item_schema, value, f"{where} field {name}")
+            if documented is not None and value not in documented:
+                problems.append(
+                    f"{where} field {name}: {value!r} is not one of {list(documented)} "
+                    "(Twilio documentation)"
+                )
         return problems
 
     def _check_value(self, schema: Mapping[str, Any], value: str, where: str) -> list[str]:
@@ -284,6 +311,20 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for name, value in pairs:
         grouped.setdefault(name, []).append(value)
     return grouped
+
+
+def _check_documented_rules(
+    op: Operation, fields: Mapping[str, list[str]], where: str
+) -> list[str]:
+    """The groups of fields :data:`DOCUMENTED_RULES` asks exactly one or at least one of."""
+    problems: list[str] = []
+    for rule, group in DOCUMENTED_RULES.get(op.operation_id, []):
+        present = [name for name in group if name in fields]
+        if rule == "exactly" and len(present) != 1:
+            problems.append(f"{where}: needs exactly one of {list(group)}, got {present}")
+        if rule == "at_least" and not present:
+            problems.append(f"{where}: needs one of {list(group)}")
+    return problems
 
 
 def _absolute_url(value: str) -> bool:

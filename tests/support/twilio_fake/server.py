@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .contract import Contract
+from .contract import Contract, Operation
 
 API = "/2010-04-01"
 HEX32 = "[0-9a-fA-F]{32}"
@@ -139,6 +139,31 @@ class _Answer:
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _ResourceRequest:
+    """What a resource route reads of a request that passed every check."""
+
+    #: The path's parameters (Sid, MessageSid, AccountSid); empty for the media routes.
+    params: Mapping[str, str]
+    path: str
+    #: Form fields in order, repeated names kept.
+    fields: dict[str, list[str]]
+
+    @classmethod
+    def of(
+        cls, params: Mapping[str, str], path: str, form: Sequence[tuple[str, str]]
+    ) -> _ResourceRequest:
+        fields: dict[str, list[str]] = {}
+        for name, value in form:
+            fields.setdefault(name, []).append(value)
+        return cls(params, path, fields)
+
+    @property
+    def one(self) -> dict[str, str]:
+        """Each field's first value."""
+        return {name: values[0] for name, values in self.fields.items()}
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -343,7 +368,10 @@ class TwilioFake:
         request = Request(environ)
         try:
             answer = self._handle(request, environ)
-        except Exception as exc:  # a bug in the fake must fail the test, not hang it
+        except Exception as exc:  # noqa: BLE001, RUF100
+            # Anything at all on purpose: a bug in the fake must fail the test (a problem and a
+            # 500), not hang it or vanish into the server thread's log. (RUF100 only while
+            # pyproject.toml does not apply BLE to this file.)
             with self._lock:
                 self.problems.append(f"fake crashed on {request.method} {request.path}: {exc!r}")
             answer = self._error(500, 20500, path=request.path)
@@ -355,27 +383,20 @@ class TwilioFake:
         return response(environ, start_response)
 
     def _handle(self, request: Request, environ: Mapping[str, Any]) -> _Answer:
+        """Record the request, refuse it if Twilio would, then serve it, failing as the test
+        asked: a fault that does not carry the request out answers before it is served."""
         method, path = request.method, request.path
         form = list(request.form.items(multi=True))
         query = list(request.args.items(multi=True))
-        auth = request.authorization
-        authorized = (
-            auth is not None
-            and auth.type == "basic"
-            and auth.username == self.account_sid
-            and auth.password == self.auth_token
-        )
+        authorized = self._authorized(request)
 
         if (cdn := re.fullmatch(r"/cdn/(\w+)", path)) and method == "GET":
             # A signed CDN URL: no Twilio credentials needed (and none should be sent).
             self._record(request, query, form, authorized, "MediaCdn")
-            if cdn[1] not in self._cdn:
-                return self._error(404, 20404, path=path)
-            content, content_type = self._cdn[cdn[1]]
-            return _Answer(200, content, content_type)
+            return self._serve_cdn(cdn[1], path)
 
         found = self.contract.find(method, path) if self.contract else None
-        op = found[0] if found else None
+        op, params = found if found else (None, {})
         route = op.operation_id if op else _media_route(method, path)
         self._record(request, query, form, authorized, route)
 
@@ -385,111 +406,174 @@ class TwilioFake:
             known = self.contract is not None and self.contract.knows_path(path)
             self._problem(f"no {method} operation for {path} in the spec or the fake")
             return self._error(405 if known else 404, 20404, path=path)
-        if op is not None and self.contract is not None:
-            violations = self.contract.check_request(
-                op, found[1] if found else {}, query, form, request.content_type
-            )
-            if violations:
-                for violation in violations:
-                    self._problem(f"contract violation: {violation}")
-                return self._error(400, 20001, detail="; ".join(violations))
-
-        params = found[1] if found else {}
-        if params.get("AccountSid", self.account_sid) != self.account_sid or (
-            op is None and f"/Accounts/{self.account_sid}/" not in path
-        ):
-            return self._error(404, 20404, path=path)
+        refusal = self._contract_refusal(
+            op, params, query, form, request.content_type
+        ) or self._other_account_refusal(op, params, path)
+        if refusal is not None:
+            return refusal
 
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == "status" and not fault.process:
-            return self._error(fault.status, fault.code or STATUS_CODES.get(fault.status, 20500))
+            return self._fault_error(fault)
 
         if route in LISTS:
             answer = self._list(route, path, query)
         else:
-            answer = self._serve(route, params, path, form)
+            answer = self._serve(route, _ResourceRequest.of(params, path, form))
+        self._check_own_answer(op, answer)
+        if fault is None:
+            return answer
+        return self._fail_after_serving(fault, answer, environ)
+
+    def _authorized(self, request: Request) -> bool:
+        auth = request.authorization
+        return (
+            auth is not None
+            and auth.type == "basic"
+            and auth.username == self.account_sid
+            and auth.password == self.auth_token
+        )
+
+    def _serve_cdn(self, token: str, path: str) -> _Answer:
+        if token not in self._cdn:
+            return self._error(404, 20404, path=path)
+        content, content_type = self._cdn[token]
+        return _Answer(200, content, content_type)
+
+    def _contract_refusal(
+        self,
+        op: Operation | None,
+        params: Mapping[str, str],
+        query: Sequence[tuple[str, str]],
+        form: Sequence[tuple[str, str]],
+        content_type: str | None,
+    ) -> _Answer | None:
+        """Twilio's 400 for a request its OpenAPI document does not allow; each violation is also
+        a problem, so the test fails even if the client copes with the 400."""
+        if op is None or self.contract is None:
+            return None
+        violations = self.contract.check_request(op, params, query, form, content_type)
+        if not violations:
+            return None
+        for violation in violations:
+            self._problem(f"contract violation: {violation}")
+        return self._error(400, 20001, detail="; ".join(violations))
+
+    def _other_account_refusal(
+        self, op: Operation | None, params: Mapping[str, str], path: str
+    ) -> _Answer | None:
+        """Twilio's 404 for a resource of another account than the fake's."""
+        if params.get("AccountSid", self.account_sid) != self.account_sid or (
+            op is None and f"/Accounts/{self.account_sid}/" not in path
+        ):
+            return self._error(404, 20404, path=path)
+        return None
+
+    def _fault_error(self, fault: Fault) -> _Answer:
+        return self._error(fault.status, fault.code or STATUS_CODES.get(fault.status, 20500))
+
+    def _check_own_answer(self, op: Operation | None, answer: _Answer) -> None:
+        """The fake's answers are held to the spec too: a test passing against a wrong answer
+        would prove nothing."""
         if op is not None and self.contract is not None:
             for problem in self.contract.check_response(op, answer.status, answer.body):
                 self._problem(f"the fake's own answer breaks the spec: {problem}")
 
-        if fault is not None:
-            if fault.kind == "status":
-                return self._error(
-                    fault.status, fault.code or STATUS_CODES.get(fault.status, 20500)
-                )
-            if fault.kind == "hang":
-                self._release.wait(fault.seconds)
-            elif fault.kind == "drop":
-                sock: socket.socket = environ["werkzeug.socket"]
-                sock.shutdown(socket.SHUT_RDWR)  # the client sees the connection close, no answer
+    def _fail_after_serving(
+        self, fault: Fault, answer: _Answer, environ: Mapping[str, Any]
+    ) -> _Answer:
+        """A fault that carries the request out first: the resource exists, the client sees an
+        error, a late answer or none at all."""
+        if fault.kind == "status":
+            return self._fault_error(fault)
+        if fault.kind == "hang":
+            self._release.wait(fault.seconds)
+        elif fault.kind == "drop":
+            sock: socket.socket = environ["werkzeug.socket"]
+            sock.shutdown(socket.SHUT_RDWR)  # the client sees the connection close, no answer
         return answer
 
-    def _serve(
-        self, route: str, params: Mapping[str, str], path: str, form: Sequence[tuple[str, str]]
-    ) -> _Answer:
-        fields: dict[str, list[str]] = {}
-        for name, value in form:
-            fields.setdefault(name, []).append(value)
-        one = {name: values[0] for name, values in fields.items()}
-        with self._lock:
-            if route == "CreateCall":
-                if code := self.number_errors.get(("call", one.get("To", ""))):
-                    return self._error(400, code, to=one.get("To"), from_=one.get("From"))
-                sid = new_sid("CA")
-                self.calls[sid] = {"to": one["To"], "from": one["From"], "status": "queued",
-                                   "fields": fields}  # fmt: skip
-                return _json(201, self._call_json(sid))
-            if route in ("FetchCall", "UpdateCall"):
-                call = self.calls.get(params["Sid"])
-                if call is None:
-                    return self._error(404, 20404, path=path)
-                if route == "UpdateCall":
-                    if "Status" in one:
-                        if call["status"] not in FINAL_CALL_STATES:
-                            call["status"] = one["Status"]
-                    elif call["status"] in FINAL_CALL_STATES:
-                        return self._error(400, 21220)
-                    call.setdefault("updates", []).append(fields)
-                return _json(200, self._call_json(params["Sid"]))
-            if route == "CreateMessage":
-                if code := self.number_errors.get(("sms", one.get("To", ""))):
-                    return self._error(400, code, to=one.get("To"), from_=one.get("From"))
-                sid = new_sid("MM" if "MediaUrl" in fields else "SM")
-                self.messages[sid] = {"fields": fields, "status": "queued"}
-                return _json(201, self._message_json(sid))
-            if route in ("DeleteRecording", "FetchRecording"):
-                if params["Sid"] not in self.recordings:
-                    return self._error(404, 20404, path=path)
-                if route == "DeleteRecording":
-                    del self.recordings[params["Sid"]]
-                    return _Answer(204, content_type=None)
-                return _json(200, self._recording_json(params["Sid"]))
-            if route == "DeleteMedia":
-                item = self.media.get(params["Sid"])
-                if item is None or item["message"] != params["MessageSid"]:
-                    return self._error(404, 20404, path=path)
-                del self.media[params["Sid"]]
-                return _Answer(204, content_type=None)
-            if route == "RecordingAudio":
-                sid = path.rsplit("/", 1)[1].split(".")[0]
-                if sid not in self.recordings:
-                    return self._error(404, 20404, path=path)
-                mp3 = path.endswith(".mp3")
-                return _Answer(
-                    200, self.recordings[sid]["content"], "audio/mpeg" if mp3 else "audio/x-wav"
-                )
-            if route == "MediaContent":
-                sid = path.rsplit("/", 1)[1]
-                if sid not in self.media:
-                    return self._error(404, 20404, path=path)
-                # Twilio redirects to a signed CDN URL on another host: "localhost" is another
-                # host name than 127.0.0.1 to the client, so it must not send credentials there.
-                token = secrets.token_hex(8)
-                self._cdn[token] = (self.media[sid]["content"], self.media[sid]["type"])
-                location = f"http://localhost:{self.port}/cdn/{token}"
-                return _Answer(307, b"", None, {"Location": location})
+    def _serve(self, route: str, request: _ResourceRequest) -> _Answer:
+        serve = _RESOURCE_ROUTES.get(route)
+        if serve is not None:
+            with self._lock:
+                return serve(self, request)
         self._problem(f"the fake does not implement {route}")
         return self._error(501, 20500)
+
+    # One method per route of _RESOURCE_ROUTES, each called with the lock held.
+
+    def _create_call(self, request: _ResourceRequest) -> _Answer:
+        one = request.one
+        if code := self.number_errors.get(("call", one.get("To", ""))):
+            return self._error(400, code, to=one.get("To"), from_=one.get("From"))
+        sid = new_sid("CA")
+        self.calls[sid] = {"to": one["To"], "from": one["From"], "status": "queued",
+                           "fields": request.fields}  # fmt: skip
+        return _json(201, self._call_json(sid))
+
+    def _fetch_call(self, request: _ResourceRequest) -> _Answer:
+        if request.params["Sid"] not in self.calls:
+            return self._error(404, 20404, path=request.path)
+        return _json(200, self._call_json(request.params["Sid"]))
+
+    def _update_call(self, request: _ResourceRequest) -> _Answer:
+        """A new status sticks only while the call is live; a redirect (no Status) of a call that
+        has ended is Twilio's 21220."""
+        call = self.calls.get(request.params["Sid"])
+        if call is None:
+            return self._error(404, 20404, path=request.path)
+        if "Status" in request.one:
+            if call["status"] not in FINAL_CALL_STATES:
+                call["status"] = request.one["Status"]
+        elif call["status"] in FINAL_CALL_STATES:
+            return self._error(400, 21220)
+        call.setdefault("updates", []).append(request.fields)
+        return _json(200, self._call_json(request.params["Sid"]))
+
+    def _create_message(self, request: _ResourceRequest) -> _Answer:
+        one = request.one
+        if code := self.number_errors.get(("sms", one.get("To", ""))):
+            return self._error(400, code, to=one.get("To"), from_=one.get("From"))
+        sid = new_sid("MM" if "MediaUrl" in request.fields else "SM")
+        self.messages[sid] = {"fields": request.fields, "status": "queued"}
+        return _json(201, self._message_json(sid))
+
+    def _fetch_recording(self, request: _ResourceRequest) -> _Answer:
+        if request.params["Sid"] not in self.recordings:
+            return self._error(404, 20404, path=request.path)
+        return _json(200, self._recording_json(request.params["Sid"]))
+
+    def _delete_recording(self, request: _ResourceRequest) -> _Answer:
+        if request.params["Sid"] not in self.recordings:
+            return self._error(404, 20404, path=request.path)
+        del self.recordings[request.params["Sid"]]
+        return _Answer(204, content_type=None)
+
+    def _delete_media(self, request: _ResourceRequest) -> _Answer:
+        item = self.media.get(request.params["Sid"])
+        if item is None or item["message"] != request.params["MessageSid"]:
+            return self._error(404, 20404, path=request.path)
+        del self.media[request.params["Sid"]]
+        return _Answer(204, content_type=None)
+
+    def _recording_audio(self, request: _ResourceRequest) -> _Answer:
+        sid = request.path.rsplit("/", 1)[1].split(".")[0]
+        if sid not in self.recordings:
+            return self._error(404, 20404, path=request.path)
+        mp3 = request.path.endswith(".mp3")
+        return _Answer(200, self.recordings[sid]["content"], "audio/mpeg" if mp3 else "audio/x-wav")
+
+    def _media_content(self, request: _ResourceRequest) -> _Answer:
+        sid = request.path.rsplit("/", 1)[1]
+        if sid not in self.media:
+            return self._error(404, 20404, path=request.path)
+        # Twilio redirects to a signed CDN URL on another host: "localhost" is another
+        # host name than 127.0.0.1 to the client, so it must not send credentials there.
+        token = secrets.token_hex(8)
+        self._cdn[token] = (self.media[sid]["content"], self.media[sid]["type"])
+        location = f"http://localhost:{self.port}/cdn/{token}"
+        return _Answer(307, b"", None, {"Location": location})
 
     def _list(self, route: str, path: str, query: Sequence[tuple[str, str]]) -> _Answer:
         """A list resource: filtered by the query (``Name>``/``Name<`` are Twilio's ">=" and "<="
@@ -705,6 +789,20 @@ def _media_route(method: str, path: str) -> str | None:
         return "MediaContent"
     return None
 
+
+#: The routes that create, fetch, change or delete one resource (or serve its media), by
+#: operationId or media route name.
+_RESOURCE_ROUTES: dict[str, Callable[[TwilioFake, _ResourceRequest], _Answer]] = {
+    "CreateCall": TwilioFake._create_call,
+    "FetchCall": TwilioFake._fetch_call,
+    "UpdateCall": TwilioFake._update_call,
+    "CreateMessage": TwilioFake._create_message,
+    "FetchRecording": TwilioFake._fetch_recording,
+    "DeleteRecording": TwilioFake._delete_recording,
+    "DeleteMedia": TwilioFake._delete_media,
+    "RecordingAudio": TwilioFake._recording_audio,
+    "MediaContent": TwilioFake._media_content,
+}
 
 #: List operations: the key of the items in the answer, and the date the window filters on.
 LISTS: dict[str, tuple[str, str]] = {
