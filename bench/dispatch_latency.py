@@ -587,10 +587,10 @@ def caller_thread(
             return  # another caller failed: the burst reports that one
         released = True
         out.append(_confirm(caller))
-    except BaseException as exc:  # noqa: BLE001, RUF100
+    except BaseException as exc:  # noqa: BLE001
         # Whatever went wrong, the burst must hear of it: a thread's exception would only be
         # printed. Before the release, the barrier is broken too, so nobody waits for this
-        # caller. (RUF100 only while pyproject.toml does not apply BLE to this file.)
+        # caller.
         errors.append(exc)
         if not released:
             barrier.abort()

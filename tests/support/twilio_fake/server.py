@@ -368,10 +368,9 @@ class TwilioFake:
         request = Request(environ)
         try:
             answer = self._handle(request, environ)
-        except Exception as exc:  # noqa: BLE001, RUF100
+        except Exception as exc:  # noqa: BLE001
             # Anything at all on purpose: a bug in the fake must fail the test (a problem and a
-            # 500), not hang it or vanish into the server thread's log. (RUF100 only while
-            # pyproject.toml does not apply BLE to this file.)
+            # 500), not hang it or vanish into the server thread's log.
             with self._lock:
                 self.problems.append(f"fake crashed on {request.method} {request.path}: {exc!r}")
             answer = self._error(500, 20500, path=request.path)
