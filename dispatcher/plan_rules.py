@@ -70,6 +70,9 @@ class PlanInput:
     directory: Directory
     #: The next moment calls and texts to people may go for Standard and Other tips.
     next_business_time: Callable[[datetime], datetime]
+    #: The reporter is being asked for the school until then (the text bot): the duty line is
+    #: not called before, since the answer would send the tip to the school itself.
+    duty_not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,9 @@ def _plan_critical(tip: PlanInput) -> Plan:
         )
     if gaps:
         # No tip without a human: the hotline's own supervisors on duty are called instead.
-        out += _duty(directory, tip.arrival, tip.deadline, tip.now, tip.sequential_wait)
+        # The duty chain starts when the wait for the reporter's answer ends, not before.
+        duty_start = max(tip.arrival, tip.duty_not_before or tip.arrival)
+        out += _duty(directory, duty_start, tip.deadline, tip.now, tip.sequential_wait)
         if tiers_for(LegKind.DUTY, directory, tip.style):
             legs.add(LegKind.DUTY)
         else:

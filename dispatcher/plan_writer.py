@@ -184,6 +184,7 @@ def plan_input(session: Session, tip: Tip, now: datetime) -> plan_rules.PlanInpu
         reviewed=tip.reviewed_at is not None,
         directory=directory_for(session, school),
         next_business_time=calendar.next_business_time if calendar else (lambda t: t),
+        duty_not_before=tip.school_expected_until if tip.school_id is None else None,
     )
 
 

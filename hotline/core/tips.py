@@ -382,3 +382,39 @@ def change_classification(
     )
     session.flush()
     return dispatch.on_tip_changed(session, tip, now)
+
+
+def set_school(
+    session: Session,
+    tip: Tip,
+    school_id: int | None,
+    *,
+    now: datetime,
+    actor_type: ActorType,
+    actor_id: str | int | None = None,
+    how: str,
+) -> PlanResult | None:
+    """Set or change the tip's school (the text bot from the reporter's words, or an agent).
+    Its notifications are re-planned from the tip's arrival time: the new school's people are
+    told within the same deadline, and what had not gone out to the old one is cancelled.
+    ``how`` says on the timeline how the school was known ("code", "name", "choice")."""
+    if tip.school_id == school_id:
+        return None
+    before = tip.school_id
+    tip.school_id = school_id
+    tip.school_expected_until = None
+    tip.updated_at = now
+    timeline.record(
+        session,
+        tip,
+        TipEventKind.TIP_SCHOOL_SET,
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        before=before,
+        after=school_id,
+        how=how,
+    )
+    session.flush()
+    session.expire(tip, ["school"])
+    return dispatch.on_tip_changed(session, tip, now)

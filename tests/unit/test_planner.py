@@ -3,6 +3,7 @@ escalation style, school session and crime flag."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,6 +137,25 @@ def test_critical_with_nobody_callable_goes_to_the_duty_line_at_once() -> None:
     assert duty[0].due_at == ARRIVAL
     assert [n.contact_id for n in of(plan, S)] == [51]
     assert [n.email for n in of(plan, E)] == ["c51@example.org", "c52@example.org"]
+
+
+def test_the_duty_line_waits_while_the_reporter_is_asked_for_the_school() -> None:
+    nobody = Directory([], [], [], [], DUTY)
+    asked_until = ARRIVAL + timedelta(minutes=3)
+    plan = plan_rules.plan(replace(inputs(directory=nobody), duty_not_before=asked_until))
+    assert plan.legs == {LegKind.DUTY}
+    assert min(n.due_at for n in plan.notifications) == asked_until
+    first, second = of(plan, V)
+    assert first.due_at == asked_until
+    assert second.due_at > asked_until  # the chain starts after the wait, it is not squeezed
+    assert all(n.deadline_at == ARRIVAL + timedelta(minutes=20) for n in of(plan, V))
+
+
+def test_a_past_wait_for_the_school_holds_nothing() -> None:
+    nobody = Directory([], [], [], [], DUTY)
+    later = ARRIVAL + timedelta(minutes=5)
+    held = replace(inputs(directory=nobody, now=later), duty_not_before=ARRIVAL)
+    assert of(plan_rules.plan(held), V)[0].due_at == later
 
 
 def test_only_the_unreachable_leg_is_covered_by_the_duty_line() -> None:
