@@ -57,6 +57,10 @@ def create_app(
     redaction.install()
     # Every language's wording, checked now: a broken edit stops start-up, not a call.
     wording.all_catalogues()
+    # The triage's word lists likewise: a broken edit must not leave texts untriaged.
+    from sms.triage import word_lists as triage_word_lists
+
+    triage_word_lists()
 
     app = Flask(
         "hotline",

@@ -708,6 +708,13 @@ class SchoolIndex:
     def schools(self) -> list[SchoolName]:
         return list(self._schools)
 
+    def with_code(self, code: str) -> SchoolName | None:
+        return self._by_code.get(code.strip())
+
+    def names_of(self, school_ids: Iterable[int]) -> list[str]:
+        wanted = set(school_ids)
+        return [s.name for s in self._schools if s.id in wanted]
+
     def match(self, speech: str, *, language: str = "en") -> SchoolMatch:
         """Match what the caller said (``language``: "en", "es", "es-US", ...)."""
         code = parse_spoken_code(speech)

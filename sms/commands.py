@@ -8,9 +8,12 @@ A text is one of:
 - a confirmation from a contact: ``1 <report number>`` (``1, 1234567``, ``1 #1234567``,
   ``1 123-4567``...). ``1`` alone confirms nothing (a text's sender number proves nothing, the
   report number does): from a contact's number it is answered with how to confirm;
+- ``NEW`` (``NUEVO``): the reporter starts a new report instead of adding to the open one;
+- ``TIP <report number> <PIN> <words>``: words added to that report, from any phone (the PIN is
+  checked as on a follow-up call, with the same lockout);
 - anything else: words for the agents, never dropped. Whether a confirmation really is one (the
   sender is a contact) is the service's question; from anyone else ``1 1234567`` and ``1`` are
-  just texts.
+  just texts (and ``1`` may be a reporter's answer to the intake's "reply 1 if...").
 
 Which reply each case gets is here too; their wording is in ``hotline/wording`` (``[sms]`` for
 reporters, in every reporter language; ``[sms_contact]`` for contacts, English only).
@@ -78,13 +81,35 @@ class ConfirmReport:
 
 
 @dataclass(frozen=True)
+class NewReport:
+    """``NEW``: open a new report rather than add to the open conversation."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """``TIP <report number> <PIN> <words>``: add ``words`` to that report."""
+
+    report_number: str
+    pin: str
+    words: str
+
+
+@dataclass(frozen=True)
 class Text:
     """Anything else: words for the agents."""
 
     body: str
 
 
-Command = KeywordCommand | ConfirmLatest | ConfirmReport | Text
+Command = KeywordCommand | ConfirmLatest | ConfirmReport | NewReport | FollowUp | Text
+
+NEW_REPORT_WORDS = frozenset({"new", "new report", "nuevo", "nueva", "nuevo reporte"})
+#: ``TIP``, the report number (6-8 digits), the PIN (4-6 digits), then the words (kept as sent).
+_FOLLOW_UP_RE = re.compile(
+    r"^\s*(?:tip|reporte)\s*[#:]?\s*([0-9]{6,8})\s*[,:;/ ]\s*(?:pin\s*[#:]?\s*)?([0-9]{4,6})\b"
+    r"[\s,.:;-]*(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 #: ``1``, optionally followed by a report number: separated from the ``1`` by spaces, a comma,
 #: a colon, a dash or ``#`` (``11234567`` is not ``1 1234567``: it could be a report number
@@ -124,7 +149,14 @@ def parse_command(body: str, opt_out_type: str = "") -> Command:
     keyword = keyword_of(body, opt_out_type)
     if keyword is not None:
         return KeywordCommand(keyword)
-    match = _CONFIRM_RE.match(normalize_command(body))
+    normalized = normalize_command(body)
+    if normalized.rstrip(".!") in NEW_REPORT_WORDS:
+        return NewReport()
+    follow_up = _FOLLOW_UP_RE.match(_strip_invisible(unicodedata.normalize("NFKC", body)))
+    if follow_up is not None:
+        number, pin, words = follow_up.groups()
+        return FollowUp(number, pin, words.strip())
+    match = _CONFIRM_RE.match(normalized)
     if match is not None:
         digits = match.group(1)
         if digits is None:
@@ -264,19 +296,56 @@ def _to_reporter(key: SmsKey, language: str, **fields: str) -> str:
     return f"{cat.text(key, **fields)} {cat.text(SmsKey.SAFETY)}"
 
 
+def reporter_reply(worded: str, language: str) -> str:
+    """An already-worded answer (the intake's question), then 911 and 988."""
+    return f"{worded} {catalogue(_lang(language)).text(SmsKey.SAFETY)}"
+
+
 def help_reply() -> str:
     """The answer to HELP: the help text of every reporter language, one after the other (the
     keyword says nothing about the sender's language)."""
     return " ".join(catalogue(code).text(SmsKey.HELP) for code in REPORTER_LANGUAGES)
 
 
-def new_tip_reply(report_number: str, pin: str | None, language: str) -> str:
-    """The first answer to a new SMS tip: the report number and PIN (to follow up by phone from
-    any phone), that an agent will read it, 911 and 988. Without ``pin``, the report number
-    alone."""
+def new_tip_reply(
+    report_number: str, pin: str | None, language: str, question: str | None = None
+) -> str:
+    """The first answer to a new SMS tip: 911 and 988 first (someone in danger reads no
+    further), then the report number and PIN (to follow up from any phone), that an agent will
+    read it, and the intake's first ``question`` (already worded). Without ``pin``, the report
+    number alone."""
+    cat = catalogue(_lang(language))
     if pin:
-        return _to_reporter(SmsKey.NEW_TIP_WITH_PIN, language, report_number=report_number, pin=pin)
-    return _to_reporter(SmsKey.NEW_TIP, language, report_number=report_number)
+        text = cat.text(SmsKey.NEW_TIP_WITH_PIN, report_number=report_number, pin=pin)
+    else:
+        text = cat.text(SmsKey.NEW_TIP, report_number=report_number)
+    return " ".join(part for part in (cat.text(SmsKey.SAFETY), text, question) if part)
+
+
+def intake_question(question: str, language: str, offered: list[str] | None = None) -> str:
+    """What the intake asks (:class:`sms.intake.Question`), ``offered`` the names of the schools
+    it offers, in order."""
+    cat = catalogue(_lang(language))
+    names = offered or []
+    if question == "confirm_school" and len(names) == 1:
+        return cat.text(SmsKey.CONFIRM_SCHOOL, school=names[0])
+    if question == "confirm_school" and names:
+        choices = ", ".join(
+            cat.text(SmsKey.SCHOOL_CHOICE, number=str(n), school=name)
+            for n, name in enumerate(names, start=1)
+        )
+        return cat.text(SmsKey.CHOOSE_SCHOOL, choices=choices)
+    key = {
+        "ask_what": SmsKey.ASK_WHAT,
+        "handed_to_agent": SmsKey.HANDED_TO_AGENT,
+    }.get(question, SmsKey.ASK_SCHOOL)
+    return cat.text(key)
+
+
+def followup_not_found_reply(language: str) -> str:
+    """A ``TIP`` text with a report number and PIN that match nothing open to it: the same
+    words whether the report exists, the PIN is wrong or the report is locked."""
+    return _to_reporter(SmsKey.FOLLOWUP_NOT_FOUND, language)
 
 
 def added_reply(report_number: str, language: str) -> str:

@@ -81,6 +81,16 @@ class SmsKey(WordingKey):
     ADDED = "added", "report_number"
     EMPTY = "empty"
     APOLOGY = "apology"
+    # The guided intake (:mod:`sms.intake`): what the bot asks for.
+    ASK_SCHOOL = "ask_school"
+    CONFIRM_SCHOOL = "confirm_school", "school"
+    #: {choices} is `school_choice` for each school offered, joined by ", ".
+    CHOOSE_SCHOOL = "choose_school", "choices"
+    SCHOOL_CHOICE = "school_choice", "number", "school"
+    ASK_WHAT = "ask_what"
+    HANDED_TO_AGENT = "handed_to_agent"
+    #: ``TIP <report number> <PIN> <words>`` that matched no report (or a locked one).
+    FOLLOWUP_NOT_FOUND = "followup_not_found"
 
 
 class SmsContactKey(WordingKey):

@@ -193,7 +193,8 @@ def test_a_text_from_an_unknown_number_becomes_an_sms_tip(
         reply = reply_of(text(world.app, STRANGER, words))
 
     [tip] = sms_tips(world.app)
-    assert (tip.level, tip.status, tip.language) == (TipLevel.STANDARD, TipStatus.OPEN, "en")
+    # "gun" and "tomorrow": Critical from the words alone.
+    assert (tip.level, tip.status, tip.language) == (TipLevel.CRITICAL, TipStatus.OPEN, "en")
     assert messages_of(world.app, tip.id) == [words]
     assert reply is not None
     assert f"Report {tip.report_number}, PIN " in reply
@@ -219,16 +220,14 @@ def test_a_text_from_an_unknown_number_becomes_an_sms_tip(
     assert events[:2] == ["tip.received", "message.from_reporter"]
 
 
-def test_a_second_text_joins_the_conversation_and_a_day_later_opens_a_new_tip(
-    world: World,
-) -> None:
-    reply_of(text(world.app, STRANGER, "someone is selling vapes in the bathroom"))
+def test_a_second_text_joins_the_conversation_and_a_day_later_too(world: World) -> None:
+    reply_of(text(world.app, STRANGER, "someone is selling vapes in the bathroom at 1101"))
     world.clock.advance(timedelta(hours=3))
     second = reply_of(text(world.app, STRANGER, "it is the 2nd floor one"))
 
     [tip] = sms_tips(world.app)
     assert messages_of(world.app, tip.id) == [
-        "someone is selling vapes in the bathroom",
+        "someone is selling vapes in the bathroom at 1101",
         "it is the 2nd floor one",
     ]
     assert second is not None
@@ -237,13 +236,12 @@ def test_a_second_text_joins_the_conversation_and_a_day_later_opens_a_new_tip(
     assert "911" in second
     assert "988" in second
 
+    # The conversation is open until an agent closes the tip, however long it is quiet.
     world.clock.advance(timedelta(hours=25))
     later = reply_of(text(world.app, STRANGER, "something else happened today"))
-    tips = sms_tips(world.app)
-    assert len(tips) == 2
-    assert tips[0].reporter_id == tips[1].reporter_id
+    assert len(sms_tips(world.app)) == 1
     assert later is not None
-    assert f"Report {tips[1].report_number}, PIN" in later
+    assert later.startswith(f"Added to report {tip.report_number}.")
     assert count(world.app, Reporter) == 1
 
 
@@ -255,7 +253,10 @@ def test_a_spanish_text_is_answered_in_spanish(world: World) -> None:
     assert "recibimos su mensaje" in reply
     assert "911" in reply
     assert "988" in reply
-    added = reply_of(text(world.app, STRANGER, "ok"))
+    asked = reply_of(text(world.app, STRANGER, "ok"))
+    assert asked is not None
+    assert asked.startswith("¿De qué escuela se trata?")
+    added = reply_of(text(world.app, STRANGER, "es en Lakeview High School"))
     assert added is not None
     assert added.startswith(f"Agregado al reporte {tip.report_number}")
 
@@ -333,7 +334,7 @@ def test_stop_then_1_sends_nothing_and_start_clears_it(world: World) -> None:
 
 
 def test_a_reporter_who_texted_stop_is_not_answered_until_start(world: World) -> None:
-    reply_of(text(world.app, STRANGER, "there is a fight after school today"))
+    reply_of(text(world.app, STRANGER, "there is a fight after school today at 1101"))
     [tip] = sms_tips(world.app)
 
     assert reply_of(text(world.app, STRANGER, "STOP")) is None
@@ -361,11 +362,19 @@ def test_stop_from_a_new_number_is_remembered_without_the_number(world: World) -
     assert all(digits not in dump for digits in STRANGER_DIGITS)
 
 
-def test_help_gets_the_hotlines_own_answer(world: World) -> None:
-    reply = reply_of(text(world.app, STRANGER, "HELP"))
+def test_help_from_a_contact_gets_the_hotlines_own_answer(world: World) -> None:
+    reply = reply_of(text(world.app, PRINCIPAL, "HELP"))
     assert reply == commands.help_reply()
     assert sms_tips(world.app) == []
     assert count(world.app, Reporter) == 0
+
+
+def test_help_from_a_reporter_gets_the_hotlines_answer_and_opens_a_tip(world: World) -> None:
+    reply = reply_of(text(world.app, STRANGER, "HELP"))
+    assert reply is not None
+    assert reply.startswith(commands.help_reply())
+    [tip] = sms_tips(world.app)
+    assert f"Report {tip.report_number}, PIN" in reply
 
 
 def test_a_forged_text_is_refused_and_stores_nothing(world: World) -> None:
@@ -529,7 +538,8 @@ def test_the_simulated_network_delivers_the_answers(
     sim.tick()
     [tip] = sms_tips(app)
     inbox = [m.body for m in sim.handset_inbox(STRANGER)]
-    assert inbox[0].startswith("School safety tip line: we got your message.")
+    assert inbox[0].startswith("Emergency? Call 911.")
+    assert "School safety tip line: we got your message." in inbox[0]
     assert f"Report {tip.report_number}, PIN" in inbox[0]
     assert inbox[1].startswith(f"Added to report {tip.report_number}.")
     media = [e for e in world_events(app, tip.id) if e.kind == "message.media"]
