@@ -99,6 +99,9 @@ class Settings:
     escalation_email_every: timedelta = timedelta(minutes=15)
     #: Updates about one tip reach one recipient at most this often (merged meanwhile).
     update_every: timedelta = timedelta(minutes=10)
+    #: Texts a minute from one number before the hotline stops answering each one (it keeps
+    #: every one, and tells the agents).
+    sms_flood_per_minute: int = 12
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -321,6 +324,16 @@ def _calls_per_second(env: _Environment) -> int:
     return 1
 
 
+def _sms_flood_per_minute(env: _Environment) -> int:
+    raw = env.get("HOTLINE_SMS_FLOOD_PER_MINUTE")
+    if raw is None:
+        return 12
+    if raw.isdigit() and 1 <= int(raw) <= 600:
+        return int(raw)
+    env.problem("HOTLINE_SMS_FLOOD_PER_MINUTE must be a whole number from 1 to 600")
+    return 12
+
+
 def _minutes(env: _Environment, name: str, *, default: int) -> timedelta:
     """A whole number of minutes, at most a day."""
     raw = env.get(name)
@@ -387,6 +400,7 @@ def load_settings(
     calls_per_second = _calls_per_second(env)
     escalation_email_every = _minutes(env, "HOTLINE_ESCALATION_EMAIL_MINUTES", default=15)
     update_every = _minutes(env, "HOTLINE_UPDATE_MINUTES", default=10)
+    sms_flood_per_minute = _sms_flood_per_minute(env)
     clock_file = _clock_file(env, uses_twilio=uses_twilio, api_base=api_base)
 
     if env.problems:
@@ -411,4 +425,5 @@ def load_settings(
         calls_per_second=calls_per_second,
         escalation_email_every=escalation_email_every,
         update_every=update_every,
+        sms_flood_per_minute=sms_flood_per_minute,
     )

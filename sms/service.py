@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,7 @@ from hotline.models import (
     TipMessage,
     TipStatus,
 )
+from hotline.services import hotline
 from ivr_flows.school_match import SchoolIndex, SchoolName
 from sms import commands, intake
 from sms.commands import (
@@ -86,6 +88,11 @@ log = logging.getLogger(__name__)
 #: How long a Critical tip's duty line waits for the school the bot asked the reporter for
 #: (from the tip's arrival): an answer within it sends the tip to the school's own people.
 SCHOOL_ANSWER_WAIT = timedelta(minutes=3)
+
+#: Texts from one number within FLOOD_WINDOW before they are no longer answered one by one
+#: (outside an app; the app reads ``HOTLINE_SMS_FLOOD_PER_MINUTE``).
+DEFAULT_FLOOD_PER_MINUTE = 12
+FLOOD_WINDOW = timedelta(minutes=1)
 
 #: What an example report number looks like in the hints.
 EXAMPLE_REPORT = "1234567"
@@ -278,7 +285,10 @@ def keep_text(
     )
     language = commands.guess_language(message.body)
     found = triage(message.body)
-    tip = conversation_tip(session, reporter) if join and reporter is not None else None
+    flooding = reporter is not None and is_flooding(session, reporter, now)
+    conversation = conversation_tip(session, reporter) if reporter is not None else None
+    # A flood of NEW makes no flood of tips: while flooding, every text joins the conversation.
+    tip = conversation if join or (flooding and conversation) else None
     if tip is None:
         tip, pin, question = _new_sms_tip(session, keyring, message, reporter, found, now)
         if flag_new:
@@ -287,13 +297,47 @@ def keep_text(
         pin = None
         _add_message(session, tip, message, now, follow_up=True)
         _apply_triage(session, tip, found, now)
-        question = _intake_turn(session, tip, message, found, now)
+        question = None if flooding else _intake_turn(session, tip, message, found, now)
+    if flooding:
+        _flag_flood(session, tip, now)
+        return Reply.nothing()
     if reporter is None or _opted_out(sender.phone, reporter):
         return Reply.nothing()
     text = _answer(session, tip, pin, question, language)
     if sender.is_contact:
         text += " " + commands.contact_hint(EXAMPLE_REPORT)
     return Reply(f"{prefix} {text}" if prefix else text)
+
+
+def is_flooding(session: Session, reporter: Reporter, now: datetime) -> bool:
+    """The reporter's number sent at least the flood rate of texts in the last minute (this one
+    not yet counted): each is still kept and triaged, but no longer answered one by one."""
+    limit = hotline().settings.sms_flood_per_minute if current_app else DEFAULT_FLOOD_PER_MINUTE
+    recent = session.scalar(
+        select(func.count(TipMessage.id))
+        .join(Tip, Tip.id == TipMessage.tip_id)
+        .where(
+            Tip.reporter_id == reporter.id,
+            TipMessage.direction == MessageDirection.FROM_REPORTER,
+            TipMessage.created_at > now - FLOOD_WINDOW,
+        )
+    )
+    return (recent or 0) >= limit
+
+
+def _flag_flood(session: Session, tip: Tip, now: datetime) -> None:
+    raise_alert(
+        session,
+        tip=tip,
+        kind=AlertKind.REPORTER_NEEDS_AGENT,
+        message=(
+            f"Report {tip.report_number}: the reporter's number is sending texts faster than the "
+            "flood limit. Every text is kept and triaged, but no longer answered one by one; "
+            "read the conversation."
+        ),
+        key=f"reporter-flooding:{tip.id}",
+        now=now,
+    )
 
 
 def _answer(

@@ -4,8 +4,10 @@ re-plans the tip, and the conversation stays open until an agent closes the tip.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from hotline.models import (
@@ -26,6 +28,7 @@ from tests.support.dispatch_world import World
 from tests.support.texting import (
     PRINCIPAL,
     STRANGER,
+    database_text,
     messages_of,
     reply_of,
     session_of,
@@ -320,3 +323,61 @@ def test_a_contact_still_confirms_with_1_and_a_report_number(world: World) -> No
     answer = say(world, f"1 {tip.report_number}", PRINCIPAL)
     assert answer.startswith(f"Confirmed: report {tip.report_number}")
     assert world.legs(tip.id)[LegKind.POC].state is LegState.CONFIRMED
+
+
+# Floods and odd texts -----------------------------------------------------------------------------
+
+
+def test_a_flood_is_kept_and_triaged_but_no_longer_answered_one_by_one(world: World) -> None:
+    say(world, "someone is selling vapes at 1101")
+    tip = only_tip(world)
+    limit = world.services.settings.sms_flood_per_minute
+    answers = [reply_of(text(world.app, STRANGER, f"spam {n}")) for n in range(limit + 3)]
+    assert all(a is not None for a in answers[: limit - 1])
+    assert answers[limit - 1 :] == [None] * 4
+    assert len(messages_of(world.app, tip.id)) == limit + 4  # nothing sent is lost
+    [flood] = [a for a in alerts_of(world, AlertKind.REPORTER_NEEDS_AGENT) if "flood" in a.message]
+    assert tip.report_number in flood.message
+    # Still triaged while flooding: a gun in the flood makes the tip Critical.
+    assert reply_of(text(world.app, STRANGER, "he has a gun")) is None
+    assert only_tip(world).level is TipLevel.CRITICAL
+    # NEW in a flood makes no new tip.
+    assert reply_of(text(world.app, STRANGER, "NEW")) is None
+    assert len(sms_tips(world.app)) == 1
+    # A minute later the number is answered again.
+    world.clock.advance(61)
+    assert say(world, "sorry").startswith(f"Added to report {tip.report_number}")
+
+
+def test_long_emoji_non_latin_and_control_character_texts_are_kept(world: World) -> None:
+    long = "he keeps texting me threats " * 57  # about 1,600 characters
+    bodies = [long.strip(), "🔫🔫 at 1101 😨", "他在学校有刀", "bad\x00 bytes\x07 here"]
+    for body in bodies:
+        assert say(world, body)
+    tip = only_tip(world)
+    kept = messages_of(world.app, tip.id)
+    assert kept[0] == long.strip()
+    assert kept[1] == "🔫🔫 at 1101 😨"
+    assert kept[2] == "他在学校有刀"
+    assert kept[3] == "bad  bytes  here"
+
+
+def test_no_reporter_number_in_clear_after_a_whole_intake(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        first = say(world, "hi")
+        say(world, "Lakeview High School")
+        say(world, "a kid has a knife in his locker")
+        tip = only_tip(world)
+        pin = first.split("PIN ", 1)[1].split(":", 1)[0]
+        say(world, f"TIP {tip.report_number} {pin} he showed it again", OTHER_STUDENT)
+        say(world, f"TIP {tip.report_number} 0000 wrong pin", OTHER_STUDENT)
+        world.run()
+    dump = database_text(world.app)
+    alerts = " ".join(a.message for kind in AlertKind for a in alerts_of(world, kind))
+    for number in (STRANGER, OTHER_STUDENT):
+        for digits in (number, number[2:], number[-7:], f"{number[-7:-4]}-{number[-4:]}"):
+            assert digits not in dump
+            assert digits not in caplog.text
+            assert digits not in alerts

@@ -161,10 +161,18 @@ def test_training_install_needs_its_own_secrets(tmp_path: Path) -> None:
         ("PUBLIC_BASE_URL", "http://tips.example.org", "https"),
         ("HOTLINE_NUMBER", "312-555-0100", "E.164"),
         ("HOTLINE_NUMBER", "+1555", "E.164"),
+        ("HOTLINE_SMS_FLOOD_PER_MINUTE", "0", "from 1 to 600"),
+        ("HOTLINE_SMS_FLOOD_PER_MINUTE", "many", "from 1 to 600"),
     ],
 )
 def test_malformed_values(name: str, value: str, says: str, tmp_path: Path) -> None:
     assert says in refusal({**PRODUCTION, name: value}, tmp_path)
+
+
+def test_the_flood_rate_is_a_setting(tmp_path: Path) -> None:
+    assert load_settings({}, instance_path=tmp_path).sms_flood_per_minute == 12
+    env = {**PRODUCTION, "HOTLINE_SMS_FLOOD_PER_MINUTE": "30"}
+    assert load_settings(env, instance_path=tmp_path).sms_flood_per_minute == 30
 
 
 def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
