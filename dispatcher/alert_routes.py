@@ -27,6 +27,7 @@ from hotline.core import timeline
 from hotline.core.calls import FINAL_CALL_STATUSES, CallStatusUpdate, apply_call_status
 from hotline.core.confirming import VOICE_MENU_KEY
 from hotline.core.redaction import redact_text
+from hotline.core.reporters import reporter_opted_out
 from hotline.db import run_after_commit
 from hotline.models import (
     Call,
@@ -39,6 +40,7 @@ from hotline.models import (
     Notification,
     NotificationLeg,
     NotificationOutcome,
+    NotificationPurpose,
     School,
     Tip,
     TipEventKind,
@@ -429,14 +431,28 @@ MESSAGE_STATUSES: dict[str, NotificationOutcome] = {
     )
 }
 #: A text's last word: a later (out of order) status callback does not replace it.
-FINAL_MESSAGE_OUTCOMES = frozenset(
-    {
-        NotificationOutcome.DELIVERED,
-        NotificationOutcome.UNDELIVERED,
-        NotificationOutcome.FAILED,
-        NotificationOutcome.READ,
-    }
-)
+#: How far along a text is: a status callback only ever moves a row forward (Twilio's text
+#: callbacks carry no sequence number and may arrive out of order; a late "sent" must not undo
+#: "delivered").
+MESSAGE_PROGRESS: dict[NotificationOutcome, int] = {
+    NotificationOutcome.ACCEPTED: 1,
+    NotificationOutcome.SCHEDULED: 1,
+    NotificationOutcome.QUEUED: 1,
+    NotificationOutcome.SENDING: 2,
+    NotificationOutcome.SENT: 3,
+    NotificationOutcome.DELIVERED: 4,
+    NotificationOutcome.UNDELIVERED: 4,
+    NotificationOutcome.FAILED: 4,
+    NotificationOutcome.READ: 4,
+    NotificationOutcome.CANCELED: 4,
+    NotificationOutcome.PARTIALLY_DELIVERED: 4,
+}
+#: Twilio's error for a text to a number that replied STOP.
+UNSUBSCRIBED_RECIPIENT = "21610"
+
+
+def moves_forward(current: NotificationOutcome | None, status: NotificationOutcome) -> bool:
+    return MESSAGE_PROGRESS.get(status, 0) > MESSAGE_PROGRESS.get(current, 0) if current else True
 
 
 @bp.post("/sms-status")
@@ -448,17 +464,24 @@ def sms_status(req: TwilioRequest, session: Session) -> Response:
     if raw and status is None:
         log.warning("text status %r is not one Twilio documents; ignored", raw[:32])
     for row in rows:
-        if status is not None and row.outcome not in FINAL_MESSAGE_OUTCOMES:
-            now = hotline().clock.now()
-            row.outcome = status
-            row.updated_at = now
-            if status in (NotificationOutcome.FAILED, NotificationOutcome.UNDELIVERED):
-                timeline.record(
-                    session,
-                    session.get_one(Tip, row.tip_id),
-                    TipEventKind.NOTIFICATION_SMS_FAILED,
-                    at=now,
-                    notification_id=row.id,
-                    error_code=req.get("ErrorCode")[:8],
-                )
+        if status is None or not moves_forward(row.outcome, status):
+            continue
+        now = hotline().clock.now()
+        row.outcome = status
+        row.updated_at = now
+        if status in (NotificationOutcome.FAILED, NotificationOutcome.UNDELIVERED):
+            tip = session.get_one(Tip, row.tip_id)
+            error_code = req.get("ErrorCode")[:8]
+            timeline.record(
+                session,
+                tip,
+                TipEventKind.NOTIFICATION_SMS_FAILED,
+                at=now,
+                notification_id=row.id,
+                error_code=error_code,
+            )
+            if row.purpose is NotificationPurpose.REPORTER_REPLY and (
+                error_code == UNSUBSCRIBED_RECIPIENT
+            ):
+                reporter_opted_out(session, tip, now)
     return _twiml(VoiceResponse())

@@ -290,7 +290,11 @@ def cancel_pending(
 ) -> int:
     """Cancel what has not gone out yet (PLANNED or CLAIMED) for a tip or one of its legs;
     ``reason`` is the rows' outcome."""
-    where: list[ColumnElement[bool]] = [Notification.tip_id == tip_id]
+    # A reply to the reporter is no part of the tip's plan: no re-plan or leg cancels it.
+    where: list[ColumnElement[bool]] = [
+        Notification.tip_id == tip_id,
+        Notification.purpose != NotificationPurpose.REPORTER_REPLY,
+    ]
     if leg_id is not None:
         where.append(Notification.leg_id == leg_id)
     if before_version is not None:

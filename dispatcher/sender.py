@@ -22,6 +22,7 @@ from dispatcher.levels import describe_type
 from dispatcher.outbox import pull_next_forward
 from dispatcher.plan_writer import describe_notes, raise_alert, update_notes
 from hotline.core import timeline
+from hotline.core.reporters import reporter_number, reporter_opted_out
 from hotline.email import EmailError, EmailErrorKind, EmailMessage
 from hotline.email.tip_email import TipEmailFacts, render_tip_email
 from hotline.models import (
@@ -35,6 +36,7 @@ from hotline.models import (
     NotificationPurpose,
     NotificationState,
     PhoneNumber,
+    Reporter,
     School,
     Tip,
     TipEventKind,
@@ -278,6 +280,8 @@ def _prepare(
 ) -> Outbound | None:
     row = session.get_one(Notification, notification_id)
     tip = session.get_one(Tip, row.tip_id)
+    if row.purpose is NotificationPurpose.REPORTER_REPLY:
+        return _reply_to_reporter(session, services, row, tip)
     contact = session.get(Contact, row.contact_id) if row.contact_id else None
     phone = session.get(PhoneNumber, row.phone_number_id) if row.phone_number_id else None
     school = session.get(School, tip.school_id) if tip.school_id else None
@@ -312,6 +316,30 @@ def _prepare(
         email=email,
         sms_body=sms_body,
         bundle=bundle,
+    )
+
+
+def _reply_to_reporter(
+    session: Session, services: Hotline, row: Notification, tip: Tip
+) -> Outbound | None:
+    """A text to the reporter: their number is opened here, for this request only, and goes no
+    further than the provider's API (never into a log, an error or the row)."""
+    reporter = session.get(Reporter, tip.reporter_id) if tip.reporter_id else None
+    message = session.get(TipMessage, row.message_id) if row.message_id else None
+    if reporter is None or reporter.sms_opted_out or message is None:
+        return None
+    return Outbound(
+        notification_id=row.id,
+        tip_id=tip.id,
+        channel=NotificationChannel.SMS,
+        purpose=row.purpose,
+        to_number=reporter_number(services.keyring, reporter),
+        to_email=None,
+        extension=None,
+        ring_timeout=0,
+        email=None,
+        sms_body=message.body,
+        bundle=(row.id,),
     )
 
 
@@ -547,7 +575,10 @@ def _one_failed(
         error=str(exc),
     ):
         return "failed"
-    if exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
+    if row.purpose is NotificationPurpose.REPORTER_REPLY:
+        if exc.code == 21610:
+            reporter_opted_out(session, tip, now)
+    elif exc.kind is TelephonyErrorKind.PERMANENT_NUMBER and row.phone_number_id:
         mark_bad_number(session, row, exc, now)
         if row.channel is NotificationChannel.VOICE:
             pull_next_forward(session, row, now)
@@ -555,12 +586,19 @@ def _one_failed(
         session,
         tip=tip,
         kind=AlertKind.NOTIFICATION_FAILED,
-        message=f"Report {tip.report_number}: a {row.channel.value} to contact "
-        f"{row.contact_id} failed ({exc.code or exc.kind.value}).",
+        message=f"Report {tip.report_number}: {_recipient(row)} failed "
+        f"({exc.code or exc.kind.value}).",
         key=f"failed:{row.id}",
         now=now,
     )
     return "failed"
+
+
+def _recipient(row: Notification) -> str:
+    """Who a row was for, as the agents' feed says it (never a number)."""
+    if row.purpose is NotificationPurpose.REPORTER_REPLY:
+        return "a text to the reporter"
+    return f"a {row.channel.value} to contact {row.contact_id}"
 
 
 def mark_bad_number(

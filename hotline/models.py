@@ -304,6 +304,8 @@ class TipEventKind(enum.StrEnum):
     #: Media of a text brought in by the reconciliation, still at the provider.
     MESSAGE_MEDIA_AT_PROVIDER = "message.media_at_provider"
     MESSAGES_HEARD = "messages.heard"
+    #: An agent marked the reporter's messages read.
+    MESSAGES_READ = "messages.read"
     REPORTER_SMS_OPTED_OUT = "reporter.sms_opted_out"
     REPORTER_SMS_OPTED_IN = "reporter.sms_opted_in"
     #: The text bot asked the reporter for something (the school, what happened).
@@ -443,6 +445,9 @@ class TipMessage(Base):
     created_at: Mapped[datetime]
     #: When the reporter last heard it read out on a follow-up call.
     heard_at: Mapped[datetime | None]
+    #: A reporter's message: when an agent first marked it read, and who.
+    read_at: Mapped[datetime | None]
+    read_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class IntakeStep(enum.StrEnum):
@@ -577,6 +582,9 @@ class NotificationPurpose(enum.StrEnum):
     UPDATE = "update"
     #: A leg ran out of people: the district and law enforcement are kept informed.
     ESCALATION = "escalation"
+    #: An agent's (or enduser's) text to the reporter (``Notification.message_id``): sent from
+    #: the hotline number to the number the reporter texted from, opened only to send it.
+    REPORTER_REPLY = "reporter_reply"
 
 
 class NotificationState(enum.StrEnum):
@@ -646,6 +654,8 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
     leg_id: Mapped[int | None] = mapped_column(ForeignKey("notification_legs.id"), index=True)
+    #: A reporter reply's message (``purpose`` REPORTER_REPLY); None for everything else.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("tip_messages.id"), index=True)
     purpose: Mapped[NotificationPurpose] = mapped_column(
         _enum(NotificationPurpose, "notification_purpose")
     )

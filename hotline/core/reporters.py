@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.core.identity import IdentityKeyring, SealedNumber
-from hotline.models import Reporter
+from hotline.models import ActorType, Reporter, Tip, TipEventKind
 
 
 def normalize_reporter_number(raw: str) -> str | None:
@@ -99,3 +99,23 @@ def rotate_reporters(session: Session, keyring: IdentityKeyring, batch_size: int
             _reseal(row, keyring, reporter_number(keyring, row))
             rewritten += 1
         session.flush()
+
+
+def reporter_opted_out(session: Session, tip: Tip, now: datetime) -> None:
+    """The provider refused a text to the tip's reporter because they replied STOP (Twilio error
+    21610): nothing more is sent to them, and the agents see why on the tip."""
+    from hotline.core import timeline
+
+    reporter = session.get(Reporter, tip.reporter_id) if tip.reporter_id else None
+    if reporter is None or reporter.sms_opted_out:
+        return
+    reporter.sms_opted_out = True
+    timeline.record(
+        session,
+        tip,
+        TipEventKind.REPORTER_SMS_OPTED_OUT,
+        at=now,
+        actor_type=ActorType.SYSTEM,
+        channel="sms",
+        by="provider 21610",
+    )

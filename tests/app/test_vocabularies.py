@@ -67,8 +67,9 @@ def test_the_migrations_check_exactly_the_members() -> None:
     """The latest migration that lists a vocabulary lists the enum as it is: a member added
     since needs a new migration of its check constraint (and this test then compares against
     that migration's lists)."""
-    assert migrate.head_revision() == "0007"
-    assert migration("0007").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migrate.head_revision() == "0008"
+    assert migration("0008").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migration("0008").NOTIFICATION_PURPOSES == values(NotificationPurpose)
     assert migration("0007").ALERT_KINDS == values(AlertKind)
     assert migration("0007").INTAKE_STEPS == values(IntakeStep)
     assert migration("0006").NOTIFICATION_OUTCOMES == values(NotificationOutcome)
@@ -338,4 +339,23 @@ def test_0007_adds_the_intake_kinds_and_goes_down_only_without_them(database_url
     with pytest.raises(RuntimeError, match="1 rows of tip_events have kinds 0006 does not know"):
         migrate.downgrade(db.engine, "0006")
     assert migrate.is_current(db.engine)
+    db.dispose()
+
+
+def test_0008_adds_reporter_replies_and_goes_down_only_without_them(database_url: str) -> None:
+    db = Database(database_url)
+    ids = seed_then_downgrade(db, "0007")
+    before = stored(db, ids)
+    migrate.upgrade(db.engine)
+    assert stored(db, ids) == before
+    with db.engine.begin() as conn:
+        set_raw(conn, "notifications", "purpose", ids["pending"], "reporter_reply")
+    with pytest.raises(RuntimeError, match="1 rows of notifications are of the conversation"):
+        migrate.downgrade(db.engine, "0007")
+    with db.engine.begin() as conn:
+        set_raw(conn, "notifications", "purpose", ids["pending"], "alert")
+    migrate.downgrade(db.engine, "0007")
+    assert stored(db, ids) == before
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM tip_events"))
     db.dispose()
