@@ -381,3 +381,42 @@ def test_no_reporter_number_in_clear_after_a_whole_intake(
             assert digits not in dump
             assert digits not in caplog.text
             assert digits not in alerts
+
+
+# The worked examples in Spanish ----------------------------------------------------------------
+
+
+def test_a_spanish_gun_on_the_bus_calls_the_school(world: World) -> None:
+    answer = say(world, "hay un chico con una pistola en el autobús a Lakeview Middle School")
+    tip = only_tip(world)
+    assert (tip.level, tip.type, tip.language) == (TipLevel.CRITICAL, "weapon", "es")
+    assert tip.school is not None
+    assert tip.school.code == "1102"
+    assert answer.startswith("¿Emergencia? Llame al 911.")
+    world.run()
+    assert "+13125550121" in called(world)
+
+
+def test_a_spanish_friend_who_wants_to_crash_into_a_tree_is_asked_the_school_in_spanish(
+    world: World,
+) -> None:
+    answer = say(world, "mi amiga quiere estrellar su carro contra un árbol")
+    tip = only_tip(world)
+    assert (tip.level, tip.type) == (TipLevel.CRITICAL, "self_harm")
+    assert answer.endswith(commands.intake_question("ask_school", "es"))
+    follow = say(world, "es en Foothills High School")
+    assert follow.startswith(f"Agregado al reporte {tip.report_number}")
+    tip = only_tip(world)
+    assert tip.school is not None
+    assert tip.school.code == "2201"
+
+
+def test_spanish_smoking_and_a_cold_lunch_are_standard(world: World) -> None:
+    say(world, "están fumando en el baño de Northshore Elementary")
+    tip = only_tip(world)
+    assert (tip.level, tip.type) == (TipLevel.STANDARD, "smoking")
+    assert tip.school is not None
+    assert tip.school.code == "1103"
+    second = say(world, "la comida de la cafetería estaba fría", OTHER_STUDENT)
+    assert "¿De qué escuela se trata?" in second
+    assert len(sms_tips(world.app)) == 2

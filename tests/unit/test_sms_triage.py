@@ -93,6 +93,7 @@ CRITICAL_ES = [
     ("trae una navaja", "weapon"),
     ("la pistola no es de juguete", "weapon"),  # a negated negation
     ("mi amiga dice que quiere matarse", "self_harm"),
+    ("mi amiga quiere estrellar su carro contra un árbol", "self_harm"),
     ("quiero suicidarme", "self_harm"),
     ("voy a quitarme la vida", "self_harm"),
     ("ya no quiero vivir", "self_harm"),
