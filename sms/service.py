@@ -383,7 +383,8 @@ def _new_sms_tip(
 ) -> tuple[Tip, str, Question | None]:
     """The first text: the tip at once, with the level the words give, the school they name, and
     the intake's first question."""
-    reading = _read(session, message.body, commands.guess_language(message.body), found)
+    language = commands.guess_language(message.body)
+    reading = _read(session, message.body, language, found)
     turn = intake.first_turn(reading)
     school = session.get(School, turn.set_school) if turn.set_school is not None else None
     new = create_tip(
@@ -393,7 +394,7 @@ def _new_sms_tip(
         level=found.level,
         tip_type=found.tip_type,
         received_at=now,
-        language=commands.guess_language(message.body),
+        language=language,
         school=school,
         reporter=reporter,
         status=TipStatus.OPEN,
@@ -429,10 +430,16 @@ def _read(session: Session, text: str, language: str, found: Triage) -> intake.R
 
 
 def _school_index(session: Session) -> SchoolIndex:
+    """The active schools, read once per webhook (its session) however many texts it reads."""
+    cached = session.info.get("sms_school_index")
+    if isinstance(cached, SchoolIndex):
+        return cached
     rows = session.execute(
         select(School.id, School.name, School.code).where(School.active.is_(True))
     ).all()
-    return SchoolIndex([SchoolName(id=r.id, name=r.name, code=r.code) for r in rows])
+    index = SchoolIndex([SchoolName(id=r.id, name=r.name, code=r.code) for r in rows])
+    session.info["sms_school_index"] = index
+    return index
 
 
 def _intake_turn(
