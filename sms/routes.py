@@ -19,7 +19,7 @@ from hotline.background import reconcile
 from hotline.services import hotline
 from hotline.web.webhooks import TwilioRequest, twilio_webhook
 from sms import commands, service
-from sms.commands import ConfirmLatest, ConfirmReport, InboundSms, Text
+from sms.commands import InboundSms, KeywordCommand
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/twilio/sms")
@@ -36,7 +36,7 @@ def twiml(text: str | None) -> Response:
 def apology_for(message: InboundSms) -> service.Reply:
     """The answer when the text could not be kept: 911 and 988, in the text's language; nothing
     for a keyword (Twilio answers STOP and HELP itself)."""
-    if not isinstance(message.command, Text | ConfirmLatest | ConfirmReport):
+    if isinstance(message.command, KeywordCommand):
         return service.Reply.nothing()
     return service.Reply(commands.apology_reply(commands.guess_language(message.body)))
 
@@ -71,7 +71,7 @@ def incoming(req: TwilioRequest, session: Session) -> Response:
 
 def _rescue(session: Session, message: InboundSms) -> service.Reply:
     """The path of last resort: the words as a new tip, no commands, no conversation."""
-    if not isinstance(message.command, Text | ConfirmLatest | ConfirmReport):
+    if isinstance(message.command, KeywordCommand):
         return apology_for(message)  # a keyword: nothing to keep, and maybe nothing to send
     services = hotline()
     try:

@@ -22,7 +22,7 @@ from hotline.models import (
     TipLevel,
     TipStatus,
 )
-from sms import commands
+from sms import commands, service
 from tests.app.test_duty_line import DUTY_LINES, add_duty
 from tests.support.dispatch_world import World
 from tests.support.texting import (
@@ -420,3 +420,16 @@ def test_spanish_smoking_and_a_cold_lunch_are_standard(world: World) -> None:
     second = say(world, "la comida de la cafetería estaba fría", OTHER_STUDENT)
     assert "¿De qué escuela se trata?" in second
     assert len(sms_tips(world.app)) == 2
+
+
+@pytest.mark.parametrize("body", ["TIP 1234567 4321 he is back", "NEW"])
+def test_a_command_text_is_kept_even_when_handling_it_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch, body: str
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> service.Reply:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service, "handle_text", broken)
+    answer = say(world, body)
+    assert messages_of(world.app, only_tip(world).id) == [body]
+    assert "911" in answer
