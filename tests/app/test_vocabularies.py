@@ -27,6 +27,8 @@ from hotline.models import (
     AlertKind,
     Channel,
     IntakeStep,
+    MediaState,
+    MediaStoreKind,
     Notification,
     NotificationChannel,
     NotificationOutcome,
@@ -67,9 +69,11 @@ def test_the_migrations_check_exactly_the_members() -> None:
     """The latest migration that lists a vocabulary lists the enum as it is: a member added
     since needs a new migration of its check constraint (and this test then compares against
     that migration's lists)."""
-    assert migrate.head_revision() == "0007"
-    assert migration("0007").TIP_EVENT_KINDS == values(TipEventKind)
-    assert migration("0007").ALERT_KINDS == values(AlertKind)
+    assert migrate.head_revision() == "0008"
+    assert migration("0008").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migration("0008").ALERT_KINDS == values(AlertKind)
+    assert migration("0008").MEDIA_STATES == values(MediaState)
+    assert migration("0008").MEDIA_STORES == values(MediaStoreKind)
     assert migration("0007").INTAKE_STEPS == values(IntakeStep)
     assert migration("0006").NOTIFICATION_OUTCOMES == values(NotificationOutcome)
 
@@ -337,5 +341,71 @@ def test_0007_adds_the_intake_kinds_and_goes_down_only_without_them(database_url
         insert_event(conn, ids["tip"], TipEventKind.INTAKE_ASKED.value)
     with pytest.raises(RuntimeError, match="1 rows of tip_events have kinds 0006 does not know"):
         migrate.downgrade(db.engine, "0006")
+    assert migrate.is_current(db.engine)
+    db.dispose()
+
+
+def insert_media(conn: Connection, tip_id: int, state: str = "pending") -> None:
+    row = sa.table(
+        "message_media",
+        sa.column("tip_id"),
+        sa.column("media_index"),
+        sa.column("provider_url"),
+        sa.column("state"),
+        sa.column("attempts"),
+        sa.column("delete_attempts"),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    conn.execute(
+        sa.insert(row).values(
+            tip_id=tip_id,
+            media_index=0,
+            provider_url="https://api.twilio.com/x",
+            state=state,
+            attempts=0,
+            delete_attempts=0,
+            created_at=T0,
+            updated_at=T0,
+        )
+    )
+
+
+def test_0008_adds_the_media_tables_and_kinds_and_goes_down_only_without_them(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    ids = seed_then_downgrade(db, "0007")
+    before = stored(db, ids)
+    assert "message_media" not in sa.inspect(db.engine).get_table_names()
+    refused = pytest.raises(IntegrityError, match="ck_tip_events_tip_event_kind")
+    with refused, db.engine.begin() as conn:
+        insert_event(conn, ids["tip"], TipEventKind.MESSAGE_MEDIA_FETCHED.value)
+
+    migrate.upgrade(db.engine)
+    assert stored(db, ids) == before
+    assert {"message_media", "media_contents"} <= set(sa.inspect(db.engine).get_table_names())
+    refused = pytest.raises(IntegrityError, match="ck_message_media_media_state")
+    with refused, db.engine.begin() as conn:
+        insert_media(conn, ids["tip"], state="downloaded")
+    with db.engine.begin() as conn:
+        insert_media(conn, ids["tip"])
+    with pytest.raises(RuntimeError, match="1 media items of texts are known"):
+        migrate.downgrade(db.engine, "0007")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM message_media"))
+        set_raw(conn, "alerts", "kind", ids["alert"], AlertKind.MEDIA_FAILED.value)
+    with pytest.raises(RuntimeError, match="1 rows of alerts have kinds 0007 does not know"):
+        migrate.downgrade(db.engine, "0007")
+    with db.engine.begin() as conn:
+        set_raw(conn, "alerts", "kind", ids["alert"], AlertKind.PLAN_FAILED.value)
+
+    migrate.downgrade(db.engine, "0007")
+    assert migrate.current_revision(db.engine) == "0007"
+    assert stored(db, ids) == before
+    assert "message_media" not in sa.inspect(db.engine).get_table_names()
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM tip_events"))
+    migrate.upgrade(db.engine)
     assert migrate.is_current(db.engine)
     db.dispose()
