@@ -43,6 +43,8 @@ PLAN_TIP = "dispatcher.plan_tip"
 SEND = "dispatcher.send"
 VOICEMAIL = "dispatcher.voicemail"
 TELL_COLLEAGUES = "dispatcher.tell_colleagues"
+#: Fetch a text's media item, keep it, delete it at the provider (:mod:`sms.media`).
+FETCH_MEDIA = "sms.fetch_media"
 
 
 def worker_name() -> str:
@@ -162,6 +164,13 @@ def tell_colleagues_job(services: Hotline, leg_id: int, confirmed_row_id: int) -
             )
 
 
+def fetch_media_job(services: Hotline, media_id: int) -> None:
+    """A text's picture: fetched, checked, kept, deleted at the provider."""
+    from sms import media
+
+    media.fetch_and_delete(services, media_id, worker_name())
+
+
 def run_job(services: Hotline, name: str, args: tuple[int, ...]) -> None:
     if name == PLAN_TIP:
         plan_tip_job(services, *args)
@@ -171,6 +180,8 @@ def run_job(services: Hotline, name: str, args: tuple[int, ...]) -> None:
         voicemail_job(services, *args)
     elif name == TELL_COLLEAGUES:
         tell_colleagues_job(services, *args)
+    elif name == FETCH_MEDIA:
+        fetch_media_job(services, *args)
     else:
         log.error("unknown job %s", name)
 
@@ -183,6 +194,9 @@ class SweepReport:
     enqueued: list[int] = field(default_factory=list)
     sent_inline: list[int] = field(default_factory=list)
     checked: list[int] = field(default_factory=list)
+    #: Media items of texts handed to the queue, or fetched here when it refused them.
+    media_enqueued: list[int] = field(default_factory=list)
+    media_inline: list[int] = field(default_factory=list)
     #: Parts of the sweep that raised (the others ran all the same).
     failed: list[str] = field(default_factory=list)
 
@@ -190,8 +204,9 @@ class SweepReport:
 def sweep(services: Hotline) -> SweepReport:
     """Re-drive everything the database says is due: tips never planned (a lost enqueue, a
     failed plan whose retry is due), claims whose worker vanished, due rows, calls whose final
-    status never came. Each part runs whatever another part did: one broken tip or one failing
-    query never stops the others. The sweep heartbeat says when a sweep last ran whole."""
+    status never came, media of texts whose fetch (or deletion at the provider) is due. Each
+    part runs whatever another part did: one broken tip or one failing query never stops the
+    others. The sweep heartbeat says when a sweep last ran whole."""
     report = SweepReport()
     now = services.clock.now()
     parts: list[tuple[str, Callable[[], None]]] = [
@@ -199,6 +214,7 @@ def sweep(services: Hotline) -> SweepReport:
         ("release", lambda: _release_expired(services, report, now)),
         ("send", lambda: _hand_out_due(services, report, now)),
         ("stale-calls", lambda: report.checked.extend(check_stale_calls(services))),
+        ("media", lambda: _hand_out_media(services, report, now)),
     ]
     for name, part in parts:
         try:
@@ -283,6 +299,29 @@ def _hand_out_due(services: Hotline, report: SweepReport, now: datetime) -> None
         else:
             send_job(services, notification_id)
             report.sent_inline.append(notification_id)
+
+
+#: Media items the sweep fetches itself in one round when the queue refuses them (Redis down):
+#: a few, so downloads never hold up the next round's calls.
+MEDIA_INLINE_PER_SWEEP = 2
+
+
+def _hand_out_media(services: Hotline, report: SweepReport, now: datetime) -> None:
+    """Here rather than in the reconciliation: the retries are seconds to minutes apart, and the
+    sweep is what re-drives due rows every 2 seconds (the reconciliation runs every 5 minutes and
+    is about what the provider lists)."""
+    from sms import media
+
+    with services.db.session() as session:
+        due = media.due_media(session, now)
+        media.mark_enqueued(session, due, now)
+    for media_id in due:
+        if services.jobs.enqueue_now(FETCH_MEDIA, media_id):
+            report.media_enqueued.append(media_id)
+        elif len(report.media_inline) < MEDIA_INLINE_PER_SWEEP:
+            fetch_media_job(services, media_id)
+            report.media_inline.append(media_id)
+        # Otherwise it is due again once REENQUEUE_AFTER has passed.
 
 
 #: An alert call with no final status this long after it was placed is asked about at Twilio

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from hotline.models import MediaStoreKind
+
 #: The development SECRET_KEY. Refused anywhere but the embedded development default.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use"  # noqa: S105
 #: The simulated network's caller id for the hotline when HOTLINE_NUMBER is unset.
@@ -27,6 +29,12 @@ DEVELOPMENT_HOTLINE_NUMBER = "+15555550100"
 DEVELOPMENT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 #: Where `make run` listens unless PORT says otherwise (`make run PORT=5050`).
 DEVELOPMENT_PORT = 5000
+#: The largest media item of a text the hotline keeps: Twilio accepts at most 5 MB per incoming
+#: MMS (all its media together) and carriers cap pictures near there or below, so a larger item
+#: is not a picture a phone sent (docs/operations.md).
+DEFAULT_MEDIA_MAX_BYTES = 5 * 1024 * 1024
+#: HOTLINE_MEDIA_MAX_BYTES's range: from 1 KiB to 100 MiB.
+MEDIA_MAX_BYTES_RANGE = (1024, 100 * 1024 * 1024)
 
 
 class ConfigError(RuntimeError):
@@ -102,6 +110,10 @@ class Settings:
     #: Texts a minute from one number before the hotline stops answering each one (it keeps
     #: every one, and tells the agents).
     sms_flood_per_minute: int = 12
+    #: Where the bytes of a text's fetched media are kept (``instance/media/`` by default).
+    media_store: MediaStoreKind = MediaStoreKind.DIRECTORY
+    #: Media items larger than this are refused (and deleted at the provider all the same).
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -345,6 +357,29 @@ def _minutes(env: _Environment, name: str, *, default: int) -> timedelta:
     return timedelta(minutes=default)
 
 
+def _media_store(env: _Environment) -> MediaStoreKind:
+    raw = env.get("HOTLINE_MEDIA_STORE")
+    if raw is None:
+        return MediaStoreKind.DIRECTORY
+    try:
+        return MediaStoreKind(raw.lower())
+    except ValueError:
+        choices = " or ".join(kind.value for kind in MediaStoreKind)
+        env.problem(f"HOTLINE_MEDIA_STORE must be {choices}, not {raw!r}")
+        return MediaStoreKind.DIRECTORY
+
+
+def _media_max_bytes(env: _Environment) -> int:
+    raw = env.get("HOTLINE_MEDIA_MAX_BYTES")
+    if raw is None:
+        return DEFAULT_MEDIA_MAX_BYTES
+    low, high = MEDIA_MAX_BYTES_RANGE
+    if raw.isdigit() and low <= int(raw) <= high:
+        return int(raw)
+    env.problem(f"HOTLINE_MEDIA_MAX_BYTES must be a whole number of bytes from {low} to {high}")
+    return DEFAULT_MEDIA_MAX_BYTES
+
+
 def _clock_file(env: _Environment, *, uses_twilio: bool, api_base: str | None) -> str | None:
     clock_file = env.get("HOTLINE_CLOCK_FILE")
     if clock_file is not None and uses_twilio and api_base is None:
@@ -401,6 +436,8 @@ def load_settings(
     escalation_email_every = _minutes(env, "HOTLINE_ESCALATION_EMAIL_MINUTES", default=15)
     update_every = _minutes(env, "HOTLINE_UPDATE_MINUTES", default=10)
     sms_flood_per_minute = _sms_flood_per_minute(env)
+    media_store = _media_store(env)
+    media_max_bytes = _media_max_bytes(env)
     clock_file = _clock_file(env, uses_twilio=uses_twilio, api_base=api_base)
 
     if env.problems:
@@ -426,4 +463,6 @@ def load_settings(
         escalation_email_every=escalation_email_every,
         update_every=update_every,
         sms_flood_per_minute=sms_flood_per_minute,
+        media_store=media_store,
+        media_max_bytes=media_max_bytes,
     )

@@ -303,6 +303,14 @@ class TipEventKind(enum.StrEnum):
     MESSAGE_MEDIA = "message.media"
     #: Media of a text brought in by the reconciliation, still at the provider.
     MESSAGE_MEDIA_AT_PROVIDER = "message.media_at_provider"
+    #: A text's picture (video, audio) was fetched from the provider and is kept by the hotline.
+    MESSAGE_MEDIA_FETCHED = "message.media_fetched"
+    #: Fetched but not kept: a type or a size the media policy refuses (:mod:`sms.media`).
+    MESSAGE_MEDIA_REFUSED = "message.media_refused"
+    #: Could not be fetched, after every attempt or for good: it is still at the provider.
+    MESSAGE_MEDIA_FAILED = "message.media_failed"
+    #: The provider's copy was deleted: the hotline's is the only one.
+    MESSAGE_MEDIA_DELETED_AT_PROVIDER = "message.media_deleted_at_provider"
     MESSAGES_HEARD = "messages.heard"
     #: An agent marked the reporter's messages read.
     MESSAGES_READ = "messages.read"
@@ -529,6 +537,96 @@ class Recording(Base):
     tip: Mapped[Tip | None] = relationship(back_populates="recordings")
 
 
+# Media of texts ---------------------------------------------------------------------------------
+
+
+class MediaState(enum.StrEnum):
+    """Where a text's media item is on its way from the provider (:mod:`sms.media`)."""
+
+    #: Known by its provider URL; a worker will fetch it (at ``next_attempt_at``).
+    PENDING = "pending"
+    #: A worker claimed it and is fetching it (until ``next_attempt_at``, its lease).
+    FETCHING = "fetching"
+    #: Fetched, checked and stored (``stored_in``, ``storage_key``).
+    FETCHED = "fetched"
+    #: Fetched and refused by the media policy (``refused_reason``); not stored.
+    REFUSED = "refused"
+    #: Could not be fetched (``last_error``); it is still at the provider.
+    FAILED = "failed"
+
+
+class MediaStoreKind(enum.StrEnum):
+    """Where the bytes of fetched media are kept (``HOTLINE_MEDIA_STORE``)."""
+
+    #: Files under ``instance/media/``.
+    DIRECTORY = "directory"
+    #: The ``media_contents`` table.
+    DATABASE = "database"
+
+
+class MessageMedia(Base):
+    """One media item of an incoming text: created by the webhook with the provider's URL,
+    fetched by a worker, checked against the media policy, stored, then deleted at the provider
+    (the URL is cleared with it). Every change of ``state`` is one conditional update
+    (:mod:`sms.media`).
+
+    ``next_attempt_at`` is when a worker should next act on the item (fetch it, or delete the
+    provider's copy), and while it is ``fetching`` the end of the worker's lease; NULL when
+    nothing is left to do."""
+
+    __tablename__ = "message_media"
+    # One row per media item of a text: a text delivered twice is kept once.
+    __table_args__ = (UniqueConstraint("message_sid", "media_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id"), index=True)
+    #: The words that came with it (None for a picture alone).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("tip_messages.id"))
+    message_sid: Mapped[str | None] = mapped_column(String(64))
+    #: Its N in the webhook's ``MediaUrl{N}``.
+    media_index: Mapped[int]
+    #: The provider's URL, kept only until the provider's copy is deleted.
+    provider_url: Mapped[str | None] = mapped_column(String(500))
+    #: What the webhook said it is (``MediaContentType{N}``).
+    declared_content_type: Mapped[str | None] = mapped_column(String(64))
+    #: What the provider served (normalised: no parameters, lower case).
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None]
+    #: Of the bytes fetched (refused items included: what was sent, even if not kept).
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    stored_in: Mapped[MediaStoreKind | None] = mapped_column(_enum(MediaStoreKind, "media_store"))
+    storage_key: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[MediaState] = mapped_column(_enum(MediaState, "media_state"))
+    #: Fetch attempts so far (claims, counted as they are made).
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: Attempts to delete the provider's copy so far.
+    delete_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: Last handed to the job queue; the sweep hands it again only after a while.
+    enqueued_at: Mapped[datetime | None]
+    #: The attempt holding the claim while ``fetching``.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    #: Why the media policy refused it.
+    refused_reason: Mapped[str | None] = mapped_column(String(200))
+    #: The last failure, without URLs or numbers (the kind of error, the provider's codes).
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    #: When it was fetched (and kept or refused).
+    fetched_at: Mapped[datetime | None]
+    provider_deleted_at: Mapped[datetime | None]
+
+
+class MediaContent(Base):
+    """The bytes of a fetched media item, when ``HOTLINE_MEDIA_STORE=database``."""
+
+    __tablename__ = "media_contents"
+
+    media_id: Mapped[int] = mapped_column(ForeignKey("message_media.id"), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
 # Notifications ----------------------------------------------------------------------------------
 
 
@@ -729,6 +827,8 @@ class AlertKind(enum.StrEnum):
     THREAT_WORDS_NEGATED = "threat_words_negated"
     #: The reporter asked for a person, or the text bot could not get its answers.
     REPORTER_NEEDS_AGENT = "reporter_needs_agent"
+    #: A text's picture could not be fetched from the provider, or not deleted there.
+    MEDIA_FAILED = "media_failed"
 
 
 class Alert(Base):

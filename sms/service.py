@@ -71,7 +71,7 @@ from hotline.models import (
 )
 from hotline.services import hotline
 from ivr_flows.school_match import SchoolIndex, SchoolName
-from sms import commands, intake
+from sms import commands, intake, media
 from sms.commands import (
     ConfirmLatest,
     ConfirmReport,
@@ -702,8 +702,10 @@ def _add_message(
             message_sid=message.message_sid,
         )
     if message.media:
-        # Kept as the provider's URLs for now; fetching (and deleting the provider's copy)
-        # happens outside the request, later.
+        # One row per item, fetched (and deleted at the provider) by a job after the commit. The
+        # timeline names the rows, never the provider's URLs: it is append-only, and the URLs
+        # go once the provider's copies do.
+        kept = media.keep_media(session, tip, message, message_id, now)
         timeline.record(
             session,
             tip,
@@ -713,8 +715,7 @@ def _add_message(
             channel=Channel.SMS.value,
             message_id=message_id,
             message_sid=message.message_sid,
-            media=[{"url": m.url, "content_type": m.content_type} for m in message.media],
-            fetched=False,
+            media=[{"id": row.id, "content_type": row.declared_content_type} for row in kept],
         )
     tip.updated_at = now
     if follow_up:

@@ -112,6 +112,10 @@ def _register_tasks(celery_app: Celery) -> None:
     def tell_colleagues(leg_id: int, confirmed_row_id: int) -> None:
         dispatcher_tasks.tell_colleagues_job(hotline(), leg_id, confirmed_row_id)
 
+    @celery_app.task(name=dispatcher_tasks.FETCH_MEDIA)  # type: ignore[untyped-decorator]
+    def fetch_media(media_id: int) -> None:
+        dispatcher_tasks.fetch_media_job(hotline(), media_id)
+
     @celery_app.task(name=RECONCILE_WITH_PROVIDER)  # type: ignore[untyped-decorator]
     def reconcile_with_provider() -> int:
         return reconcile.reconcile_with_provider(hotline()).total

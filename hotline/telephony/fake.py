@@ -45,6 +45,8 @@ class FakeTelephony:
     messages: list[SmsRequest] = field(default_factory=list)
     deleted_recordings: list[str] = field(default_factory=list)
     deleted_media: list[str] = field(default_factory=list)
+    #: What fetch_media is asked for, and serves (unknown URLs: a short WAV, as recordings).
+    fetched_media: list[str] = field(default_factory=list)
     media: dict[str, FetchedMedia] = field(default_factory=dict)
     call_statuses: dict[str, str] = field(default_factory=dict)
     #: What the provider's logs hold, for the list_* methods (tests add to them).
@@ -124,6 +126,9 @@ class FakeTelephony:
     def fetch_media(self, url: str) -> FetchedMedia:
         self._maybe_fail("fetch_media")
         with self._lock:
+            self.fetched_media.append(url)
+        self._during("fetch_media")
+        with self._lock:
             return self.media.get(url, FetchedMedia(b"RIFF-fake-audio", "audio/x-wav"))
 
     def delete_recording(self, recording_sid: str) -> None:
@@ -135,6 +140,7 @@ class FakeTelephony:
         self._maybe_fail("delete_media")
         with self._lock:
             self.deleted_media.append(url)
+        self._during("delete_media")
 
     def list_inbound_messages(self, to: str, since: datetime) -> list[ProviderMessage]:
         self._maybe_fail("list_inbound_messages")

@@ -16,6 +16,8 @@ from hotline.models import (
     ContactRole,
     LegKind,
     LegState,
+    MediaState,
+    MessageMedia,
     NotificationChannel,
     NotificationState,
     Reporter,
@@ -26,6 +28,7 @@ from hotline.models import (
     WebhookReceipt,
 )
 from hotline.services import hotline
+from hotline.telephony.ports import FetchedMedia
 from hotline.telephony.simulated import SimulatedPhoneNetwork
 from sms import commands, service
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
@@ -262,10 +265,21 @@ def test_a_spanish_text_is_answered_in_spanish(world: World) -> None:
 
 
 def test_pictures_are_kept_on_the_timeline(world: World) -> None:
+    """A text's pictures are on its tip's timeline as the hotline's own media rows (never the
+    provider's URLs, which go when the provider's copies do), fetched and kept by a job, and
+    deleted at the provider; a picture alone, later, joins the conversation."""
     urls = [
         "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
         "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME2",
+        "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM2/Media/ME3",
     ]
+    world.phone.media.update(
+        {
+            urls[0]: FetchedMedia(b"\xff\xd8 one", "image/jpeg"),
+            urls[1]: FetchedMedia(b"\x89PNG two", "image/png"),
+            urls[2]: FetchedMedia(b"\xff\xd8 three", "image/jpeg"),
+        }
+    )
     media = {
         "NumMedia": "2",
         "MediaUrl0": urls[0],
@@ -273,8 +287,9 @@ def test_pictures_are_kept_on_the_timeline(world: World) -> None:
         "MediaUrl1": urls[1],
         "MediaContentType1": "image/png",
     }
+    later = {"NumMedia": "1", "MediaUrl0": urls[2], "MediaContentType0": "image/jpeg"}
     reply_of(text(world.app, STRANGER, "look at this", **media))
-    reply = reply_of(text(world.app, STRANGER, "", **media))  # a picture alone, later
+    reply = reply_of(text(world.app, STRANGER, "", **later))  # a picture alone, later
 
     [tip] = sms_tips(world.app)
     assert messages_of(world.app, tip.id) == ["look at this"]
@@ -286,11 +301,24 @@ def test_pictures_are_kept_on_the_timeline(world: World) -> None:
                 .order_by(TipEvent.id)
             )
         )
+        items = list(s.scalars(select(MessageMedia).order_by(MessageMedia.id)))
     assert len(kept) == 2
-    assert [m["url"] for m in kept[0]["media"]] == urls
+    assert [m["id"] for m in kept[0]["media"]] + [m["id"] for m in kept[1]["media"]] == [
+        i.id for i in items
+    ]
     assert [m["content_type"] for m in kept[0]["media"]] == ["image/jpeg", "image/png"]
+    assert "twilio.com" not in str(kept)
     assert reply is not None
     assert reply.startswith(f"Added to report {tip.report_number}")
+
+    world.run()  # the jobs the webhooks handed over
+    assert world.phone.deleted_media == urls
+    with session_of(world.app) as s:
+        items = list(s.scalars(select(MessageMedia).order_by(MessageMedia.id)))
+    assert [(i.state, i.provider_url) for i in items] == [(MediaState.FETCHED, None)] * 3
+    events = world.events(tip.id)
+    assert events.count("message.media_fetched") == 3
+    assert events.count("message.media_deleted_at_provider") == 3
 
 
 def test_1_from_an_unknown_number_is_kept_not_dropped(world: World) -> None:

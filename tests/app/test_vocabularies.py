@@ -27,6 +27,8 @@ from hotline.models import (
     AlertKind,
     Channel,
     IntakeStep,
+    MediaState,
+    MediaStoreKind,
     Notification,
     NotificationChannel,
     NotificationOutcome,
@@ -67,10 +69,12 @@ def test_the_migrations_check_exactly_the_members() -> None:
     """The latest migration that lists a vocabulary lists the enum as it is: a member added
     since needs a new migration of its check constraint (and this test then compares against
     that migration's lists)."""
-    assert migrate.head_revision() == "0008"
-    assert migration("0008").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migrate.head_revision() == "0009"
+    assert migration("0009").TIP_EVENT_KINDS == values(TipEventKind)
+    assert migration("0009").ALERT_KINDS == values(AlertKind)
+    assert migration("0009").MEDIA_STATES == values(MediaState)
+    assert migration("0009").MEDIA_STORES == values(MediaStoreKind)
     assert migration("0008").NOTIFICATION_PURPOSES == values(NotificationPurpose)
-    assert migration("0007").ALERT_KINDS == values(AlertKind)
     assert migration("0007").INTAKE_STEPS == values(IntakeStep)
     assert migration("0006").NOTIFICATION_OUTCOMES == values(NotificationOutcome)
 
@@ -336,9 +340,10 @@ def test_0007_adds_the_intake_kinds_and_goes_down_only_without_them(database_url
     assert stored(db, ids) == before
     with db.engine.begin() as conn:
         insert_event(conn, ids["tip"], TipEventKind.INTAKE_ASKED.value)
+    migrate.downgrade(db.engine, "0007")  # one step at a time (SQLite does not roll DDL back)
     with pytest.raises(RuntimeError, match="1 rows of tip_events have kinds 0006 does not know"):
         migrate.downgrade(db.engine, "0006")
-    assert migrate.is_current(db.engine)
+    assert migrate.current_revision(db.engine) == "0007"
     db.dispose()
 
 
@@ -350,6 +355,9 @@ def test_0008_adds_reporter_replies_and_goes_down_only_without_them(database_url
     assert stored(db, ids) == before
     with db.engine.begin() as conn:
         set_raw(conn, "notifications", "purpose", ids["pending"], "reporter_reply")
+    # One step at a time: a refusal must come before any schema change of that step (SQLite
+    # does not roll DDL back).
+    migrate.downgrade(db.engine, "0008")
     with pytest.raises(RuntimeError, match="1 rows of notifications are of the conversation"):
         migrate.downgrade(db.engine, "0007")
     with db.engine.begin() as conn:
@@ -358,4 +366,69 @@ def test_0008_adds_reporter_replies_and_goes_down_only_without_them(database_url
     assert stored(db, ids) == before
     with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM tip_events"))
+
+
+def insert_media(conn: Connection, tip_id: int, state: str = "pending") -> None:
+    row = sa.table(
+        "message_media",
+        sa.column("tip_id"),
+        sa.column("media_index"),
+        sa.column("provider_url"),
+        sa.column("state"),
+        sa.column("attempts"),
+        sa.column("delete_attempts"),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    conn.execute(
+        sa.insert(row).values(
+            tip_id=tip_id,
+            media_index=0,
+            provider_url="https://api.twilio.com/x",
+            state=state,
+            attempts=0,
+            delete_attempts=0,
+            created_at=T0,
+            updated_at=T0,
+        )
+    )
+
+
+def test_0009_adds_the_media_tables_and_kinds_and_goes_down_only_without_them(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    ids = seed_then_downgrade(db, "0008")
+    before = stored(db, ids)
+    assert "message_media" not in sa.inspect(db.engine).get_table_names()
+    refused = pytest.raises(IntegrityError, match="ck_tip_events_tip_event_kind")
+    with refused, db.engine.begin() as conn:
+        insert_event(conn, ids["tip"], TipEventKind.MESSAGE_MEDIA_FETCHED.value)
+
+    migrate.upgrade(db.engine)
+    assert stored(db, ids) == before
+    assert {"message_media", "media_contents"} <= set(sa.inspect(db.engine).get_table_names())
+    refused = pytest.raises(IntegrityError, match="ck_message_media_media_state")
+    with refused, db.engine.begin() as conn:
+        insert_media(conn, ids["tip"], state="downloaded")
+    with db.engine.begin() as conn:
+        insert_media(conn, ids["tip"])
+    with pytest.raises(RuntimeError, match="1 media items of texts are known"):
+        migrate.downgrade(db.engine, "0008")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM message_media"))
+        set_raw(conn, "alerts", "kind", ids["alert"], AlertKind.MEDIA_FAILED.value)
+    with pytest.raises(RuntimeError, match="1 rows of alerts have kinds 0008 does not know"):
+        migrate.downgrade(db.engine, "0008")
+    with db.engine.begin() as conn:
+        set_raw(conn, "alerts", "kind", ids["alert"], AlertKind.PLAN_FAILED.value)
+
+    migrate.downgrade(db.engine, "0008")
+    assert migrate.current_revision(db.engine) == "0008"
+    assert stored(db, ids) == before
+    assert "message_media" not in sa.inspect(db.engine).get_table_names()
+    with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM tip_events"))
+    migrate.upgrade(db.engine)
+    assert migrate.is_current(db.engine)
     db.dispose()
