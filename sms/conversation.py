@@ -25,6 +25,7 @@ from hotline.db import run_after_commit
 from hotline.models import (
     ActorType,
     MessageDirection,
+    MessageMedia,
     Notification,
     NotificationChannel,
     NotificationOutcome,
@@ -66,6 +67,20 @@ class ThreadMessage:
 
 
 @dataclass(frozen=True)
+class ThreadMedia:
+    """A picture, video or voice note the reporter texted (read through
+    :func:`sms.media.open_media`, never from the provider)."""
+
+    id: int
+    #: The message it came with; None for a picture sent without words.
+    message_id: int | None
+    #: pending, fetching, fetched, refused, failed.
+    state: str
+    content_type: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Thread:
     tip_id: int
     report_number: str
@@ -73,6 +88,7 @@ class Thread:
     #: Texts can no longer reach the reporter (STOP, or the provider's 21610).
     reporter_opted_out: bool
     messages: tuple[ThreadMessage, ...]
+    media: tuple[ThreadMedia, ...]
     timeline: tuple[tuple[datetime, str], ...]
 
 
@@ -136,6 +152,20 @@ def thread(session: Session, tip_id: int) -> Thread:
         )
         for m, state, outcome in rows
     )
+    media = tuple(
+        ThreadMedia(
+            id=m.id,
+            message_id=m.message_id,
+            state=m.state.value,
+            content_type=m.content_type or m.declared_content_type,
+            at=m.created_at,
+        )
+        for m in session.scalars(
+            select(MessageMedia)
+            .where(MessageMedia.tip_id == tip_id)
+            .order_by(MessageMedia.created_at, MessageMedia.id)
+        )
+    )
     events = session.execute(
         select(TipEvent.at, TipEvent.kind).where(TipEvent.tip_id == tip_id).order_by(TipEvent.id)
     ).all()
@@ -145,6 +175,7 @@ def thread(session: Session, tip_id: int) -> Thread:
         reporter=None if reporter is None else pseudonym(reporter),
         reporter_opted_out=bool(reporter and reporter.sms_opted_out),
         messages=messages,
+        media=media,
         timeline=tuple((at, kind.value) for at, kind in events),
     )
 

@@ -19,7 +19,7 @@ from hotline.models import (
     Tip,
     TipLevel,
 )
-from hotline.telephony.ports import TelephonyError, TelephonyErrorKind
+from hotline.telephony.ports import FetchedMedia, TelephonyError, TelephonyErrorKind
 from sms import conversation
 from sms.conversation import ReplyRefused, segments
 from tests.conftest import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
@@ -210,3 +210,24 @@ def test_the_thread_names_a_pseudonym_and_marks_read_once(world: World) -> None:
     dump = database_text(world.app)
     for digits in STRANGER_DIGITS:
         assert digits not in dump
+
+
+def test_the_thread_shows_the_reporters_pictures(world: World) -> None:
+    media = {
+        "NumMedia": "1",
+        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
+        "MediaContentType0": "image/jpeg",
+    }
+    world.phone.media[media["MediaUrl0"]] = FetchedMedia(b"\xff\xd8 a jpeg", "image/jpeg")
+    assert reply_of(text(world.app, STRANGER, "look at this, at 1101", **media)) is not None
+    assert reply_of(text(world.app, STRANGER, "", **media)) is not None
+    world.run()
+    with world.services.db.sessionmaker() as s:
+        tip_id = s.scalars(select(Tip.id)).one()
+        thread = conversation.thread(s, tip_id)
+    assert [(m.state, m.content_type) for m in thread.media] == [
+        ("fetched", "image/jpeg"),
+        ("fetched", "image/jpeg"),
+    ]
+    assert thread.media[0].message_id == thread.messages[0].id
+    assert thread.media[1].message_id is None
