@@ -183,6 +183,8 @@ class School(Base):
     #: What callers key in; unique across all districts.
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: Other names people use for it ("LHS"): matched like the name, by voice and by text.
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -59,9 +59,14 @@ class DatabaseFlowContext:
 
     def _schools(self) -> list[SchoolName]:
         rows = self.session.execute(
-            select(School.id, School.name, School.code).where(School.active.is_(True))
+            select(School.id, School.name, School.code, School.aliases).where(
+                School.active.is_(True)
+            )
         ).all()
-        return [SchoolName(id=r.id, name=r.name, code=r.code) for r in rows]
+        return [
+            SchoolName(id=r.id, name=r.name, code=r.code, aliases=tuple(r.aliases or ()))
+            for r in rows
+        ]
 
     def school_index(self) -> SchoolIndex:
         if self._index is None:

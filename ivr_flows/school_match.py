@@ -137,6 +137,15 @@ class SchoolName:
     id: int
     name: str
     code: str
+    #: Other names people use for it ("LHS"), matched like the name.
+    aliases: tuple[str, ...] = ()
+
+
+def _plain_words(text: str) -> list[str]:
+    """Words in lower case without accents, for exact comparisons (aliases)."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.findall(r"[^\W_]+", plain)
 
 
 @dataclass(frozen=True)
@@ -682,14 +691,28 @@ class SchoolIndex:
         self._schools: list[SchoolName] = list(schools)
         self._levels: list[frozenset[str]] = []
         self._by_code: dict[str, SchoolName] = {}
+        #: Each alias as plain words ("lhs", "the lake") → the schools that have it.
+        self._by_alias: dict[str, list[int]] = {}
         by_text: dict[str, dict[int, float]] = {}
         for index, school in enumerate(self._schools):
+            for alias in school.aliases:
+                key = " ".join(_plain_words(alias))
+                if key and school.id not in self._by_alias.setdefault(key, []):
+                    self._by_alias[key].append(school.id)
             tokens = _tokens(school.name, name_side=True)
             self._levels.append(_levels(tokens))
             code = school.code.strip()
             if code:
                 self._by_code.setdefault(code, school)
-            for text, share in _runs(_core(tokens)):
+            runs = [
+                *_runs(_core(tokens)),
+                *(
+                    run
+                    for alias in school.aliases
+                    for run in _runs(_core(_tokens(alias, name_side=True)))
+                ),
+            ]
+            for text, share in runs:
                 if text:
                     shares = by_text.setdefault(text, {})
                     shares[index] = max(share, shares.get(index, 0.0))
@@ -711,9 +734,24 @@ class SchoolIndex:
     def with_code(self, code: str) -> SchoolName | None:
         return self._by_code.get(code.strip())
 
+    def named_by_alias(self, text: str) -> list[int]:
+        """The schools whose alias the text says as words of their own ("a gun at LHS"), in the
+        order the text says them. An alias is the directory's own name for a school: said
+        exactly, it is as sure as a code."""
+        words = _plain_words(text)
+        found: list[int] = []
+        longest = max((key.count(" ") + 1 for key in self._by_alias), default=0)
+        for start in range(len(words)):
+            for n in range(min(longest, len(words) - start), 0, -1):
+                for school_id in self._by_alias.get(" ".join(words[start : start + n]), ()):
+                    if school_id not in found:
+                        found.append(school_id)
+        return found
+
     def names_of(self, school_ids: Iterable[int]) -> list[str]:
+        """The names and aliases of those schools."""
         wanted = set(school_ids)
-        return [s.name for s in self._schools if s.id in wanted]
+        return [n for s in self._schools if s.id in wanted for n in (s.name, *s.aliases)]
 
     def match(self, speech: str, *, language: str = "en") -> SchoolMatch:
         """Match what the caller said (``language``: "en", "es", "es-US", ...)."""

@@ -228,6 +228,11 @@ def guess_school(text: str, schools: SchoolIndex, language: str) -> SchoolGuess 
         return SchoolGuess((by_code[0],), sure=True, how="code")
     if by_code:
         return SchoolGuess(tuple(by_code[:MAX_OFFERED]), sure=False, how="code")
+    by_alias = schools.named_by_alias(text)
+    if len(by_alias) == 1:
+        return SchoolGuess((by_alias[0],), sure=True, how="alias")
+    if by_alias:
+        return SchoolGuess(tuple(by_alias[:MAX_OFFERED]), sure=False, how="alias")
     match = schools.match(text, language=language)
     if not match.candidates:
         return None

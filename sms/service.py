@@ -435,9 +435,14 @@ def _school_index(session: Session) -> SchoolIndex:
     if isinstance(cached, SchoolIndex):
         return cached
     rows = session.execute(
-        select(School.id, School.name, School.code).where(School.active.is_(True))
+        select(School.id, School.name, School.code, School.aliases).where(School.active.is_(True))
     ).all()
-    index = SchoolIndex([SchoolName(id=r.id, name=r.name, code=r.code) for r in rows])
+    index = SchoolIndex(
+        [
+            SchoolName(id=r.id, name=r.name, code=r.code, aliases=tuple(r.aliases or ()))
+            for r in rows
+        ]
+    )
     session.info["sms_school_index"] = index
     return index
 

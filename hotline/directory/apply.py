@@ -227,6 +227,7 @@ def _apply_schools(
                 district_id=districts[entry.district_code].id,
                 code=entry.code,
                 name=entry.name,
+                aliases=list(entry.aliases),
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -237,10 +238,12 @@ def _apply_schools(
         elif not school.active:
             school.active = True
             school.name = entry.name
+            school.aliases = list(entry.aliases)
             school.updated_at = now
             summary.schools.reactivated += 1
-        elif school.name != entry.name:
+        elif school.name != entry.name or list(school.aliases) != list(entry.aliases):
             school.name = entry.name
+            school.aliases = list(entry.aliases)
             school.updated_at = now
             summary.schools.updated += 1
         else:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.directory.apply import duty_contact
-from hotline.directory.parse import COLUMNS, name_key, role_order
+from hotline.directory.parse import ALIAS_SEPARATOR, COLUMNS, name_key, role_order
 from hotline.models import Contact, District, PhoneNumber, School
 
 
@@ -93,6 +93,7 @@ def _district_rows(session: Session) -> Iterator[dict[str, str]]:
             "school_code": school.code if school is not None else "",
             "school_name": school.name if school is not None else "",
             "district_holidays": district.holiday_region,
+            "school_aliases": f"{ALIAS_SEPARATOR} ".join(school.aliases) if school else "",
             **_contact_cells(contact, phone),
         }
 

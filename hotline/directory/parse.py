@@ -25,7 +25,7 @@ import io
 import re
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -48,7 +48,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "sms",
     "email",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("district_holidays", "extension")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("district_holidays", "extension", "school_aliases")
 #: Every column, in the order the exporter writes them.
 COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -65,6 +65,7 @@ DUTY_EMPTY_COLUMNS: tuple[str, ...] = (
     "school_code",
     "school_name",
     "district_holidays",
+    "school_aliases",
 )
 
 
@@ -118,6 +119,24 @@ class SchoolEntry:
     name: str
     district_code: str
     line: int
+    #: Other names people use for the school ("LHS", "the Ridge"), matched like its name.
+    aliases: tuple[str, ...] = ()
+
+
+#: Between a school's aliases in the ``school_aliases`` column.
+ALIAS_SEPARATOR = ";"
+MAX_ALIASES = 10
+
+
+def parse_aliases(cell: str) -> tuple[str, ...]:
+    """``"LHS; Lakeview"`` as its aliases: trimmed, empty ones dropped, each once (any case)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for alias in (a.strip() for a in cell.split(ALIAS_SEPARATOR)):
+        if alias and alias.casefold() not in seen:
+            seen.add(alias.casefold())
+            out.append(alias)
+    return tuple(out)
 
 
 #: (district code or None for duty rows, school code or None for district-wide and duty rows,
@@ -638,6 +657,8 @@ def _check_district_wide(rec: _Record, role: ContactRole | None, out: _Collector
     school_name = rec.cells["school_name"]
     if school_name:
         out.add(rec.line, f"school_name {school_name!r} without a school_code")
+    if rec.cells.get("school_aliases"):
+        out.add(rec.line, "school_aliases without a school_code")
     if role is ContactRole.SCHOOL_CONTACT:
         out.add(rec.line, "school_code is required for a school_contact row")
 
@@ -657,6 +678,11 @@ def _check_school(
         out.add(rec.line, f"school_name is required with school_code {school_code}")
     elif len(school_name) > MAX_NAME:
         out.add(rec.line, f"school_name is longer than {MAX_NAME} characters")
+    aliases = parse_aliases(rec.cells.get("school_aliases", ""))
+    if len(aliases) > MAX_ALIASES:
+        out.add(rec.line, f"school_aliases has more than {MAX_ALIASES} names")
+    if any(len(alias) > MAX_NAME for alias in aliases):
+        out.add(rec.line, f"a school alias is longer than {MAX_NAME} characters")
     if role is ContactRole.DISTRICT_CONTACT:
         out.add(
             rec.line,
@@ -837,10 +863,11 @@ class _DirectoryDraft:
         if school_code is None or not _school_code_ok(school_code):
             return  # district-wide, or a malformed code _contact has reported
         known = self.schools.get(school_code)
+        aliases = parse_aliases(rec.cells.get("school_aliases", ""))
         if known is None:
             if school_name:
                 self.schools[school_code] = SchoolEntry(
-                    school_code, school_name, district.code, rec.line
+                    school_code, school_name, district.code, rec.line, aliases
                 )
         elif known.district_code != district.code:
             out.add(
@@ -854,6 +881,15 @@ class _DirectoryDraft:
                 rec.line,
                 f"school_name {school_name!r} differs from {known.name!r} on line "
                 f"{known.line} for school {school_code}",
+            )
+        elif aliases and not known.aliases:
+            # The aliases may be given on any one row of the school.
+            self.schools[school_code] = replace(known, aliases=aliases)
+        elif aliases and aliases != known.aliases:
+            out.add(
+                rec.line,
+                f"school_aliases {ALIAS_SEPARATOR.join(aliases)!r} differ from "
+                f"{ALIAS_SEPARATOR.join(known.aliases)!r} given before for school {school_code}",
             )
 
     def note_psap(self, rec: _Record, district: _DistrictDraft) -> None:

@@ -693,7 +693,7 @@ def test_export_round_trips_duty_rows(db: Database, clock: ManualClock) -> None:
     ]
     assert (
         exported.splitlines()[-3]
-        == ",,,,,duty,1,Zoe Hart,+13125550150,yes,zoe.hart@hotline.example.org,,7"
+        == ",,,,,duty,1,Zoe Hart,+13125550150,yes,zoe.hart@hotline.example.org,,7,"
     )
     clock.advance(timedelta(days=1))
     before = snapshot(db)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from hotline.directory import export_directory, import_directory, sample_directory
 from hotline.models import (
     Alert,
     AlertKind,
@@ -433,3 +434,27 @@ def test_a_command_text_is_kept_even_when_handling_it_fails(
     answer = say(world, body)
     assert messages_of(world.app, only_tip(world).id) == [body]
     assert "911" in answer
+
+
+def with_aliases(directory: bytes, aliases: dict[str, str]) -> bytes:
+    """The directory file with a ``school_aliases`` column: ``aliases`` by school code."""
+    lines = directory.decode().splitlines()
+    header = lines[0].split(",")
+    code_at = header.index("school_code")
+    out = [lines[0] + ",school_aliases"]
+    for line in lines[1:]:
+        code = line.split(",")[code_at] if line else ""
+        out.append(f"{line},{aliases.get(code, '')}")
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_a_school_is_found_by_the_nickname_the_directory_gives_it(world: World) -> None:
+    directory = with_aliases(sample_directory(), {"1101": "LHS; the Lake"})
+    assert import_directory(world.services.db, world.clock, directory).ok
+    say(world, "a kid has a gun at LHS")
+    tip = only_tip(world)
+    assert tip.school is not None
+    assert tip.school.code == "1101"
+    with session_of(world.app) as s:
+        exported = export_directory(s)
+    assert "LHS; the Lake" in exported

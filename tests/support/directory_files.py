@@ -29,6 +29,7 @@ def row(**overrides: str) -> dict[str, str]:
         "email": "",
         "district_holidays": "US-IL",
         "extension": "",
+        "school_aliases": "",
     }
     unknown = set(overrides) - set(base)
     assert not unknown, unknown
@@ -143,7 +144,7 @@ BAD_FILES: list[tuple[str, str | bytes, int, str]] = [
         "too many values",
         plus_rows().replace("Cy Diaz,", "Cy, Diaz,"),
         5,
-        "14 values but the header has 13 columns",
+        "15 values but the header has 14 columns",
     ),
     ("unterminated quote", plus_rows().replace("Di Wu", '"Di Wu'), 6, "the CSV cannot be read"),
     (

@@ -206,7 +206,7 @@ def test_rows_after_a_bad_row_keep_their_lines() -> None:
     data = data.replace("Cy Diaz,", "Cy, Diaz,")  # line 5
     result = parse_directory(data)
     assert [(p.line, p.message.split(" ")[0]) for p in result.problems] == [
-        (5, "14"),
+        (5, "15"),
         (7, "priority"),
     ]
 
@@ -376,3 +376,48 @@ def test_the_parser_imports_nothing_that_reaches_a_database() -> None:
         for alias in node.names
     ]
     assert models_used == ["ContactRole"]
+
+
+# School aliases -----------------------------------------------------------------------------------
+
+
+def test_school_aliases_are_read_on_any_row_of_the_school() -> None:
+    data = _plus(
+        school_row("101", "North High", "Ann Bo", "(312) 555-0141", school_aliases="NHS; the Hill;")
+    )
+    result = parse_directory(data)
+    assert result.problems == []
+    assert result.directory is not None
+    [north_high] = [s for s in result.directory.schools if s.code == "101"]
+    assert north_high.aliases == ("NHS", "the Hill")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"school_aliases": "NHS"}, "school_aliases without a school_code"),
+        (
+            {
+                "school_code": "101",
+                "school_name": "North High",
+                "school_aliases": ";".join(f"N{i}" for i in range(11)),
+            },
+            "more than 10",
+        ),
+        (
+            {"school_code": "101", "school_name": "North High", "school_aliases": "x" * 201},
+            "longer than 200",
+        ),
+    ],
+)
+def test_bad_school_aliases_are_refused(overrides: dict[str, str], message: str) -> None:
+    result = parse_directory(_plus(row(**overrides)))
+    assert any(message in p.message for p in result.problems), result.problems
+
+
+def test_differing_school_aliases_are_refused() -> None:
+    data = _plus(
+        school_row("101", "North High", "Ann Bo", "(312) 555-0141", school_aliases="NHS"),
+        school_row("101", "North High", "Cal Do", "(312) 555-0142", school_aliases="the Hill"),
+    )
+    assert any("differ from" in p.message for p in parse_directory(data).problems)

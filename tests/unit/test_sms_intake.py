@@ -210,3 +210,18 @@ def test_a_finished_intake_asks_nothing_more() -> None:
     done = IntakeState(IntakeStep.DONE)
     assert next_turn(done, read("also he has a knife"), told_what=True).ask is None
     assert next_turn(done, read("Alpha Middle School"), told_what=True).set_school is None
+
+
+def test_a_schools_alias_said_exactly_is_as_sure_as_a_code() -> None:
+    schools = SchoolIndex(
+        [
+            SchoolName(1, "Lakeview High School", "1101", ("LHS", "the Lake")),
+            SchoolName(2, "Lakeview Middle School", "1102", ("LMS",)),
+        ]
+    )
+    reading = read_text("a kid has a gun at LHS", schools=schools, language="en")
+    assert reading.school == SchoolGuess((1,), sure=True, how="alias")
+    both = read_text("either LMS or the lake", schools=schools, language="en")
+    assert both.school == SchoolGuess((2, 1), sure=False, how="alias")
+    inside = read_text("the helhs are alive", schools=schools, language="en").school
+    assert inside is None or inside.how != "alias"  # an alias is a word of its own
