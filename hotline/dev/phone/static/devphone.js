@@ -31,7 +31,6 @@
   const MAIL_POLL_MS = 2000;
   const MAX_ACTIVITY = 400;
   const MAX_EVENTS_KEPT = 5000;
-  const NARROW = window.matchMedia("(max-width: 52rem)");
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -835,21 +834,23 @@
     }
     item.append(head, who, state, actions);
     cards.set(call.sid, { item, title, who, state, buttons, contactsKey: null, folded: false });
-    ui.incoming.append(item);
-    sighted.observe(item);
-    renderCard(call);
-    // Ringing calls first, each group in the order the calls came. Cards are put in that order
-    // only when a call starts ringing, never when one is answered: a card does not move away
-    // from under the pointer that just answered it.
-    const shown = [...ui.incoming.children];
-    const ringing = shown.filter((c) => c.dataset.state === "ringing");
-    const order = [...ringing, ...shown.filter((c) => !ringing.includes(c))];
-    // Only the cards out of place move (a moved node loses the focus).
-    order.forEach((card, index) => {
-      const there = ui.incoming.children[index];
-      if (there !== card) ui.incoming.insertBefore(card, there);
+    keepInPlace(() => {
+      ui.incoming.append(item);
+      sighted.observe(item);
+      renderCard(call);
+      // Ringing calls first, each group in the order the calls came. Cards are put in that
+      // order only when a call starts ringing, never when one is answered: a card does not move
+      // away from under the pointer that just answered it.
+      const shown = [...ui.incoming.children];
+      const ringing = shown.filter((c) => c.dataset.state === "ringing");
+      const order = [...ringing, ...shown.filter((c) => !ringing.includes(c))];
+      // Only the cards out of place move (a moved node loses the focus).
+      order.forEach((card, index) => {
+        const there = ui.incoming.children[index];
+        if (there !== card) ui.incoming.insertBefore(card, there);
+      });
+      renderIncomingHints();
     });
-    renderIncomingHints();
     loadCallee(call.sid);
   }
 
@@ -858,11 +859,26 @@
     if (!card) return;
     sighted.unobserve(card.item);
     inView.delete(card.item);
-    card.item.remove();
+    keepInPlace(() => {
+      card.item.remove();
+      renderIncomingHints();
+    });
     cards.delete(sid);
     dismissed.add(sid);
-    renderIncomingHints();
     renderRingBar();
+  }
+
+  // Cards come and go at the top of the page: someone reading or pressing keys further down
+  // (the call's status, the transcript, the keypad) keeps what they look at where it was.
+  function keepInPlace(change) {
+    const below = ui.incomingHeading.closest("section").getBoundingClientRect().bottom < 0;
+    const anchor = below ? document.elementFromPoint(window.innerWidth / 2, window.innerHeight / 2) : null;
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
+    change();
+    if (anchor && anchor.isConnected) {
+      const moved = anchor.getBoundingClientRect().top - before;
+      if (Math.abs(moved) > 1) window.scrollBy(0, moved);
+    }
   }
 
   // An ended call folds into "Ended calls" (collapsed), except the one the keypad follows: the
@@ -871,8 +887,10 @@
     card.folded = true;
     sighted.unobserve(card.item);
     inView.delete(card.item);
-    ui.ended.prepend(card.item);
-    renderIncomingHints();
+    keepInPlace(() => {
+      ui.ended.prepend(card.item);
+      renderIncomingHints();
+    });
   }
 
   function renderIncomingHints() {
@@ -972,7 +990,10 @@
     if (!card) return;
     const facts = cardFacts(call.sid);
     const names = calleeNames(call.sid);
-    const titleText = `Incoming call to ${names ? `${names} (${call.to})` : call.to} from the hotline`;
+    const who = names ? `${names} (${call.to})` : call.to;
+    const titleText = call.live
+      ? `Incoming call to ${who} from the hotline`
+      : `Call from the hotline to ${who} at ${formatTime(call.created_at, callZone(call))}`;
     if (card.title.textContent !== titleText) card.title.textContent = titleText;
     const info = callees.get(call.sid);
     const contactsKey = info && typeof info === "object" ? JSON.stringify(info.contacts) : String(info);
@@ -1049,7 +1070,8 @@
     // The pressed button may be hidden now: keep the focus on its card, not lost on the page.
     const focused = document.activeElement;
     if (card && cards.has(sid) && (!focused || focused === document.body || focused.hidden)) {
-      card.title.focus();
+      // Not scrolled to: an answered call shows the call screen on a phone-sized screen.
+      card.title.focus({ preventScroll: true });
     }
   }
 
@@ -1228,7 +1250,13 @@
     },
     put(conversation) {
       this.conversations.set(conversation.handset, conversation);
+      this.stick = true; // your own text: show it and what follows
       this.render();
+    },
+    // The conversation follows its newest text unless the reader scrolled back to read.
+    stick: true,
+    follow() {
+      if (this.stick) ui.thread.scrollTop = ui.thread.scrollHeight;
     },
     number() {
       return ui.texter.value.trim();
@@ -1245,10 +1273,9 @@
       if (key === this.shownKey) return;
       const before = this.shownKey.split("|")[0] === number ? ui.thread.childElementCount : null;
       this.shownKey = key;
-      const list = ui.thread;
-      const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-      list.replaceChildren(...conversation.texts.map((text) => textItem(text)));
-      if (atEnd || before === null) list.scrollTop = list.scrollHeight;
+      ui.thread.replaceChildren(...conversation.texts.map((text) => textItem(text)));
+      if (before === null) this.stick = true;
+      this.follow();
       // New texts from the hotline or the network, said once.
       if (before !== null && this.loaded) {
         const fresh = conversation.texts.slice(before).filter((t) => t.sender !== "handset");
@@ -1262,7 +1289,7 @@
       const key = [number, ...others].join("|");
       if (ui.conversationPick.dataset.key === key) return;
       ui.conversationPick.dataset.key = key;
-      const current = el("option", "", `${number || "(no number)"}: the number above`);
+      const current = el("option", "", "Choose a phone…");
       current.value = "";
       ui.conversationPick.replaceChildren(
         current,
@@ -1399,6 +1426,12 @@
   }
 
   ui.textForm.addEventListener("submit", sendText);
+  ui.thread.addEventListener("scroll", () => {
+    const list = ui.thread;
+    texts.stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  });
+  // A picture that loads after the conversation was drawn makes it taller.
+  ui.thread.addEventListener("load", () => texts.follow(), true);
   ui.textPictures.addEventListener("change", describePictures);
   ui.texter.addEventListener("input", () => texts.render());
   ui.conversationPick.addEventListener("change", () => {
@@ -1454,13 +1487,22 @@
     }
   }
 
-  // On a phone-sized screen the call's controls, the transcript and the keypad are stacked: a call
-  // starts with them in view (the status line at the top of the window, under the ring bar).
+  // A call starts with its status, the transcript and the keypad in view: when the keypad is
+  // out of view (a phone-sized screen stacks them; cards ringing above push them down), the
+  // status line (side by side: the phone's and the transcript's cards) goes to the top of the
+  // window, under the ring bar.
   function showCallScreen() {
-    if (!NARROW.matches) return;
-    const bar = ui.ringBar.hidden ? 0 : ui.ringBar.getBoundingClientRect().height;
-    const top = ui.status.getBoundingClientRect().top + window.scrollY - bar - 8;
-    window.scrollTo({ top: Math.max(0, top) });
+    // Room for the ring bar whenever a call rings: it shows as soon as its card scrolls away.
+    const ringing = [...ui.incoming.children].some((item) => item.dataset.state === "ringing");
+    const bar = ringing ? Math.max(ui.ringBar.getBoundingClientRect().height, 56) : 0;
+    const status = ui.status.getBoundingClientRect();
+    const keys = ui.keypad.querySelector(".keys").getBoundingClientRect();
+    if (status.top >= bar && keys.bottom <= window.innerHeight) return;
+    // Side by side (a wide window), the phone's and the transcript's cards start together.
+    const phone = ui.status.closest("section").getBoundingClientRect();
+    const side = ui.transcript.closest("section").getBoundingClientRect();
+    const top = side.left >= phone.right ? Math.min(phone.top, side.top) : status.top;
+    window.scrollTo({ top: Math.max(0, top + window.scrollY - bar - 8) });
   }
 
   function press(keys) {
