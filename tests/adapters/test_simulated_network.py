@@ -30,6 +30,7 @@ from hotline.telephony.ports import (
 )
 from hotline.telephony.simulated import (
     APPLICATION_ERROR_TEXT,
+    HandsetError,
     HttpWebhookTransport,
     SimulatedPhoneNetwork,
     WebhookTransport,
@@ -762,6 +763,110 @@ def test_stop_opts_the_handset_out_like_twilio(make_sim: MakeSim) -> None:
     sim.net.send_sms(SmsRequest(to=CALLER, from_=HOTLINE, body="hello"))
     sim.net.tick()
     assert sim.net.handset_inbox(CALLER)[-1].body == "hello"
+
+
+def test_a_conversation_keeps_both_directions_in_order_with_delivery_states(
+    make_sim: MakeSim,
+) -> None:
+    sim = make_sim()
+    texted = sim.net.text_hotline(CALLER, "Fight after school at Lincoln")
+    sent = sim.net.send_sms(SmsRequest(to=CALLER, from_=HOTLINE, body="An agent replied"))
+    queued = sim.net.conversation(CALLER).texts
+    assert [(t.sender, t.status, t.via) for t in queued] == [
+        ("handset", "received", None),
+        ("hotline", "delivered", "reply"),
+        ("hotline", "queued", "api"),  # the REST side only queues; the network moves on tick
+    ]
+    assert queued[1].reply_to == texted
+    assert queued[2].sid == sent.sid
+    sim.net.tick()
+    assert sim.net.conversation(CALLER).texts[2].status == "delivered"
+
+    sim.net.set_handset_reachable(CALLER, False)
+    sim.net.send_sms(SmsRequest(to=CALLER, from_=HOTLINE, body="Are you safe?"))
+    sim.net.tick()
+    lost = sim.net.conversation(CALLER).texts[-1]
+    assert (lost.status, lost.error_code) == ("undelivered", "30003")
+    assert "switched off" in (lost.error or "")
+    assert [c.handset for c in sim.net.conversations()] == [CALLER]
+    assert sim.net.conversation(CALLEE).texts == ()
+
+
+def test_after_stop_the_hotlines_texts_are_kept_as_failed_until_start(make_sim: MakeSim) -> None:
+    sim = make_sim()
+    sim.net.text_hotline(CALLER, "STOP")
+    sim.net.text_hotline(CALLER, "are you there")
+    with pytest.raises(TelephonyError):
+        sim.net.send_sms(SmsRequest(to=CALLER, from_=HOTLINE, body="An agent replied"))
+    conversation = sim.net.conversation(CALLER)
+    assert conversation.opted_out
+    assert [(t.sender, t.status, t.keyword, t.error_code) for t in conversation.texts] == [
+        ("handset", "received", "STOP", None),
+        ("network", "delivered", None, None),
+        # The app's <Message> answer to the STOP itself, refused like the next ones.
+        ("hotline", "failed", None, "21610"),
+        ("handset", "received", None, None),
+        ("hotline", "failed", None, "21610"),
+        ("hotline", "failed", None, "21610"),
+    ]
+    assert conversation.texts[-1].via == "api"
+    assert [m.body for m in sim.net.handset_inbox(CALLER)][-1].startswith("You have successfully")
+
+    sim.net.text_hotline(CALLER, "start")
+    after = sim.net.conversation(CALLER)
+    assert not after.opted_out
+    assert [(t.sender, t.status, t.keyword) for t in after.texts[-3:]] == [
+        ("handset", "received", "START"),
+        ("network", "delivered", None),
+        ("hotline", "delivered", None),
+    ]
+
+
+def test_a_handsets_picture_is_served_until_the_app_deletes_it(make_sim: MakeSim) -> None:
+    sim = make_sim()
+    picture = b"\x89PNG\r\n\x1a\nfake"
+    sid = sim.net.text_hotline(CALLER, "look", media=[(picture, "image/png")])
+    (text, _reply) = sim.net.conversation(CALLER).texts
+    assert [m.content_type for m in text.media] == ["image/png"]
+    assert sim.net.handset_media(sid, 0).content == picture
+    with pytest.raises(HandsetError):
+        sim.net.handset_media(sid, 1)
+    sim.net.delete_media(text.media[0].url)
+    with pytest.raises(HandsetError, match="deleted"):
+        sim.net.handset_media(sid, 0)
+
+
+def test_patience_stretches_gather_and_record_timeouts_only(make_sim: MakeSim) -> None:
+    sim = make_sim("menu")  # <Gather timeout="5">
+    assert sim.net.patience == 1
+    plain = sim.net.dial_hotline(CALLER)
+    assert sim.net.call_info(plain).listen_seconds == 5
+    sim.net.hang_up(plain)
+
+    sim.net.set_patience(4)
+    sid = sim.net.dial_hotline(CALLER)
+    info = sim.net.call_info(sid)
+    assert (info.waiting_for, info.listen_seconds) == ("gather", 20)
+    assert info.listen_until == sim.clock.now() + timedelta(seconds=20)
+    gather = next(e for e in sim.net.call_log(sid) if e.kind == "gather")
+    assert (gather.detail["timeout"], gather.detail["patience"]) == ("5", "4")
+    sim.advance(19)
+    assert sim.net.call_info(sid).waiting_for == "gather"
+    sim.advance(1)
+    assert "We did not get a choice." in sim.said(sid)
+    assert sim.net.call_info(sid).listen_until is None
+
+    record = make_sim("record")  # <Record timeout="3">
+    record.net.set_patience(2.5)
+    sid = record.net.dial_hotline(CALLER)
+    assert record.net.call_info(sid).listen_seconds == 7.5
+    record.advance(7)
+    assert record.net.call_info(sid).waiting_for == "record"
+    for wrong in (0.5, 21):
+        with pytest.raises(ValueError, match="patience"):
+            record.net.set_patience(wrong)
+    record.net.set_patience(1)
+    assert record.net.patience == 1
 
 
 # --- magic numbers -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from hotline.models import (
     TipLevel,
 )
 from hotline.services import hotline
+from hotline.telephony.ports import SmsRequest, TelephonyError
 from tests.support.dev_phone import (
     API,
     ASSISTANT,
@@ -282,9 +283,11 @@ def test_not_exposed_when_the_app_uses_twilio(make_app: Callable[..., Flask]) ->
         f"{API}/emails?cursor=0",
         f"{API}/emails/1",
         f"{API}/calls/CA{'0' * 32}/contacts",
+        f"{API}/texts",
+        f"{API}/texts/SM{'0' * 32}/media/0",
     ):
         assert client.get(path).status_code == 404, path
-    for action in ("dial", "answer", "ring", "decline"):
+    for action in ("dial", "answer", "ring", "decline", "texts", "texts/reachable", "patience"):
         body = {"from": CALLER, "call_sid": "CA" + "0" * 32}
         assert client.post(f"{API}/{action}", json=body, headers=HEADERS).status_code == 404
 
@@ -324,6 +327,7 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
             "priority": 1,
             "school": "Lakeview High School",
             "district": "Lakeview Unified School District",
+            "time_zone": "America/Chicago",
             "active": True,
         }
     ]
@@ -341,6 +345,7 @@ def test_alert_calls_ring_as_incoming_and_a_person_confirms_with_1(dev_app: Flas
             "priority": 1,
             "school": None,
             "district": None,
+            "time_zone": None,
             "active": True,
         }
     ]
@@ -587,6 +592,267 @@ def test_incoming_call_actions_are_refused_cross_site(dev_app: Flask) -> None:
     assert rebound.status_code == 403
     contacts = client.get(f"{API}/calls/{sid}/contacts", headers={"Host": "evil.example"})
     assert contacts.status_code == 403
+
+
+# --- texts ---------------------------------------------------------------------------------------
+
+#: The smallest PNG there is (1x1, transparent).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+def texts(app: Flask) -> dict[str, dict[str, Any]]:
+    """Every handset's conversation as the page reads it, by number."""
+    answer = app.test_client().get(f"{API}/texts")
+    assert answer.status_code == 200
+    return {c["handset"]: c for c in answer.get_json()["conversations"]}
+
+
+def test_a_text_reaches_the_hotline_and_its_answers_come_back_with_their_state(
+    dev_app: Flask,
+) -> None:
+    load_sample(dev_app)
+    sent = post(dev_app, "/texts", {"from": CALLER, "body": "A boy has a knife at Lakeview High"})
+    assert sent.status_code == 201, sent.get_json()
+    sid = sent.get_json()["message_sid"]
+    mine, answer = sent.get_json()["conversation"]["texts"]
+    assert (mine["sid"], mine["sender"], mine["status"]) == (sid, "handset", "received")
+    assert mine["body"] == "A boy has a knife at Lakeview High"
+    # The hotline's TwiML answer: the report number and PIN, delivered.
+    assert (answer["sender"], answer["via"], answer["reply_to"]) == ("hotline", "reply", sid)
+    assert answer["status"] == "delivered"
+    with hotline(dev_app).db.session() as session:
+        number = session.scalars(select(Tip.report_number)).one()
+    assert f"Report {number}, PIN " in answer["body"]
+
+    # A later text from the hotline (an agent's reply goes through the REST API): queued, then
+    # the network carries it; the feed says so on the sms channel.
+    services = hotline(dev_app)
+    sim = services.simulator
+    assert sim is not None
+    cursor = events(dev_app)["cursor"]
+    later = services.telephony.send_sms(
+        SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="Are you safe now?")
+    )
+    queued = texts(dev_app)[CALLER]["texts"][-1]
+    assert (queued["sid"], queued["status"], queued["via"]) == (later.sid, "queued", "api")
+    sim.tick()
+    assert texts(dev_app)[CALLER]["texts"][-1]["status"] == "delivered"
+    feed = events(dev_app, cursor)["events"]
+    assert {(e["channel"], e["message_sid"]) for e in feed} == {("sms", later.sid)}
+    assert [e["detail"].get("status") for e in feed] == ["queued", "sent", "delivered"]
+
+    # A phone switched off: the hotline's text ends undelivered.
+    off = post(dev_app, "/texts/reachable", {"number": CALLER, "reachable": False})
+    assert off.get_json()["conversation"]["reachable"] is False
+    services.telephony.send_sms(
+        SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="Hello?")
+    )
+    sim.tick()
+    lost = texts(dev_app)[CALLER]["texts"][-1]
+    assert (lost["status"], lost["error_code"]) == ("undelivered", "30003")
+    assert (
+        post(dev_app, "/texts/reachable", {"number": CALLER, "reachable": True}).status_code == 200
+    )
+    assert texts(dev_app)[CALLER]["reachable"] is True
+
+
+def test_a_picture_goes_to_the_networks_media_and_reaches_the_app_as_twilios(
+    dev_app: Flask,
+) -> None:
+    picture = {"content_type": "image/png", "data_base64": base64.b64encode(PNG).decode()}
+    sent = post(dev_app, "/texts", {"from": CALLER, "body": "", "media": [picture]})
+    assert sent.status_code == 201, sent.get_json()
+    sid = sent.get_json()["message_sid"]
+    assert sid.startswith("MM")
+    sim = hotline(dev_app).simulator
+    assert sim is not None
+    (webhook,) = sim.deliveries(message_sid=sid)
+    assert (webhook.param("NumMedia"), webhook.param("MediaContentType0")) == ("1", "image/png")
+    url = webhook.param("MediaUrl0")
+    assert url is not None
+    assert url.startswith(sim.media_base_url)
+    assert hotline(dev_app).telephony.fetch_media(url).content == PNG
+
+    (shown,) = sent.get_json()["conversation"]["texts"][0]["media"]
+    assert shown["content_type"] == "image/png"
+    served = dev_app.test_client().get(shown["url"])
+    assert served.status_code == 200
+    assert served.mimetype == "image/png"
+    assert served.data == PNG
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    sim.delete_media(url)  # what the app does once it kept the picture
+    assert dev_app.test_client().get(shown["url"]).status_code == 404
+    assert dev_app.test_client().get(f"{API}/texts/nonsense/media/0").status_code == 404
+
+
+def test_stop_blocks_the_hotlines_texts_until_start(dev_app: Flask) -> None:
+    stop = post(dev_app, "/texts", {"from": CALLER, "body": "STOP"})
+    conversation = stop.get_json()["conversation"]
+    assert conversation["opted_out"] is True
+    assert conversation["texts"][0]["keyword"] == "STOP"
+    network = [t for t in conversation["texts"] if t["sender"] == "network"]
+    assert [t["body"][:36] for t in network] == ["You have successfully been unsubscri"]
+
+    after = post(dev_app, "/texts", {"from": CALLER, "body": "Is anyone reading this?"})
+    answers = after.get_json()["conversation"]["texts"]
+    assert answers[-1]["body"] == "Is anyone reading this?"  # and no answer after it
+    # An agent's reply through the REST API: refused by the network (21610), shown as failed.
+    services = hotline(dev_app)
+    with pytest.raises(TelephonyError):
+        services.telephony.send_sms(
+            SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="We are here.")
+        )
+    blocked = texts(dev_app)[CALLER]["texts"][-1]
+    assert (blocked["sender"], blocked["body"]) == ("hotline", "We are here.")
+    assert (blocked["status"], blocked["error_code"]) == ("failed", "21610")
+    assert "STOP" in blocked["error"]
+    assert [m.body for m in _sim(dev_app).handset_inbox(CALLER)] == [network[0]["body"]]
+
+    start = post(dev_app, "/texts", {"from": CALLER, "body": "START"})
+    conversation = start.get_json()["conversation"]
+    assert conversation["opted_out"] is False
+    assert conversation["texts"][-1]["status"] != "failed"
+    assert any(
+        t["sender"] == "network" and t["body"].startswith("You have successfully been re-sub")
+        for t in conversation["texts"]
+    )
+
+
+def _sim(app: Flask) -> Any:
+    sim = hotline(app).simulator
+    assert sim is not None
+    return sim
+
+
+def test_text_requests_are_checked(dev_app: Flask) -> None:
+    png = base64.b64encode(PNG).decode()
+    svg = base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode()
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        ("/texts", {"body": "hi"}, 400),
+        ("/texts", {"from": "555-0123", "body": "hi"}, 400),
+        ("/texts", {"from": "+15555550100", "body": "hi"}, 400),  # the hotline itself
+        ("/texts", {"from": CALLER, "body": "   "}, 400),
+        ("/texts", {"from": CALLER, "body": "x" * 1601}, 400),
+        ("/texts", {"from": CALLER, "media": "picture"}, 400),
+        ("/texts", {"from": CALLER, "media": [{"content_type": "image/png"}]}, 400),
+        (
+            "/texts",
+            {"from": CALLER, "media": [{"content_type": "image/svg+xml", "data_base64": svg}]},
+            415,
+        ),
+        (
+            "/texts",
+            {"from": CALLER, "media": [{"content_type": "image/png", "data_base64": "***"}]},
+            400,
+        ),
+        (
+            "/texts",
+            {"from": CALLER, "media": [{"content_type": "image/png", "data_base64": ""}]},
+            400,
+        ),
+        (
+            "/texts",
+            {"from": CALLER, "media": [{"content_type": "image/png", "data_base64": png}] * 11},
+            400,
+        ),
+        ("/texts/reachable", {"number": CALLER, "reachable": "no"}, 400),
+        ("/texts/reachable", {"number": "nobody", "reachable": False}, 400),
+    ]
+    for path, body, status in cases:
+        answer = post(dev_app, path, body)
+        data = answer.get_json()
+        assert (path, body, answer.status_code) == (path, body, status), data
+        assert data["ok"] is False
+        assert data["error"]
+    big = base64.b64encode(b"\0" * (dev_phone.MAX_PICTURE_BYTES // 2 + 1)).decode()
+    two = [{"content_type": "image/jpeg", "data_base64": big}] * 2
+    assert post(dev_app, "/texts", {"from": CALLER, "media": two}).status_code == 413
+    assert texts(dev_app) == {}  # nothing refused reached the network
+    client = dev_app.test_client()
+    assert client.post(f"{API}/texts", json={"from": CALLER, "body": "hi"}).status_code == 403
+    foreign = client.post(
+        f"{API}/texts",
+        json={"from": CALLER, "body": "hi"},
+        headers={**HEADERS, "Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    assert client.post(f"{API}/patience", json={"patient": True}).status_code == 403
+
+
+# --- the patient caller, the time zone -----------------------------------------------------------
+
+
+def test_the_patient_switch_stretches_the_networks_timeouts(dev_app: Flask) -> None:
+    client = dev_app.test_client()
+    assert client.get(f"{API}/state").get_json()["patience"] == {
+        "patient": False,
+        "multiplier": 1,
+        "default_multiplier": dev_phone.PATIENT_MULTIPLIER,
+    }
+    plain = post(dev_app, "/dial", {"from": CALLER}).get_json()["call"]
+    assert plain["listen_seconds"] == 60  # the stub menu's <Gather timeout="60">
+    post(dev_app, "/hangup", {"call_sid": plain["sid"]})
+
+    on = post(dev_app, "/patience", {"patient": True})
+    assert on.status_code == 200
+    assert on.get_json()["patience"]["patient"] is True
+    assert on.get_json()["patience"]["multiplier"] == dev_phone.PATIENT_MULTIPLIER
+    assert client.get(f"{API}/state").get_json()["patience"]["patient"] is True
+    call = post(dev_app, "/dial", {"from": CALLER}).get_json()["call"]
+    assert call["listen_seconds"] == 60 * dev_phone.PATIENT_MULTIPLIER
+    now = hotline(dev_app).clock.now()
+    assert call["listen_until"] == (now + timedelta(seconds=300)).isoformat()
+    assert events(dev_app)["patience"]["multiplier"] == dev_phone.PATIENT_MULTIPLIER
+    gather = [e for e in call_log(dev_app, call["sid"]) if e["kind"] == "gather"]
+    assert gather[-1]["detail"]["patience"] == "5"
+
+    assert (
+        post(dev_app, "/patience", {"patient": True, "multiplier": 2}).get_json()["patience"][
+            "multiplier"
+        ]
+        == 2
+    )
+    off = post(dev_app, "/patience", {"patient": False})
+    assert off.get_json()["patience"] == {
+        "patient": False,
+        "multiplier": 1,
+        "default_multiplier": dev_phone.PATIENT_MULTIPLIER,
+    }
+    for wrong in (
+        {},
+        {"patient": "yes"},
+        {"patient": True, "multiplier": 50},
+        {"patient": True, "multiplier": 1},
+        {"patient": True, "multiplier": True},
+        {"patient": True, "multiplier": "5"},
+    ):
+        answer = post(dev_app, "/patience", wrong)
+        assert answer.status_code == 400, wrong
+        assert answer.get_json()["ok"] is False
+    assert _sim(dev_app).patience == 1
+
+
+def test_the_page_says_which_time_zone_its_clock_times_are_in(dev_app: Flask) -> None:
+    client = dev_app.test_client()
+    assert client.get(f"{API}/state").get_json()["time_zone"] == {
+        "name": "UTC",
+        "district": None,
+        "source": "UTC (no district in the directory)",
+    }
+    load_sample(dev_app)
+    zone = client.get(f"{API}/state").get_json()["time_zone"]
+    assert zone["name"] == "America/Chicago"
+    assert zone["district"] == "Lakeview Unified School District"
+    assert "first district" in zone["source"]
+    place(dev_app, DUTY, HOLD_TWIML)
+    place(dev_app, PRINCIPAL, HOLD_TWIML)
+    ringing = incoming(dev_app)
+    principal = client.get(f"{API}/calls/{ringing[PRINCIPAL]['sid']}/contacts").get_json()
+    assert principal["contacts"][0]["time_zone"] == "America/Chicago"
+    duty = client.get(f"{API}/calls/{ringing[DUTY]['sid']}/contacts").get_json()
+    assert duty["contacts"][0]["time_zone"] is None  # no district: the page's own zone
 
 
 # --- in a real browser --------------------------------------------------------------------------

@@ -10,19 +10,24 @@ app over real HTTP, as ``make run`` does.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import wave
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from hotline.dev import phone as dev_phone
 from hotline.models import (
     Tip,
 )
 from hotline.services import hotline
+from hotline.telephony.ports import SmsRequest, TelephonyError
 from tests.support.dev_phone import (
+    API,
     ASSISTANT,
     CALLER,
     CHROMIUM,
@@ -278,7 +283,8 @@ def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
     page.get_by_role("button", name="Send recording, then #").click()
     number, _ = read_back(page)
 
-    card = page.locator("#incoming li.ring-card", has_text="Angela Brooks")
+    # Ringing or answered cards are under #incoming; ended ones fold into #ended.
+    card = page.locator("li.ring-card", has_text="Angela Brooks")
     expect(card.locator("h3")).to_have_text(
         f"Incoming call to Angela Brooks (Principal) ({PRINCIPAL}) from the hotline"
     )
@@ -289,7 +295,7 @@ def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
         expect(card.get_by_role("button", name=name, exact=True)).to_be_visible()
     # A second call at the same moment (as a parallel escalation places): it rings on its own.
     place(served.app, ASSISTANT, HOLD_TWIML)
-    second = page.locator("#incoming li.ring-card", has_text="Daniel Kim")
+    second = page.locator("li.ring-card", has_text="Daniel Kim")
     expect(second.locator(".ring-state")).to_contain_text("Ringing")
 
     card.get_by_role("button", name="Answer", exact=True).click()
@@ -319,6 +325,8 @@ def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
     expect(card.get_by_role("button", name="Dismiss")).to_be_visible()
     second.get_by_role("button", name="Hang up").click()
     expect(second.locator(".ring-state")).to_contain_text("Call ended: completed")
+    # Not the keypad's call: folded away under "Ended calls".
+    expect(page.locator("#ended li.ring-card", has_text="Daniel Kim")).to_be_hidden()
 
     # The report's e-mails: the CRITICAL one to each point of contact (then, as the recording
     # came in, an update).
@@ -337,3 +345,279 @@ def test_browser_answers_the_alert_call_of_its_own_report_and_reads_the_email(
     page.screenshot(path=str(SCREENSHOT_DIR / "devphone-emails.png"), full_page=True)
     page.get_by_role("button", name="Close").click()
     expect(view).to_be_hidden()
+
+
+# --- texts, the patient caller, a phone-sized screen --------------------------------------------
+
+#: The smallest PNG there is (1x1, transparent).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+def _send_text(page: Any, body: str) -> None:
+    """Type a text in the Texts pane and send it; returns once it is in the conversation."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("Message").fill(body)
+    page.get_by_role("button", name="Send text").click()
+    mine = page.locator("#thread li[data-sender='handset'] .body", has_text=body)
+    expect(mine.last).to_be_visible()
+
+
+def test_browser_texts_the_hotline_and_sees_the_reply_and_later_texts_with_their_state(
+    page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(sample=True)
+    open_phone(page, served)
+    page.wait_for_selector("#devphone[data-texts-ready='true']")
+    expect(page.get_by_label("Text from (your number)")).to_have_value(CALLER)
+    _send_text(page, "A boy has a knife at Lakeview High")
+
+    reply = page.locator("#thread li[data-sender='hotline']").first
+    expect(reply).to_contain_text("Report ")
+    with hotline(served.app).db.session() as session:
+        number = session.scalars(select(Tip.report_number)).one()
+    expect(reply.locator(".body")).to_contain_text(f"Report {number}, PIN ")
+    expect(reply.locator(".state")).to_have_text("delivered")
+    expect(reply).to_contain_text("its answer to your text")
+
+    # A picture: the bytes go to the network's media, which hands them to the hotline.
+    page.get_by_label("Pictures (optional)").set_input_files(
+        [{"name": "hallway.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    expect(page.locator("#text-pictures-chosen")).to_contain_text("1 picture")
+    page.get_by_role("button", name="Send text").click()
+    picture = page.locator("#thread li[data-sender='handset'] img.picture")
+    expect(picture).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('#thread img.picture').naturalWidth > 0")
+    sim = hotline(served.app).simulator
+    assert sim is not None
+    sid = page.locator("#thread li[data-sender='handset']").last.get_attribute("data-sid")
+    (webhook,) = sim.deliveries(message_sid=sid)
+    url = webhook.param("MediaUrl0")
+    assert url is not None
+    assert sim.fetch_media(url).content == PNG
+
+    # A later text from the hotline (an agent's reply takes the REST API): it shows up by
+    # itself with its state, and a phone switched off gets it undelivered.
+    services = hotline(served.app)
+    services.telephony.send_sms(
+        SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="Are you safe now?")
+    )
+    later = page.locator("#thread li[data-sender='hotline']", has_text="Are you safe now?")
+    expect(later.locator(".state")).to_have_text("delivered")
+    expect(later).to_contain_text("sent by the hotline later")
+    page.get_by_role("switch", name="Phone on").uncheck()
+    expect(page.get_by_role("switch", name="Phone on")).not_to_be_checked()
+    services.telephony.send_sms(
+        SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="Hello?")
+    )
+    lost = page.locator("#thread li[data-sender='hotline']", has_text="Hello?")
+    expect(lost).to_have_attribute("data-status", "undelivered")
+    expect(lost.locator(".state")).to_contain_text("30003")
+    page.screenshot(path=str(SCREENSHOT_DIR / "devphone-texts.png"), full_page=True)
+
+
+def test_browser_stop_then_a_text_gets_no_reply_until_start(
+    page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(sample=True)
+    open_phone(page, served)
+    page.wait_for_selector("#devphone[data-texts-ready='true']")
+    _send_text(page, "STOP")
+    network = page.locator("#thread li[data-sender='network']")
+    expect(network.first).to_contain_text("You have successfully been unsubscribed")
+    expect(page.locator("#optout-note")).to_be_visible()
+    expect(page.locator("#thread li[data-sender='handset']").first).to_contain_text(
+        "the network unsubscribed this phone"
+    )
+
+    _send_text(page, "Is anyone reading this?")
+    # The conversation as the send answered it: nothing came back after the text.
+    last = page.locator("#thread li").last
+    expect(last).to_contain_text("Is anyone reading this?")
+    services = hotline(served.app)
+    with pytest.raises(TelephonyError):
+        services.telephony.send_sms(
+            SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="We are here.")
+        )
+    blocked = page.locator("#thread li[data-sender='hotline']", has_text="We are here.")
+    expect(blocked).to_have_attribute("data-status", "failed")
+    expect(blocked.locator(".state")).to_contain_text("blocked")
+    expect(blocked.locator(".state")).to_contain_text("21610")
+
+    _send_text(page, "START")
+    expect(network.last).to_contain_text("re-subscribed")
+    expect(page.locator("#optout-note")).to_be_hidden()
+    services.telephony.send_sms(
+        SmsRequest(to=CALLER, from_=services.settings.hotline_number, body="Welcome back.")
+    )
+    back = page.locator("#thread li[data-sender='hotline']", has_text="Welcome back.")
+    expect(back.locator(".state")).to_have_text("delivered")
+
+
+def test_browser_on_a_phone_sized_screen_keypad_and_transcript_share_the_view(
+    browser: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(stub=True, sample=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        open_phone(page, served)
+        page.wait_for_selector("#devphone[data-texts-ready='true']")
+        width = "document.documentElement.scrollWidth"
+        assert page.evaluate(width) <= 390
+        page.get_by_role("button", name="Call the hotline").click()
+        expect(page.locator("#transcript li[data-kind='say']").last).to_contain_text("Marque uno")
+        expect(page.locator("#keypad")).to_be_in_viewport()
+        expect(page.locator("#transcript")).to_be_in_viewport()
+        expect(page.locator("#status")).to_be_in_viewport()
+        press_keys(page, "1")
+        expect(page.locator("#status")).to_have_text(re.compile("recording"))
+        expect(page.locator("#keypad")).to_be_in_viewport()
+        expect(page.locator("#transcript li").last).to_be_in_viewport()
+
+        # Everything else on the page at that width: ringing cards, texts, the call log.
+        place(served.app, PRINCIPAL, HOLD_TWIML)
+        expect(page.locator("#incoming li.ring-card")).to_have_count(1)
+        _send_text(page, "A fight is planned at Lakeview High after school")
+        expect(page.locator("#thread li[data-sender='hotline']").first).to_be_visible()
+        assert page.evaluate(width) <= 390
+        page.screenshot(path=str(SCREENSHOT_DIR / "devphone-phone.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_browser_ringing_calls_come_first_and_in_view_and_ended_calls_fold_away(
+    page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(stub=True, sample=True)
+    open_phone(page, served)
+    bar = page.locator("#ring-bar")
+    first = place(served.app, ASSISTANT, HOLD_TWIML)
+    first_card = page.locator(f"#incoming li[data-sid='{first}']")
+    first_card.get_by_role("button", name="Answer", exact=True).click()
+    expect(first_card).to_have_attribute("data-state", "connected")
+
+    # Read down the page: a call that rings now is said at the top of the window.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    ringing = place(served.app, PRINCIPAL, HOLD_TWIML)
+    card = page.locator(f"#incoming li[data-sid='{ringing}']")
+    expect(bar).to_be_visible()
+    expect(bar).to_be_in_viewport()
+    expect(bar).to_contain_text("Angela Brooks")
+    # Ringing cards first: the new one goes before the call already answered.
+    order = page.locator("#incoming li.ring-card").evaluate_all(
+        "(cards) => cards.map((c) => c.dataset.sid)"
+    )
+    assert order == [ringing, first]
+    bar.get_by_role("button", name="Show the call").click()
+    expect(card).to_be_in_viewport()
+    expect(bar).to_be_hidden()
+
+    # Declined, it folds into "Ended calls" (the keypad is on the other call).
+    card.get_by_role("button", name="Decline").click()
+    folded = page.locator("#ended-calls")
+    expect(folded).to_be_visible()
+    expect(folded.locator("summary")).to_have_text("Ended calls from the hotline (1)")
+    expect(page.locator(f"#ended li[data-sid='{ringing}']")).to_be_hidden()
+    expect(page.locator("#incoming li.ring-card")).to_have_count(1)
+    folded.locator("summary").click()
+    expect(page.locator(f"#ended li[data-sid='{ringing}'] .ring-state")).to_contain_text(
+        "Call ended: busy (you declined)"
+    )
+    # The call on the keypad stays in place when it ends, folds once the keypad moves on.
+    first_card.get_by_role("button", name="Hang up").click()
+    expect(first_card.locator(".ring-state")).to_contain_text("Call ended: completed")
+    expect(page.locator("#incoming li.ring-card")).to_have_count(1)
+    page.get_by_role("button", name="Call the hotline").click()
+    expect(page.locator("#incoming li.ring-card")).to_have_count(0)
+    expect(folded.locator("summary")).to_have_text("Ended calls from the hotline (2)")
+    expect(page.locator("#no-incoming")).to_be_visible()
+
+
+def test_browser_patient_switch_lengthens_the_networks_timeouts(
+    page: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(stub=True)
+    open_phone(page, served)
+    client = served.app.test_client()
+    switch = page.get_by_role("switch", name="Patient caller")
+    expect(switch).not_to_be_checked()
+    assert client.get(f"{API}/state").get_json()["patience"]["patient"] is False
+    switch.check()
+    page.wait_for_function(
+        "async (api) => (await (await fetch(api + '/state')).json()).patience.patient", arg=API
+    )
+    patience = client.get(f"{API}/state").get_json()["patience"]
+    assert patience["multiplier"] == dev_phone.PATIENT_MULTIPLIER
+
+    page.get_by_role("button", name="Call the hotline").click()
+    expect(page.locator("#status")).to_have_text(re.compile("listening for keypad or speech"))
+    sid = page.locator("#calls tbody tr").first.get_attribute("data-sid")
+    call = client.get(f"{API}/calls/{sid}").get_json()["call"]
+    assert call["listen_seconds"] == 60 * dev_phone.PATIENT_MULTIPLIER  # <Gather timeout="60">
+    expect(page.locator("#wait-note")).to_contain_text("it waits 5 min, patient caller")
+    expect(page.locator("#transcript li[data-kind='gather']")).to_contain_text(
+        "it waits 5 min for you, 5 times its 60 s"
+    )
+    switch.uncheck()
+    page.wait_for_function(
+        "async (api) => !(await (await fetch(api + '/state')).json()).patience.patient", arg=API
+    )
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#status")).to_have_text(re.compile(r"Call ended"))
+
+
+def test_browser_transcript_in_plain_words_and_clock_times_with_their_zone(
+    browser: Any, serve: Callable[..., Served]
+) -> None:
+    from playwright.sync_api import expect
+
+    served = serve(stub=True, sample=True)
+    # A browser far from the district: the page's times still follow the district's zone.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        open_phone(page, served)
+        note = page.locator("#time-zone-note")
+        expect(note).to_contain_text("America/Chicago")
+        expect(note).to_contain_text("Lakeview Unified School District")
+        expect(note).to_contain_text("first district in the directory")
+        page.get_by_role("button", name="Call the hotline").click()
+        expect(page.locator("#status")).to_have_text(re.compile("listening"))
+        # "#" before any key is no answer at all: the stub's <Gather> has no fallback action.
+        page.locator("#keypad button[data-key='#']").click()
+        gave_up = page.locator("#transcript li[data-kind='gather']").last
+        expect(gave_up).to_have_text("No answer: the call moves on.")
+        expect(page.locator("#transcript li").last).to_have_text("Call ended (completed).")
+        lines = " ".join(page.locator("#transcript li").all_inner_texts())
+        assert "next verb" not in lines
+        assert "<Hangup>" not in lines
+        assert "The hotline hung up (it had nothing more to say)." in lines
+        zone = r"(CST|CDT)"
+        expect(page.locator("#calls tbody tr").first.locator("time")).to_have_text(
+            re.compile(rf"^\d{{1,2}}:\d\d:\d\d [AP]M {zone}$")
+        )
+        expect(page.locator("#transcript-call")).to_contain_text(re.compile(zone))
+
+        place(served.app, PRINCIPAL, HOLD_TWIML)
+        card = page.locator("#incoming li.ring-card")
+        expect(card.locator(".ring-state")).to_have_text(
+            re.compile(rf"^Ringing… \(since \d{{1,2}}:\d\d:\d\d [AP]M {zone}\)$")
+        )
+    finally:
+        context.close()

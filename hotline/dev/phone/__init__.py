@@ -13,15 +13,21 @@ package data.
 
 JSON API (under ``/dev/phone/api``):
 
-* ``GET state``: hotline number, default caller number, event cursor, every call so far;
+* ``GET state``: hotline number, default caller number, event cursor, every call so far, the
+  patient-caller setting (``patience``) and the time zone the page shows clock times in
+  (``time_zone``: the network has no district, so the first district's in the directory, with
+  ``source`` saying so; UTC while there is none);
 * ``GET events?cursor=N``: events after ``N`` (oldest first, at most :data:`MAX_EVENTS` per
   answer, ``more`` when there are others), the next cursor, and the calls they concern plus every
   live call; each event carries its call sid, kind, text, language, voice, the call's status at
   that moment and time, so later pages (outbound alert calls, SMS inbox) read the same feed;
+  a call carries ``listen_until`` and ``listen_seconds`` while a <Gather> or <Record> waits for
+  the caller (how long it was given, patience included);
 * ``GET calls/<sid>``: one call and its whole log (a reloaded page picks up a live call);
 * ``GET calls/<sid>/contacts``: who the call's handset is in the directory (an alert call
   rings a contact's number; several contacts may share one), so the page can say "incoming call
-  to Angela Brooks (Principal)" without a phone number in any URL;
+  to Angela Brooks (Principal)" without a phone number in any URL (each contact with its
+  district's ``time_zone``, the zone the alert call speaks its times in);
 * ``GET emails?cursor=N``: e-mails the development outbox kept after ``N`` (newest last: seq,
   time, sender, recipients, subject), the next cursor and ``reset`` when the outbox restarted;
   ``GET emails/<seq>``: one e-mail with its text and HTML bodies. ``available`` is false when
@@ -33,7 +39,22 @@ JSON API (under ``/dev/phone/api``):
 * calls the app places (alerts to contacts) ring here: ``POST answer``
   ``{"call_sid", "by": "human" | "machine"}`` (a machine gets the verdict of the call's machine
   detection), ``POST ring`` ``{"call_sid"}`` (let it ring until its ring timeout: no-answer,
-  ``rings_until`` says when) and ``POST decline`` ``{"call_sid"}`` (busy).
+  ``rings_until`` says when) and ``POST decline`` ``{"call_sid"}`` (busy);
+* texts: ``POST texts`` ``{"from", "body", "media"?: [{"content_type", "data_base64"}]}`` texts
+  the hotline from any number (pictures, at most :data:`MAX_PICTURES` of
+  :data:`PICTURE_TYPES`, :data:`MAX_PICTURE_BYTES` in all, are kept by the network and reach the
+  app as Twilio's ``MediaUrlN``; STOP, START and HELP are answered by the network itself, as
+  Twilio does); ``GET texts``: every handset's conversation (what it sent, the hotline's answers
+  and later texts with their delivery state: queued, sent, delivered, undelivered, failed, and
+  the network's own keyword answers), whether it opted out, whether it is reachable; the page
+  reads it again when the event feed brings an ``sms`` event. ``GET texts/<sid>/media/<n>``: a
+  picture a handset sent (404 once the app deleted it). ``POST texts/reachable``
+  ``{"number", "reachable"}`` switches a handset off (the hotline's texts end undelivered) or on;
+* ``POST patience`` ``{"patient": true | false, "multiplier"?}``: the "patient caller" switch.
+  On, every <Gather> timeout and <Record> silence timeout armed from then on is
+  ``multiplier`` (default :data:`PATIENT_MULTIPLIER`, at most 20) times its TwiML's, on every
+  call of the network, for people reading the prompts as they go; off (the default) is Twilio's
+  timing. ``GET state`` and every ``GET events`` answer carry it.
 
 State-changing requests must be JSON and carry ``X-Dev-Phone: 1``: a cross-site page cannot send
 either without a CORS preflight, which the app never grants. A Host check keeps DNS-rebinding
@@ -54,6 +75,7 @@ import wave
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
@@ -77,9 +99,12 @@ from hotline.services import hotline
 from hotline.telephony.simulated import (
     HandsetError,
     SimCallInfo,
+    SimConversation,
     SimEvent,
+    SimText,
     SimulatedPhoneNetwork,
 )
+from hotline.telephony.simulated.network import MAX_PATIENCE
 
 bp = Blueprint(
     "devphone",
@@ -101,6 +126,18 @@ DTMF_KEYS = frozenset("0123456789*#")
 API_HEADER = "X-Dev-Phone"
 #: How the handset answers an outbound call: a person, or a machine (voicemail).
 ANSWER_BY = frozenset({"human", "machine"})
+#: Twilio's longest text body.
+MAX_SMS_BODY = 1600
+#: Twilio takes at most 10 media items per message, 5 MB in all.
+MAX_PICTURES = 10
+MAX_PICTURE_BYTES = 5 * 1024 * 1024
+#: The pictures the page attaches (and serves back). No SVG: opened on its own it could run
+#: scripts on this origin.
+PICTURE_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/heic", "image/heif"}
+)
+#: How much longer the hotline waits for a "patient caller" (the page's switch).
+PATIENT_MULTIPLIER = 5.0
 #: A contact's role in plain words, for the incoming-call card.
 ROLE_WORDS: dict[ContactRole, str] = {
     ContactRole.SCHOOL_CONTACT: "school contact",
@@ -113,6 +150,7 @@ ROLE_WORDS: dict[ContactRole, str] = {
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 T = TypeVar("T")
@@ -251,6 +289,8 @@ def state() -> Response:
         default_caller=DEFAULT_CALLER,
         cursor=cursor,
         calls=[call_json(info) for info in sim.calls()],
+        patience=patience_json(sim),
+        time_zone=time_zone_json(),
     )
 
 
@@ -273,6 +313,7 @@ def events() -> Response:
         cursor=cursor,
         more=more,
         calls=[call_json(info) for info in infos.values()],
+        patience=patience_json(sim),
     )
 
 
@@ -457,6 +498,88 @@ def decline() -> Response:
     return _call_answer(sim, call_sid)
 
 
+# --- texts --------------------------------------------------------------------------------------
+
+
+@bp.get("/api/texts")
+def texts() -> Response:
+    sim = _simulator()
+    return jsonify(
+        ok=True,
+        default_texter=DEFAULT_CALLER,
+        conversations=[conversation_json(c) for c in sim.conversations()],
+    )
+
+
+@bp.get("/api/texts/<message_sid>/media/<int:index>")
+def text_media(message_sid: str, index: int) -> Response:
+    """A picture a handset sent, for the page's conversation (never a page of its own)."""
+    sim = _simulator()
+    if not _MESSAGE_SID.match(message_sid):
+        raise ApiError(404, "No such text.", "no-text")
+    try:
+        media = sim.handset_media(message_sid, index)
+    except HandsetError as exc:
+        raise ApiError(404, str(exc), "no-media") from exc
+    picture = media.content_type in PICTURE_TYPES
+    response = Response(
+        media.content, mimetype=media.content_type if picture else "application/octet-stream"
+    )
+    response.headers["Content-Disposition"] = "inline" if picture else "attachment"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.post("/api/texts")
+def send_text() -> tuple[Response, int]:
+    """Text the hotline from any number, with pictures; the network answers its keywords."""
+    sim = _simulator()
+    body = _json_body()
+    sender = _number(sim, body, "from")
+    words = _text(body, "body", required=False, limit=MAX_SMS_BODY)
+    pictures = _pictures(body.get("media"))
+    if not words.strip() and not pictures:
+        raise ApiError(400, "Type a message or attach a picture.", "empty")
+    sid = _handset(lambda: sim.text_hotline(sender, words, pictures))
+    return jsonify(
+        ok=True, message_sid=sid, conversation=conversation_json(sim.conversation(sender))
+    ), 201
+
+
+@bp.post("/api/texts/reachable")
+def text_reachable() -> Response:
+    """Switch a handset off (the hotline's texts end undelivered) or back on."""
+    sim = _simulator()
+    body = _json_body()
+    number = _number(sim, body, "number")
+    reachable = body.get("reachable")
+    if not isinstance(reachable, bool):
+        raise ApiError(400, "reachable is true or false.", "bad-reachable")
+    sim.set_handset_reachable(number, reachable)
+    return jsonify(ok=True, conversation=conversation_json(sim.conversation(number)))
+
+
+@bp.post("/api/patience")
+def patience() -> Response:
+    """The "patient caller" switch: the network waits longer for keys and recordings."""
+    sim = _simulator()
+    body = _json_body()
+    patient = body.get("patient")
+    if not isinstance(patient, bool):
+        raise ApiError(400, "patient is true or false.", "bad-patient")
+    multiplier = body.get("multiplier", PATIENT_MULTIPLIER) if patient else 1
+    if patient and (
+        isinstance(multiplier, bool)
+        or not isinstance(multiplier, int | float)
+        or not 1 < multiplier <= MAX_PATIENCE
+    ):
+        raise ApiError(
+            400, f"multiplier is a number above 1, at most {MAX_PATIENCE:g}.", "bad-multiplier"
+        )
+    _handset(lambda: sim.set_patience(float(multiplier)))
+    return jsonify(ok=True, patience=patience_json(sim))
+
+
 # --- JSON shapes --------------------------------------------------------------------------------
 
 
@@ -478,6 +601,8 @@ def call_json(info: SimCallInfo) -> dict[str, Any]:
         "answered_by": info.answered_by,
         "waiting_for": info.waiting_for,
         "gather_inputs": list(info.gather_inputs),
+        "listen_until": info.listen_until.isoformat() if info.listen_until else None,
+        "listen_seconds": info.listen_seconds,
     }
 
 
@@ -515,7 +640,7 @@ def contacts_json(number: str) -> list[dict[str, Any]]:
     try:
         with hotline().db.sessionmaker() as session:
             rows = session.execute(
-                select(Contact, School.name, District.name)
+                select(Contact, School.name, District.name, District.timezone)
                 .join(PhoneNumber, Contact.phone_number_id == PhoneNumber.id)
                 # Outer: the hotline's duty contacts have no district (and no school).
                 .outerjoin(District, Contact.district_id == District.id)
@@ -533,10 +658,83 @@ def contacts_json(number: str) -> list[dict[str, Any]]:
             "priority": contact.priority,
             "school": school_name,
             "district": district_name,
+            "time_zone": zone,
             "active": contact.active,
         }
-        for contact, school_name, district_name in rows
+        for contact, school_name, district_name, zone in rows
     ]
+
+
+def time_zone_json() -> dict[str, Any]:
+    """The zone the page shows clock times in. A call to the hotline has no district (and the
+    hotline no zone setting), so the first district's in the directory: the zone its alert calls
+    speak their times in. UTC while the directory is empty."""
+    try:
+        with hotline().db.sessionmaker() as session:
+            first = session.execute(
+                select(District.name, District.timezone).order_by(District.id).limit(1)
+            ).first()
+    except SQLAlchemyError:
+        first = None
+    if first is not None:
+        name, zone = first
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return {
+                "name": zone,
+                "district": name,
+                "source": f"{name}'s time zone (the first district in the directory)",
+            }
+    return {"name": "UTC", "district": None, "source": "UTC (no district in the directory)"}
+
+
+def patience_json(sim: SimulatedPhoneNetwork) -> dict[str, Any]:
+    multiplier = sim.patience
+    return {
+        "patient": multiplier != 1,
+        "multiplier": multiplier,
+        "default_multiplier": PATIENT_MULTIPLIER,
+    }
+
+
+def conversation_json(conversation: SimConversation) -> dict[str, Any]:
+    return {
+        "handset": conversation.handset,
+        "opted_out": conversation.opted_out,
+        "reachable": conversation.reachable,
+        "texts": [text_json(text) for text in conversation.texts],
+    }
+
+
+def text_json(text: SimText) -> dict[str, Any]:
+    from_handset = text.direction == "from-handset"
+    return {
+        "sid": text.sid,
+        "at": text.at.isoformat(),
+        "direction": text.direction,
+        "sender": text.sender,
+        "body": text.body,
+        "media": [
+            {
+                "index": index,
+                "content_type": media.content_type or None,
+                # The handset's pictures are served here; the hotline's are its own URLs.
+                "url": url_for("devphone.text_media", message_sid=text.sid, index=index)
+                if from_handset
+                else media.url,
+            }
+            for index, media in enumerate(text.media)
+        ],
+        "status": text.status,
+        "error_code": text.error_code,
+        "error": text.error,
+        "via": text.via,
+        "reply_to": text.reply_to,
+        "keyword": text.keyword,
+    }
 
 
 def email_json(stored: StoredEmail) -> dict[str, Any]:
@@ -577,6 +775,54 @@ def _text(body: dict[str, Any], name: str, *, required: bool, limit: int | None 
     if limit is not None and len(value) > limit:
         raise ApiError(400, f"{name} is too long (at most {limit} characters).", "too-long")
     return value
+
+
+def _number(sim: SimulatedPhoneNetwork, body: dict[str, Any], name: str) -> str:
+    """A handset's number in E.164 form, not the hotline's own."""
+    number = _text(body, name, required=True).strip()
+    if not _E164.match(number):
+        raise ApiError(
+            400,
+            f"Enter the phone number ({name}) in E.164 form, e.g. {DEFAULT_CALLER}.",
+            "bad-number",
+        )
+    if number == sim.hotline_number:
+        raise ApiError(400, "That is the hotline's own number; pick another one.", "bad-number")
+    return number
+
+
+def _pictures(items: object) -> list[tuple[bytes, str]]:
+    """The pictures of a text: ``[{"content_type", "data_base64"}]``, checked."""
+    if items is None:
+        return []
+    if not isinstance(items, list) or len(items) > MAX_PICTURES:
+        raise ApiError(400, f"media is a list of at most {MAX_PICTURES} pictures.", "bad-media")
+    pictures: list[tuple[bytes, str]] = []
+    total = 0
+    for item in items:
+        if not isinstance(item, dict):
+            raise ApiError(400, "Each picture is {content_type, data_base64}.", "bad-media")
+        kind = _text(item, "content_type", required=True).strip().lower()
+        if kind not in PICTURE_TYPES:
+            raise ApiError(
+                415,
+                f"Attach pictures ({', '.join(sorted(PICTURE_TYPES))}), not {kind or 'this'}.",
+                "bad-media",
+            )
+        encoded = _text(item, "data_base64", required=True, limit=None)
+        if len(encoded) > MAX_PICTURE_BYTES * 4 // 3 + 4:
+            raise ApiError(413, "The pictures are over 5 MB, more than a text carries.", "too-long")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ApiError(400, "A picture is not base64.", "bad-media") from exc
+        if not data:
+            raise ApiError(400, "A picture is empty.", "empty")
+        total += len(data)
+        if total > MAX_PICTURE_BYTES:
+            raise ApiError(413, "The pictures are over 5 MB, more than a text carries.", "too-long")
+        pictures.append((data, kind))
+    return pictures
 
 
 def _call_sid(body: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ Other code imports from here. The modules, each with one job:
   text);
 * ``voice``: the voice engine (fetching and running TwiML, pauses, <Dial>, machine detection);
   ``listening``: <Gather> and <Record>; ``lifecycle``: call statuses, callbacks, the end of a call;
-* ``messaging``: texts both ways, Twilio's opt-out words, media;
+* ``messaging``: texts both ways, Twilio's opt-out words, media, each handset's conversation;
 * ``timers``: the timer queue and moving time on; ``lanes``: the job queue run outside the lock;
 * ``delivery``: posting one signed webhook and the log of deliveries; ``transport``: how webhooks
   reach the app (HTTP, or a test's transport); ``twiml``: TwiML parsed and checked like Twilio;
@@ -25,10 +25,12 @@ from hotline.telephony.simulated.network import DEFAULT_ACCOUNT_SID, SimulatedPh
 from hotline.telephony.simulated.records import (
     HandsetError,
     SimCallInfo,
+    SimConversation,
     SimEvent,
     SimMedia,
     SimMessage,
     SimRecording,
+    SimText,
     WebhookDelivery,
 )
 from hotline.telephony.simulated.transport import (
@@ -45,10 +47,12 @@ __all__ = [
     "HandsetError",
     "HttpWebhookTransport",
     "SimCallInfo",
+    "SimConversation",
     "SimEvent",
     "SimMedia",
     "SimMessage",
     "SimRecording",
+    "SimText",
     "SimulatedPhoneNetwork",
     "WebhookDelivery",
     "WebhookDeliveryError",

@@ -1,5 +1,9 @@
 """<Gather> and <Record>: what a call listens for from the caller (keys, speech, a recording) and
 what comes of it when it arrives, when it times out and when the caller hangs up.
+
+The <Gather> timeout and a <Record>'s silence timeout are armed through
+:meth:`Timers.arm_listening_locked`, which stretches them by the network's patience. A speech
+timeout needs no timer: a handset's speech arrives whole, at once.
 """
 
 from __future__ import annotations
@@ -76,7 +80,10 @@ class Listening:
         if verb.hints:
             detail["hints"] = verb.hints
         if verb.speech_timeout:
+            # Kept for the record only: a handset's speech arrives whole, at once.
             detail["speechTimeout"] = verb.speech_timeout
+        if self._state.patience != 1:
+            detail["patience"] = format(self._state.patience, "g")
         self._state.event_locked(
             "gather",
             at,
@@ -100,7 +107,7 @@ class Listening:
                 self._runner.prompt_locked(call, prompt, at)
         # The input timeout counts from the end of the prompts.
         wait.listening = True
-        self._timers.arm_wait_locked(call, at + timedelta(seconds=wait.verb.timeout))
+        self._timers.arm_listening_locked(call, at, wait.verb.timeout)
 
     def key_locked(self, call: CallState, key: str, at: datetime) -> bool:
         """A key pressed on the handset; False when nothing on the call listens for keys."""
@@ -128,7 +135,7 @@ class Listening:
                     call, wait, at, [("Digits", wait.digits), ("FinishedOnKey", "")]
                 )
             else:
-                self._timers.arm_wait_locked(call, at + timedelta(seconds=wait.verb.timeout))
+                self._timers.arm_listening_locked(call, at, wait.verb.timeout)
             return True
         if isinstance(wait, RecordWait):
             self._state.event_locked("dtmf", at, key, call=call)
@@ -219,12 +226,20 @@ class Listening:
                 "maxLength": str(verb.max_length),
                 "finishOnKey": verb.finish_on_key,
                 "action": action,
+                **(
+                    {"patience": format(self._state.patience, "g")}
+                    if self._state.patience != 1
+                    else {}
+                ),
             },
         )
         self._timers.set_wait_locked(call, wait)
-        # Silence from the start: nothing recorded after `timeout` (0 disables it: maxLength).
-        wait_for = verb.timeout or verb.max_length
-        self._timers.arm_wait_locked(call, at + timedelta(seconds=wait_for))
+        # Silence from the start: nothing recorded after `timeout` (0 disables it: maxLength,
+        # the hotline's own limit, which patience does not stretch).
+        if verb.timeout:
+            self._timers.arm_listening_locked(call, at, verb.timeout)
+        else:
+            self._timers.arm_wait_locked(call, at + timedelta(seconds=verb.max_length))
 
     def record_audio_locked(
         self,
@@ -248,7 +263,7 @@ class Listening:
             self._runner.start_chain_locked(call, self._finish_record_locked(call, wait, at), at)
         elif wait.verb.timeout:
             # The recording ends after `timeout` seconds of silence unless a key ends it first.
-            self._timers.arm_wait_locked(call, at + timedelta(seconds=wait.verb.timeout))
+            self._timers.arm_listening_locked(call, at, wait.verb.timeout)
 
     def record_timed_out_locked(self, call: CallState, wait: RecordWait, at: datetime) -> None:
         """Silence (or maxLength) ended the <Record>."""

@@ -1,6 +1,12 @@
 """Texts on the simulated network: a handset's text to the hotline (media, Twilio's own opt-out
 words, the app's messaging TwiML run on the answer) and texts carried to handsets (queued, sent,
 delivered or undelivered, with their status callbacks).
+
+Each handset's conversation (:attr:`HandsetState.conversation`) keeps every text in the order the
+network took it, for the dev phone: what the handset sent, the network's own keyword answers, and
+the hotline's texts with their state. A text of the hotline's that the network refuses because the
+handset sent STOP (error 21610: a <Message> answer, or a REST request, which raises as Twilio's
+does) is kept there as failed, so the page can show the blocked delivery.
 """
 
 from __future__ import annotations
@@ -18,7 +24,12 @@ from hotline.telephony.simulated import twiml as tw
 from hotline.telephony.simulated.delivery import Outcome, WebhookPoster
 from hotline.telephony.simulated.lanes import Lanes
 from hotline.telephony.simulated.records import SimMedia, SimMessage
-from hotline.telephony.simulated.state import HandsetState, OutboundMessage, SimState
+from hotline.telephony.simulated.state import (
+    HandsetState,
+    InboundNote,
+    OutboundMessage,
+    SimState,
+)
 from hotline.telephony.simulated.transport import HTTP_RETRIEVAL_FAILURE
 from hotline.telephony.simulated.wire import API_VERSION, E164, caller_location, new_sid
 
@@ -41,6 +52,9 @@ TWILIO_START_REPLY = (
     "help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
 )
 TWILIO_HELP_REPLY = "Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+#: What Twilio's error codes mean, for the dev phone.
+UNSUBSCRIBED = ("21610", "the phone sent STOP: nothing reaches it until it sends START")
+UNREACHABLE = ("30003", "the phone is switched off or out of reach")
 
 
 class Messaging:
@@ -72,6 +86,7 @@ class Messaging:
                 sid, at, "from-handset", from_number, state.hotline, body, tuple(media_items)
             )
         )
+        handset.conversation.append(sid)
         state.event_locked(
             "sms",
             at,
@@ -81,6 +96,7 @@ class Messaging:
             detail={"direction": "from-handset", "media": str(len(media_items))},
         )
         opt_out_type = self._keyword_locked(handset, body, at)
+        state.inbound_notes[sid] = InboundNote(keyword=opt_out_type)
         params = self._sms_params_locked(sid, from_number, body, media_items, opt_out_type)
         self._lanes.enqueue_locked(
             f"sms:{sid}", functools.partial(self._run_inbound_sms, sid, from_number, params)
@@ -108,6 +124,7 @@ class Messaging:
         handset.thread.append(
             SimMessage(sid, at, "to-handset", handset.number, self._state.hotline, body)
         )
+        handset.conversation.append(sid)
         self._state.event_locked(
             "sms",
             at,
@@ -196,7 +213,17 @@ class Messaging:
             elif not E164.match(to):
                 self._sms_error_locked(sid, sender, 21211, "<Message to> is not E.164", at)
             elif self._state.handset_locked(to).opted_out:
-                self._sms_error_locked(sid, sender, 21610, "recipient has opted out (STOP)", at)
+                self._sms_error_locked(
+                    sid, sender, 21610, "recipient has opted out (STOP)", at, on_text=False
+                )
+                self.refuse_message_locked(
+                    to=to,
+                    from_=verb.from_ or self._state.hotline,
+                    body=verb.body,
+                    media=tuple(urljoin(url, m) for m in verb.media),
+                    at=at,
+                    reply_to=sid,
+                )
             else:
                 self.queue_message_locked(
                     to=to,
@@ -207,12 +234,15 @@ class Messaging:
                     if verb.status_callback
                     else None,
                     at=at,
+                    reply_to=sid,
                 )
         return None
 
     def _sms_error_locked(
-        self, sid: str, sender: str, code: int, reason: str, at: datetime
+        self, sid: str, sender: str, code: int, reason: str, at: datetime, *, on_text: bool = True
     ) -> None:
+        """The app's answer to the text ``sid`` went nowhere; ``on_text``: noted on the text for
+        the dev phone (False when the refused answer is kept in the conversation itself)."""
         self._state.event_locked(
             "error",
             at,
@@ -221,6 +251,9 @@ class Messaging:
             message_sid=sid,
             detail={"code": str(code)},
         )
+        if on_text:
+            note = self._state.inbound_notes.setdefault(sid, InboundNote())
+            note.problem_code, note.problem = str(code), reason
         log.warning("sim: message %s error %s: %s", sid, code, redact_text(reason))
 
     # --- from the hotline to a handset -----------------------------------------------------------
@@ -234,8 +267,10 @@ class Messaging:
         media: tuple[str, ...],
         status_callback: str | None,
         at: datetime,
+        reply_to: str | None = None,
     ) -> str:
-        """Queue a text to a handset (in its own lane); returns its sid."""
+        """Queue a text to a handset (in its own lane); returns its sid. ``reply_to``: the
+        handset's text whose TwiML answer this is (None: the app's REST request)."""
         message = OutboundMessage(
             sid=new_sid("MM" if media else "SM"),
             to=to,
@@ -244,9 +279,11 @@ class Messaging:
             media=media,
             status_callback=status_callback,
             created_at=at,
+            origin="api" if reply_to is None else "reply",
+            reply_to=reply_to,
         )
         self._state.messages[message.sid] = message
-        self._state.handset_locked(to)
+        self._state.handset_locked(to).conversation.append(message.sid)
         self._state.event_locked(
             "sms",
             at,
@@ -259,6 +296,44 @@ class Messaging:
             f"msg:{message.sid}", functools.partial(self._run_delivery, message.sid)
         )
         return message.sid
+
+    def refuse_message_locked(
+        self,
+        *,
+        to: str,
+        from_: str,
+        body: str,
+        media: tuple[str, ...],
+        at: datetime,
+        reply_to: str | None = None,
+    ) -> None:
+        """A text to a handset that sent STOP: nothing is carried (the caller gets error 21610);
+        the conversation keeps it as failed so the dev phone shows the blocked delivery."""
+        code, meaning = UNSUBSCRIBED
+        message = OutboundMessage(
+            sid=new_sid("MM" if media else "SM"),
+            to=to,
+            from_=from_,
+            body=body,
+            media=media,
+            status_callback=None,
+            created_at=at,
+            status="failed",
+            origin="api" if reply_to is None else "reply",
+            reply_to=reply_to,
+            error_code=code,
+            error=meaning,
+        )
+        self._state.messages[message.sid] = message
+        self._state.handset_locked(to).conversation.append(message.sid)
+        self._state.event_locked(
+            "sms",
+            at,
+            body,
+            handset=to,
+            message_sid=message.sid,
+            detail={"direction": "to-handset", "status": "failed", "error": code},
+        )
 
     def _run_delivery(self, sid: str) -> None:
         """queued -> sent -> delivered (or undelivered, 30003, for an unreachable handset)."""
@@ -285,7 +360,8 @@ class Messaging:
                             )
                         )
                     else:
-                        status, error = "undelivered", "30003"
+                        status, error = "undelivered", UNREACHABLE[0]
+                        message.error_code, message.error = UNREACHABLE
                 message.status = status
                 if step != "queued":
                     state.event_locked(

@@ -46,12 +46,15 @@ from hotline.telephony.simulated.messaging import Messaging
 from hotline.telephony.simulated.records import (
     HandsetError,
     SimCallInfo,
+    SimConversation,
     SimEvent,
+    SimMedia,
     SimMessage,
     SimRecording,
+    SimText,
     WebhookDelivery,
 )
-from hotline.telephony.simulated.state import CallState, SimState, StoredRecording
+from hotline.telephony.simulated.state import CallState, HandsetState, SimState, StoredRecording
 from hotline.telephony.simulated.timers import Timers
 from hotline.telephony.simulated.transport import WebhookTransport
 from hotline.telephony.simulated.voice import VoiceEngine
@@ -63,6 +66,8 @@ log = logging.getLogger(__name__)
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 
 DEFAULT_RING_TIMEOUT = 60
+#: The longest a <Gather> or <Record> may be stretched for a patient caller.
+MAX_PATIENCE = 20.0
 
 #: Twilio's test magic numbers ("Test magic numbers" in NOTES.md), so trainers rehearse failures.
 SMS_MAGIC_NUMBERS: dict[str, tuple[int, str]] = {
@@ -246,6 +251,14 @@ class SimulatedPhoneNetwork:
         state = self._state
         with state.lock:
             if state.handset_locked(request.to).opted_out:
+                # Shown on the handset's conversation as failed (the dev phone shows the block).
+                self._messaging.refuse_message_locked(
+                    to=request.to,
+                    from_=request.from_,
+                    body=request.body,
+                    media=tuple(request.media_urls),
+                    at=state.clock.now(),
+                )
                 raise _permanent(21610, "Attempt to send to unsubscribed recipient.")
             sid = self._messaging.queue_message_locked(
                 to=request.to,
@@ -387,6 +400,22 @@ class SimulatedPhoneNetwork:
         """An unreachable handset (switched off, no signal): texts to it end undelivered."""
         self._handsets.set_reachable(number, reachable)
 
+    @property
+    def patience(self) -> float:
+        """How many times longer than its TwiML's timeout a <Gather> or <Record> waits for the
+        caller (1: as Twilio)."""
+        with self._state.lock:
+            return self._state.patience
+
+    def set_patience(self, multiplier: float) -> None:
+        """Stretch every <Gather> timeout and <Record> silence timeout armed from now on, on
+        every call (the dev phone's "patient caller": people reading prompts as they go). 1 is
+        Twilio's timing; at most :data:`MAX_PATIENCE`. A timeout already running keeps its time."""
+        if not 1 <= multiplier <= MAX_PATIENCE:
+            raise ValueError(f"patience is from 1 to {MAX_PATIENCE:g}")
+        with self._state.lock:
+            self._state.patience = float(multiplier)
+
     # ============================================================================================
     # Time
     # ============================================================================================
@@ -429,6 +458,93 @@ class SimulatedPhoneNetwork:
         with self._state.lock:
             handset = self._state.handsets.get(number)
             return list(handset.thread) if handset else []
+
+    def conversations(self) -> list[SimConversation]:
+        """Every handset's texts with the network (both directions, the hotline's with their
+        delivery state, the refused ones included), handsets in the order they first texted or
+        were texted."""
+        with self._state.lock:
+            return [
+                self._conversation_locked(handset)
+                for handset in self._state.handsets.values()
+                if handset.conversation
+            ]
+
+    def conversation(self, number: str) -> SimConversation:
+        """One handset's texts (none for a number the network has not seen)."""
+        with self._state.lock:
+            handset = self._state.handsets.get(number) or HandsetState(number)
+            return self._conversation_locked(handset)
+
+    def handset_media(self, message_sid: str, index: int) -> FetchedMedia:
+        """A picture a handset sent with its text, by its place in the text (the dev phone
+        shows it); gone once the app deleted it, as on Twilio."""
+        with self._state.lock:
+            message = next(
+                (
+                    m
+                    for handset in self._state.handsets.values()
+                    for m in handset.thread
+                    if m.sid == message_sid and m.direction == "from-handset"
+                ),
+                None,
+            )
+            if message is None or not 0 <= index < len(message.media):
+                raise HandsetError(f"no picture {index} on {message_sid}")
+            media = self._state.media.get(message.media[index].url)
+            if media is None:
+                raise HandsetError("the hotline deleted that picture from the network")
+            return media
+
+    def _conversation_locked(self, handset: HandsetState) -> SimConversation:
+        state = self._state
+        thread = {m.sid: m for m in handset.thread}
+        texts: list[SimText] = []
+        for sid in handset.conversation:
+            outbound = state.messages.get(sid)
+            if outbound is not None:
+                texts.append(
+                    SimText(
+                        sid=sid,
+                        at=outbound.created_at,
+                        direction="to-handset",
+                        sender="hotline",
+                        body=outbound.body,
+                        media=tuple(SimMedia(url, "") for url in outbound.media),
+                        status=outbound.status,
+                        error_code=outbound.error_code,
+                        error=outbound.error,
+                        via=outbound.origin,
+                        reply_to=outbound.reply_to,
+                    )
+                )
+                continue
+            message = thread.get(sid)
+            if message is None:
+                continue
+            if message.direction == "to-handset":  # the network's own keyword answer
+                texts.append(
+                    SimText(
+                        sid, message.at, message.direction, "network", message.body, (), "delivered"
+                    )
+                )
+                continue
+            note = state.inbound_notes.get(sid)
+            texts.append(
+                SimText(
+                    sid=sid,
+                    at=message.at,
+                    direction="from-handset",
+                    sender="handset",
+                    body=message.body,
+                    media=message.media,
+                    status="received",
+                    error_code=note.problem_code if note else None,
+                    error=note.problem if note else None,
+                    keyword=note.keyword if note else None,
+                )
+            )
+        return SimConversation(handset.number, handset.opted_out, handset.reachable, tuple(texts))
 
     def events_since(self, cursor: int = 0) -> tuple[list[SimEvent], int]:
         """Events after ``cursor`` (a seq) and the cursor to poll with next time."""

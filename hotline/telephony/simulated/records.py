@@ -64,6 +64,10 @@ class SimCallInfo:
     waiting_for: str | None
     gather_inputs: tuple[str, ...]
     document_url: str | None
+    #: While a <Gather> or <Record> listens: when it gives up on the caller, and the seconds it
+    #: was given (its timeout times the network's patience).
+    listen_until: datetime | None = None
+    listen_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,43 @@ class SimMessage:
     other: str
     body: str
     media: tuple[SimMedia, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimText:
+    """One text of a handset's conversation with the network, as the dev phone shows it."""
+
+    sid: str
+    at: datetime
+    #: "from-handset" (the handset sent it) or "to-handset".
+    direction: str
+    #: Who wrote it: "handset", "hotline" (the app: a <Message> answer or its REST API) or
+    #: "network" (the carrier's own answer to STOP, START or HELP, as Twilio gives it).
+    sender: str
+    body: str
+    media: tuple[SimMedia, ...]
+    #: "received" for the handset's texts; queued, sent, delivered, undelivered or failed for
+    #: the hotline's; delivered for the network's.
+    status: str
+    #: Twilio's error code and its meaning: why a text of the hotline's was undelivered or
+    #: failed, or why the app's answer to a handset's text went nowhere.
+    error_code: str | None = None
+    error: str | None = None
+    #: The hotline's texts: "reply" (the TwiML answer to the text ``reply_to``) or "api".
+    via: str | None = None
+    reply_to: str | None = None
+    #: The handset's texts: STOP, START or HELP when the network took it as that keyword.
+    keyword: str | None = None
+
+
+@dataclass(frozen=True)
+class SimConversation:
+    """A handset's texts with the network, oldest first, and whether it can receive them."""
+
+    handset: str
+    opted_out: bool
+    reachable: bool
+    texts: tuple[SimText, ...]
 
 
 @dataclass(frozen=True)

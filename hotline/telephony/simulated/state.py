@@ -133,6 +133,10 @@ class CallState:
     wait: Wait | None = None
     #: Bumped whenever the wait changes: a timer armed for an older wait is stale.
     wait_token: int = 0
+    #: When the current wait's timer fires, and for a <Gather> or <Record> listening to the
+    #: caller, how many seconds it was given (the TwiML's timeout times the network's patience).
+    wait_due: datetime | None = None
+    listen_seconds: float | None = None
     #: Bumped by update_call and by the end of the call: an in-flight webhook answer is dropped.
     epoch: int = 0
     pending_chains: int = 0
@@ -164,6 +168,9 @@ class CallState:
             waiting = "machine-detection"
         else:
             waiting = "webhook" if self.pending_chains else None
+        listening = (isinstance(wait, GatherWait) and wait.listening) or isinstance(
+            wait, RecordWait
+        )
         return SimCallInfo(
             sid=self.sid,
             direction=self.direction,
@@ -178,15 +185,32 @@ class CallState:
             waiting_for=waiting,
             gather_inputs=tuple(sorted(wait.verb.inputs)) if isinstance(wait, GatherWait) else (),
             document_url=self.doc_url,
+            listen_until=self.wait_due if listening and self.ended_at is None else None,
+            listen_seconds=self.listen_seconds if listening and self.ended_at is None else None,
         )
 
 
 @dataclass
 class HandsetState:
     number: str
+    #: What the handset itself holds: the texts it sent and the ones that reached it.
     thread: list[SimMessage] = field(default_factory=list)
     opted_out: bool = False
     reachable: bool = True
+    #: The sids of every text to or from the handset in the order the network took them: what
+    #: the handset sent, the network's own keyword answers, and what the hotline sent whether it
+    #: arrived or not (still queued, undelivered, refused after STOP). The dev phone's view.
+    conversation: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InboundNote:
+    """What the network knows of a handset's text besides the text: the keyword it answered
+    itself, and why the app's answer went nowhere (a failed webhook, unusable TwiML)."""
+
+    keyword: str | None = None
+    problem_code: str | None = None
+    problem: str | None = None
 
 
 @dataclass
@@ -201,6 +225,12 @@ class OutboundMessage:
     status_callback: str | None
     created_at: datetime
     status: str = "queued"
+    #: "api" (the app's REST request) or "reply" (a <Message> answering ``reply_to``).
+    origin: str = "api"
+    reply_to: str | None = None
+    #: Twilio's error code and its meaning once undelivered or failed.
+    error_code: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -243,6 +273,11 @@ class SimState:
         self.messages: dict[str, OutboundMessage] = {}
         self.recordings: dict[str, StoredRecording] = {}
         self.media: dict[str, FetchedMedia] = {}
+        self.inbound_notes: dict[str, InboundNote] = {}
+        #: How much longer than its TwiML says a <Gather> or <Record> waits for the caller
+        #: (the dev phone's "patient caller": people reading the prompts as they go). 1: as
+        #: Twilio does.
+        self.patience = 1.0
         self.events: deque[SimEvent] = deque(maxlen=max_events)
         self._event_seq = itertools.count(1)
 

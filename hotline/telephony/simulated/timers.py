@@ -1,6 +1,11 @@
 """The simulator's timer queue and moving time on: every timeout of a call (ring, time limit,
 machine detection, and whatever its current wait is) is a timer on the injected clock.
 
+The timeouts of a <Gather> and of a <Record>'s silence, the ones that wait for the caller, are
+stretched by the network's patience (:attr:`SimState.patience`, 1 unless the dev phone's "patient
+caller" switch is on): a person reading each prompt on the page needs longer than one hearing it.
+Nothing else is (pauses, rings, time limits, maxLength are the hotline's own timing).
+
 A timer fires at its own due time, so a chain of timeouts that all fell due while the clock jumped
 (``ManualClock.advance``) plays out in one ``tick()`` exactly as it would have in real time.
 """
@@ -11,7 +16,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from hotline.telephony.simulated.lanes import Lanes
@@ -48,11 +53,22 @@ class Timers:
         """What the call waits for now; any timer armed for the previous wait goes stale."""
         call.wait = wait
         call.wait_token += 1
+        call.wait_due = None
+        call.listen_seconds = None
 
     def arm_wait_locked(self, call: CallState, due: datetime) -> None:
         """(Re)arm the timer of the current wait; an earlier one for it goes stale."""
         call.wait_token += 1
+        call.wait_due = due
+        call.listen_seconds = None
         self.arm_locked(call, due, "wait", call.wait_token)
+
+    def arm_listening_locked(self, call: CallState, at: datetime, seconds: float) -> None:
+        """(Re)arm a <Gather> or <Record> waiting for the caller: ``seconds`` (its TwiML's
+        timeout) stretched by the network's patience."""
+        given = seconds * self._state.patience
+        self.arm_wait_locked(call, at + timedelta(seconds=given))
+        call.listen_seconds = given
 
     def run_due(self, fire_locked: Callable[[Timer], None], *, max_timers: int) -> int:
         """Run queued work and every timer due at ``clock.now()``; returns timers fired.

@@ -10,6 +10,17 @@
 // person or by the voicemail), left ringing or declined on its own. The keypad and the transcript
 // follow one call at a time, chosen in "The keypad and transcript follow". E-mails the app sends
 // in development are polled the same way (GET emails?cursor=N) into the E-mails panel.
+//
+// Ringing cards come first (a new one joins the end of the ringing ones, so no card moves under
+// the pointer), a bar at the top of the window says when one rings out of view, and ended cards
+// fold into "Ended calls" (the one on the keypad once the keypad moves on).
+//
+// Texts: the Texts pane sends a handset's text (pictures read as base64) with POST texts, and
+// reads every handset's conversation (GET texts) again whenever the feed brings an sms event.
+//
+// Clock times are shown in a named time zone, never the browser's: an alert call's in its
+// contact's district's zone (the one the alert speaks its times in), everything else in the zone
+// GET state gives (the first district's in the directory, or UTC), and the page says which.
 "use strict";
 
 (() => {
@@ -59,7 +70,101 @@
     mailHtmlBox: $("mail-html-box"),
     mailHtml: $("mail-html"),
     mailClose: $("mail-close"),
+    timeZoneNote: $("time-zone-note"),
+    ringBar: $("ring-bar"),
+    ringBarText: $("ring-bar-text"),
+    ringBarShow: $("ring-bar-show"),
+    ended: $("ended"),
+    endedCalls: $("ended-calls"),
+    endedCount: $("ended-count"),
+    patient: $("patient"),
+    patientTimes: $("patient-times"),
+    waitNote: $("wait-note"),
+    textForm: $("text-form"),
+    texter: $("texter"),
+    textBody: $("text-body"),
+    textPictures: $("text-pictures"),
+    textPicturesChosen: $("text-pictures-chosen"),
+    textSend: $("text-send"),
+    conversationPickBox: $("conversation-pick-box"),
+    conversationPick: $("conversation-pick"),
+    threadTitle: $("thread-title"),
+    optoutNote: $("optout-note"),
+    textReachable: $("text-reachable"),
+    thread: $("thread"),
+    textsNews: $("texts-news"),
+    textError: $("text-error"),
   };
+
+  // --- clock times, in a named time zone -------------------------------------------------------
+
+  // The zone GET state names (the first district's, or UTC); until then the browser's.
+  let pageZone = { name: undefined, source: "" };
+  const formatters = new Map();
+
+  function formatter(zone, long) {
+    const key = `${zone || ""}|${long ? "long" : "short"}`;
+    let format = formatters.get(key);
+    if (!format) {
+      const options = long
+        ? { dateStyle: "full", timeStyle: "long", timeZone: zone }
+        : { hour: "numeric", minute: "2-digit", second: "2-digit", timeZoneName: "short", timeZone: zone };
+      try {
+        format = new Intl.DateTimeFormat("en-US", options);
+      } catch (_) {
+        format = new Intl.DateTimeFormat("en-US", { ...options, timeZone: undefined });
+      }
+      formatters.set(key, format);
+    }
+    return format;
+  }
+
+  // "2:15:03 PM CST" in ``zone`` (the page's zone when none is given).
+  function formatTime(iso, zone) {
+    const when = new Date(iso);
+    return Number.isNaN(when.getTime()) ? iso : formatter(zone || pageZone.name).format(when);
+  }
+
+  function formatDate(iso, zone) {
+    const when = new Date(iso);
+    return Number.isNaN(when.getTime()) ? iso : formatter(zone || pageZone.name, true).format(when);
+  }
+
+  function zoneAbbreviation(zone) {
+    const part = formatter(zone).formatToParts(new Date()).find((p) => p.type === "timeZoneName");
+    return part ? part.value : zone;
+  }
+
+  function showTimeZone(zone) {
+    if (!zone || !zone.name) return;
+    pageZone = zone;
+    ui.timeZoneNote.textContent =
+      `Clock times on this page are in ${zone.name} (${zoneAbbreviation(zone.name)}): ${zone.source}. ` +
+      "A call from the hotline to a contact shows its times in that contact's district's zone, " +
+      "the one its alert speaks.";
+  }
+
+  // The zone a call's times are shown in: a contact's district's for a call the hotline placed.
+  function callZone(call) {
+    if (call && call.direction !== "inbound") {
+      const info = callees.get(call.sid);
+      if (info && typeof info === "object") {
+        const known = info.contacts.filter((c) => c.time_zone);
+        const active = known.filter((c) => c.active);
+        const first = (active.length ? active : known)[0];
+        if (first) return first.time_zone;
+      }
+    }
+    return pageZone.name;
+  }
+
+  function formatSeconds(seconds) {
+    const s = Math.round(seconds);
+    if (s < 120) return `${s} s`;
+    const minutes = Math.floor(s / 60);
+    const rest = s % 60;
+    return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+  }
 
   // --- the API -----------------------------------------------------------------------------------
 
@@ -97,15 +202,16 @@
   // Handset actions run one after the other, in the order they were made: keys pressed quickly
   // reach the hotline in order.
   let queue = Promise.resolve();
-  function act(label, path, body) {
+  // ``box``: where a refusal is shown (the handset's error box unless the action is elsewhere).
+  function act(label, path, body, box) {
     const run = async () => {
       try {
         const data = await api("POST", path, body);
-        clearError();
+        clearError(box);
         if (data.call) updateCall(data.call);
         return data;
       } catch (error) {
-        showError(`${label}: ${error.message}`);
+        showError(`${label}: ${error.message}`, box);
         return null;
       } finally {
         feed.pollSoon();
@@ -148,6 +254,7 @@
       try {
         const data = await api("GET", `/events?cursor=${this.cursor}`);
         this.cursor = data.cursor;
+        if (data.patience && data.patience.multiplier !== patience.multiplier) showPatience(data.patience);
         this.emit(data.events, data.calls);
         if (this.failures) clearError();
         this.failures = 0;
@@ -278,14 +385,18 @@
     if (!line) return;
     line.dataset.seq = String(event.seq);
     line.dataset.kind = event.kind;
-    const last = ui.transcript.lastElementChild;
+    const list = ui.transcript;
+    // Follow the newest line only when the reader is at the end already (not reading back).
+    const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const last = list.lastElementChild;
     if (last && last.dataset.listening && (event.kind === "say" || event.kind === "play")) {
       // The prompts nested in a <Gather> come after its event: show them before "listening".
       last.before(line);
     } else {
-      ui.transcript.append(line);
+      list.append(line);
     }
-    line.scrollIntoView({ block: "nearest" });
+    // The list scrolls, never the page: a ringing card at the top stays where it is.
+    if (atEnd) list.scrollTop = list.scrollHeight;
   }
 
   function el(tag, className, text) {
@@ -323,62 +434,107 @@
         return item;
       }
       case "play":
-        return line("Hotline", "hotline", `plays ${event.text.startsWith("DTMF") ? "tones" : "audio"}: ${event.text}`);
+        return line("Hotline", "hotline", event.text.startsWith("DTMF") ? `plays key tones (${event.text.slice(5)})` : `plays a sound: ${event.text}`);
       case "pause":
-        return line("", "system", `pause (${event.text})`);
+        return line("", "system", `Silence for ${seconds(event.text)}.`);
       case "gather": {
-        const item = line("", "system", gatherText(event.text, detail.input));
+        const item = line("", "system", gatherText(event.text, detail));
         if (event.text.startsWith("listening")) item.dataset.listening = "true";
         return item;
       }
       case "record":
-        return line("", "system", event.text === "beep" ? "Beep. Recording: say your message, then #." : event.text);
+        return line("", "system", recordText(event.text, detail));
       case "recording":
         return line("You", "you", `recorded (${detail.duration || "?"} s): ${event.text}`);
       case "dtmf":
-        return line("You", `you${unheard ? " unheard" : ""}`, `pressed ${event.text}${unheard ? " (nothing was listening)" : ""}`);
+        return line("You", `you${unheard ? " unheard" : ""}`, `pressed ${event.text}${unheard ? " (the hotline was not listening for keys)" : ""}`);
       case "speech":
-        return line("You", `you${unheard ? " unheard" : ""}`, `said “${event.text}”${unheard ? " (nothing was listening)" : ""}`);
+        return line("You", `you${unheard ? " unheard" : ""}`, `said “${event.text}”${unheard ? " (the hotline was not listening)" : ""}`);
       case "hangup":
-        if (event.text === "declined") return line("", "system", "You declined the call.");
-        return line("", "system", event.text === "the handset hung up" ? "You hung up." : `Hung up: ${event.text}`);
+        return line("", "system", HANGUPS[event.text] || `The call was hung up (${event.text}).`);
       case "answer":
         return line("", "system", answerText(event.text));
       case "amd":
-        return line("", "system amd", `Machine detection verdict: ${event.text} (${verdictWords(event.text)}).`);
+        return line("", "system amd", `Machine detection: the hotline thinks ${verdictWords(event.text)}.`);
       case "call":
         return callEventLine(event.text);
       case "update":
-        return line("", "system", `The hotline changed the call: ${event.text}.`);
+        return line("", "system", updateText(event.text));
       case "reject":
-        return line("", "system", `The hotline rejected the call (${event.text}).`);
+        return line("", "system", `The hotline refused the call (${event.text === "busy" ? "a busy tone" : "it does not answer"}).`);
       case "dial":
-        return line("", "system", `Connecting: ${event.text}`);
+        return line("", "system", dialText(event.text));
       case "status":
         return statusLine(event.text);
       case "error":
         return errorLine(event.text);
       case "warning":
-        return line("Warning", "warning", event.text);
+        return line("Note", "warning", WARNINGS[event.text] || event.text);
       default:
-        return TECHNICAL.has(event.kind) ? null : line("", "system", `${event.kind}: ${event.text}`);
+        return TECHNICAL.has(event.kind) ? null : line("", "system", event.text);
     }
+  }
+
+  // "2 s" from the network's "2 s"; "2" alone too.
+  function seconds(text) {
+    const n = Number.parseFloat(text);
+    return Number.isNaN(n) ? text : `${n} second${n === 1 ? "" : "s"}`;
+  }
+
+  const HANGUPS = {
+    declined: "You declined the call.",
+    "the handset hung up": "You hung up.",
+    "<Hangup>": "The hotline hung up.",
+    "end of the document": "The hotline hung up (it had nothing more to say).",
+    "time limit reached": "The call reached its time limit and was cut off.",
+  };
+
+  const WARNINGS = {
+    "prompts cut off (barge-in)": "Your key cut the prompt short, as it does on a real phone.",
+    "answer dropped: the call was redirected or ended":
+      "The hotline's answer came too late: the call had moved on or ended.",
+  };
+
+  function updateText(text) {
+    if (text === "status=completed") return "The hotline ended the call.";
+    if (text === "status=canceled") return "The hotline called it off.";
+    if (text.startsWith("call redirected")) return "The hotline moved the call on to its next step.";
+    return `The hotline changed the call (${text}).`;
+  }
+
+  function dialText(text) {
+    const [target, what] = text.split(/: (.*)/s);
+    if (what === "waiting alone") return `The hotline puts you in a conference (${target}); nobody else joins here.`;
+    return `The hotline tries to connect you to ${target}: nobody answers (connecting calls is not simulated).`;
+  }
+
+  function recordText(text, detail) {
+    if (text === "nothing recorded") return "Nothing was recorded: the call moves on.";
+    const beep = text === "beep" ? "Beep. " : "";
+    const waits = detail.timeout && detail.timeout !== "0" ? ` (${waitWords(detail.timeout, detail.patience)})` : "";
+    return `${beep}The hotline is recording: type your message and send it, or press ${detail.finishOnKey || "#"} to finish${waits}.`;
+  }
+
+  function waitWords(timeout, patience) {
+    const given = Number(timeout) * (patience ? Number(patience) : 1);
+    const patient = patience ? `, ${patience} times its ${formatSeconds(Number(timeout))}: patient caller` : "";
+    return `it waits ${formatSeconds(given)} for you${patient}`;
   }
 
   function answerText(text) {
     const by = text.replace(/^answered by /, "");
     if (by === "human") return "You answered.";
-    return `The voicemail answered (${by}).`;
+    return `The voicemail answered (as ${by}).`;
   }
 
   const VERDICTS = {
-    human: "a person",
-    machine_start: "a machine, at the start of its greeting",
-    machine_end_beep: "a machine, after the beep",
-    machine_end_silence: "a machine, after its greeting",
-    machine_end_other: "a machine, after its greeting",
-    fax: "a fax machine",
-    unknown: "could not tell",
+    human: "a person answered",
+    machine_start: "a machine answered (at the start of its greeting)",
+    machine_end_beep: "a machine answered (its greeting ended with a beep)",
+    machine_end_silence: "a machine answered (its greeting ended in silence)",
+    machine_end_other: "a machine answered (after its greeting)",
+    fax: "a fax machine answered",
+    unknown: "it could not tell who answered",
   };
 
   function verdictWords(verdict) {
@@ -392,12 +548,15 @@
     return null;
   }
 
-  function gatherText(text, inputs) {
+  function gatherText(text, detail) {
     if (text.startsWith("listening")) {
-      const what = (inputs || "").split(" ").filter(Boolean).map((i) => (i === "dtmf" ? "keypad" : i));
-      return `The hotline is listening for ${what.join(" or ") || "input"}.`;
+      const what = (detail.input || "").split(" ").filter(Boolean).map((i) => (i === "dtmf" ? "keypad" : i));
+      const waits = detail.timeout ? ` (${waitWords(detail.timeout, detail.patience)})` : "";
+      return `The hotline is listening for ${what.join(" or ") || "input"}${waits}.`;
     }
-    return `No input: ${text.replace(/^no input: /, "")}`;
+    if (text === "no input: next verb") return "No answer: the call moves on.";
+    if (text === "no input: posting the action anyway") return "No answer: the hotline decides what comes next.";
+    return text;
   }
 
   const FINAL = new Set(["completed", "busy", "failed", "no-answer", "canceled"]);
@@ -410,7 +569,8 @@
   }
 
   function errorLine(text) {
-    const item = line("Error", "error", `Application error ${text}`);
+    // What a Twilio caller hears follows as its own line; this says why.
+    const item = line("Error", "error", `Application error ${text} (the hotline's answer could not be used)`);
     const match = /^(\d+):/.exec(text);
     if (match) item.dataset.code = match[1];
     return item;
@@ -461,7 +621,9 @@
       ui.status.textContent = text;
       lastStatusText = text;
     }
-    const callText = call ? `On ${callTitle(call)}${call.live ? "" : " (ended)"}.` : "No call yet.";
+    const callText = call
+      ? `On ${callTitle(call)}, ${call.direction === "inbound" ? "dialed" : "placed"} at ${formatTime(call.created_at, callZone(call))}${call.live ? "" : " (ended)"}.`
+      : "No call yet.";
     if (callText !== lastCallText) {
       ui.transcriptCall.textContent = callText;
       lastCallText = callText;
@@ -470,11 +632,43 @@
     ui.hangup.disabled = !live;
     ui.dial.disabled = ownLive || dialing;
     ui.caller.readOnly = ownLive;
+    renderWaitNote(call, talking);
     ui.keypad.disabled = !talking;
     ui.speechForm.querySelector("fieldset").disabled = !talking;
     ui.recordingForm.querySelector("fieldset").disabled = !talking;
     if (!talking && recorder) stopMic(false);
   }
+
+  // How long the hotline waits for the caller now (a <Gather> or a <Record>), with the patient
+  // caller's stretch: not a live region, so key presses that re-arm it are not read out.
+  function renderWaitNote(call, talking) {
+    const waits = talking && call.listen_until && call.listen_seconds != null;
+    ui.waitNote.hidden = !waits;
+    if (!waits) return;
+    const patient = patience.multiplier > 1 ? `, patient caller: ${patience.multiplier} times as long` : "";
+    const text = `If you do nothing, the hotline moves on at ${formatTime(call.listen_until, callZone(call))} (it waits ${formatSeconds(call.listen_seconds)}${patient}).`;
+    if (ui.waitNote.textContent !== text) ui.waitNote.textContent = text;
+  }
+
+  // --- the patient caller ---------------------------------------------------------------------------
+
+  let patience = { patient: false, multiplier: 1, default_multiplier: 5 };
+
+  function showPatience(given) {
+    if (!given) return;
+    patience = given;
+    ui.patient.checked = given.patient;
+    const times = given.patient ? given.multiplier : given.default_multiplier;
+    ui.patientTimes.textContent = `${times} times`;
+  }
+
+  ui.patient.addEventListener("change", async () => {
+    const wanted = ui.patient.checked;
+    const data = await act("Could not change the patient caller", "/patience", { patient: wanted });
+    if (data) showPatience(data.patience);
+    else ui.patient.checked = !wanted;
+    renderCurrent();
+  });
 
   // --- which call the keypad follows --------------------------------------------------------------
 
@@ -519,22 +713,17 @@
 
   ui.activeCall.addEventListener("change", () => selectCall(ui.activeCall.value));
 
-  function showError(message) {
-    ui.error.textContent = message;
-    ui.error.hidden = false;
+  function showError(message, box = ui.error) {
+    box.textContent = message;
+    box.hidden = false;
   }
 
-  function clearError() {
-    ui.error.hidden = true;
-    ui.error.textContent = "";
+  function clearError(box = ui.error) {
+    box.hidden = true;
+    box.textContent = "";
   }
 
   // --- the call log ------------------------------------------------------------------------------
-
-  function formatTime(iso) {
-    const when = new Date(iso);
-    return Number.isNaN(when.getTime()) ? iso : when.toLocaleTimeString();
-  }
 
   function formatDuration(seconds) {
     const s = Math.max(0, Math.round(seconds));
@@ -557,7 +746,7 @@
       ui.noCalls.hidden = true;
     }
     const cells = row.children;
-    const time = el("time", "", formatTime(call.created_at));
+    const time = el("time", "", formatTime(call.created_at, callZone(call)));
     time.dateTime = call.created_at;
     cells[0].replaceChildren(time);
     cells[1].textContent = callLabel(call) + (call.sid === current ? " (on the keypad)" : "");
@@ -644,22 +833,110 @@
       actions.append(button);
     }
     item.append(head, who, state, actions);
-    cards.set(call.sid, { item, title, who, state, buttons, contactsKey: null });
-    // In the order they came: a card never moves under the pointer when another call rings.
-    ui.incoming.append(item);
-    ui.noIncoming.hidden = true;
-    renderCard(call);
+    cards.set(call.sid, { item, title, who, state, buttons, contactsKey: null, folded: false });
+    keepInPlace(() => {
+      ui.incoming.append(item);
+      sighted.observe(item);
+      renderCard(call);
+      // Ringing calls first, each group in the order the calls came. Cards are put in that
+      // order only when a call starts ringing, never when one is answered: a card does not move
+      // away from under the pointer that just answered it.
+      const shown = [...ui.incoming.children];
+      const ringing = shown.filter((c) => c.dataset.state === "ringing");
+      const order = [...ringing, ...shown.filter((c) => !ringing.includes(c))];
+      // Only the cards out of place move (a moved node loses the focus).
+      order.forEach((card, index) => {
+        const there = ui.incoming.children[index];
+        if (there !== card) ui.incoming.insertBefore(card, there);
+      });
+      renderIncomingHints();
+    });
     loadCallee(call.sid);
   }
 
   function removeCard(sid) {
     const card = cards.get(sid);
     if (!card) return;
-    card.item.remove();
+    sighted.unobserve(card.item);
+    inView.delete(card.item);
+    keepInPlace(() => {
+      card.item.remove();
+      renderIncomingHints();
+    });
     cards.delete(sid);
     dismissed.add(sid);
-    ui.noIncoming.hidden = cards.size > 0;
+    renderRingBar();
   }
+
+  // Cards come and go at the top of the page: someone reading or pressing keys further down
+  // (the call's status, the transcript, the keypad) keeps what they look at where it was.
+  function keepInPlace(change) {
+    const below = ui.incomingHeading.closest("section").getBoundingClientRect().bottom < 0;
+    const anchor = below ? document.elementFromPoint(window.innerWidth / 2, window.innerHeight / 2) : null;
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
+    change();
+    if (anchor && anchor.isConnected) {
+      const moved = anchor.getBoundingClientRect().top - before;
+      if (Math.abs(moved) > 1) window.scrollBy(0, moved);
+    }
+  }
+
+  // An ended call folds into "Ended calls" (collapsed), except the one the keypad follows: the
+  // person on it sees how it ended until the keypad moves on.
+  function foldCard(card) {
+    card.folded = true;
+    sighted.unobserve(card.item);
+    inView.delete(card.item);
+    keepInPlace(() => {
+      ui.ended.prepend(card.item);
+      renderIncomingHints();
+    });
+  }
+
+  function renderIncomingHints() {
+    ui.noIncoming.hidden = ui.incoming.childElementCount > 0;
+    const ended = ui.ended.childElementCount;
+    ui.endedCount.textContent = String(ended);
+    ui.endedCalls.hidden = ended === 0;
+  }
+
+  // --- the ring bar: a call ringing out of view is announced at the top of the window --------
+
+  const inView = new Set(); // card items at least partly in the viewport
+  const sighted = new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) {
+        if (entry.isIntersecting) inView.add(entry.target);
+        else inView.delete(entry.target);
+      }
+      renderRingBar();
+    },
+    // The bar itself covers the top of the window: a card under it is not in view.
+    { rootMargin: "-56px 0px 0px 0px" },
+  );
+
+  function ringingOutOfView() {
+    return [...ui.incoming.children].filter((item) => item.dataset.state === "ringing" && !inView.has(item));
+  }
+
+  function renderRingBar() {
+    const hidden = ringingOutOfView();
+    ui.ringBar.hidden = hidden.length === 0;
+    if (!hidden.length) return;
+    const call = calls.get(hidden[0].dataset.sid);
+    const first = call ? calleeNames(call.sid) || call.to : "a call from the hotline";
+    const more = hidden.length > 1 ? ` (and ${hidden.length - 1} more)` : "";
+    const text = `Ringing: the hotline calls ${first}${more}.`;
+    if (ui.ringBarText.textContent !== text) ui.ringBarText.textContent = text;
+  }
+
+  ui.ringBarShow.addEventListener("click", () => {
+    const [item] = ringingOutOfView();
+    const card = item && cards.get(item.dataset.sid);
+    if (!card) return;
+    item.scrollIntoView({ block: "center" });
+    card.title.focus({ preventScroll: true });
+  });
 
   // What the call's events say: how it was answered, the machine-detection verdict, left ringing.
   function cardFacts(sid) {
@@ -686,20 +963,20 @@
     if (!call.live) {
       const length = call.duration != null && call.answered_at ? `, ${formatDuration(call.duration)}` : "";
       const why = facts.declined ? " (you declined)" : facts.leftRinging && call.status === "no-answer" ? " (you let it ring)" : "";
-      const machine = facts.verdict && facts.verdict !== "human" ? `; machine detection said ${facts.verdict}` : "";
+      const machine = facts.verdict && facts.verdict !== "human" ? `; machine detection: ${verdictWords(facts.verdict)}` : "";
       return `Call ended: ${ENDINGS[call.status] || call.status}${why}${length}${machine}.`;
     }
     if (!call.answered_at) {
       if (facts.leftRinging) {
         const until = ringsUntil.get(call.sid);
-        return until ? `Ringing. You let it ring: no answer at ${formatTime(until)}.` : "Ringing. You let it ring until it gives up.";
+        return until ? `Ringing. You let it ring: no answer at ${formatTime(until, callZone(call))}.` : "Ringing. You let it ring until it gives up.";
       }
-      return `Ringing… (since ${formatTime(call.created_at)})`;
+      return `Ringing… (since ${formatTime(call.created_at, callZone(call))})`;
     }
     const onKeypad = call.sid === current ? " The keypad is on this call." : "";
     if (facts.answeredBy && facts.answeredBy !== "human") {
       const verdict = facts.verdict
-        ? `machine detection said ${facts.verdict} (${verdictWords(facts.verdict)}).`
+        ? `machine detection: ${verdictWords(facts.verdict)}.`
         : "machine detection is listening…";
       return `The voicemail answered: ${verdict}${onKeypad}`;
     }
@@ -713,7 +990,10 @@
     if (!card) return;
     const facts = cardFacts(call.sid);
     const names = calleeNames(call.sid);
-    const titleText = `Incoming call to ${names ? `${names} (${call.to})` : call.to} from the hotline`;
+    const who = names ? `${names} (${call.to})` : call.to;
+    const titleText = call.live
+      ? `Incoming call to ${who} from the hotline`
+      : `Call from the hotline to ${who} at ${formatTime(call.created_at, callZone(call))}`;
     if (card.title.textContent !== titleText) card.title.textContent = titleText;
     const info = callees.get(call.sid);
     const contactsKey = info && typeof info === "object" ? JSON.stringify(info.contacts) : String(info);
@@ -745,6 +1025,8 @@
     b.select.hidden = !answered || call.sid === current;
     b.hangup.hidden = !answered;
     b.dismiss.hidden = call.live;
+    if (!call.live && !card.folded && call.sid !== current) foldCard(card);
+    renderRingBar();
   }
 
   async function cardAction(sid, action) {
@@ -754,7 +1036,10 @@
       case "machine": {
         const by = action === "answer" ? "human" : "machine";
         const data = await act("Could not answer", "/answer", { call_sid: sid, by });
-        if (data) await selectCall(sid);
+        if (data) {
+          await selectCall(sid);
+          showCallScreen();
+        }
         break;
       }
       case "ring": {
@@ -785,7 +1070,8 @@
     // The pressed button may be hidden now: keep the focus on its card, not lost on the page.
     const focused = document.activeElement;
     if (card && cards.has(sid) && (!focused || focused === document.body || focused.hidden)) {
-      card.title.focus();
+      // Not scrolled to: an answered call shows the call screen on a phone-sized screen.
+      card.title.focus({ preventScroll: true });
     }
   }
 
@@ -893,8 +1179,7 @@
     ui.mailSubject.textContent = mail.subject || "(no subject)";
     ui.mailFrom.textContent = mail.from;
     ui.mailTo.textContent = mail.to.join(", ");
-    const sent = new Date(mail.sent_at);
-    ui.mailDate.textContent = Number.isNaN(sent.getTime()) ? mail.sent_at : sent.toLocaleString();
+    ui.mailDate.textContent = formatDate(mail.sent_at);
     ui.mailText.textContent = mail.text;
     // The HTML part goes into an iframe sandboxed with no permission at all: no scripts, no
     // forms, an opaque origin, and the page's own CSP (nothing loads from elsewhere).
@@ -930,6 +1215,245 @@
     if (event.key === "Escape") closeMail();
   });
 
+  // --- texts: the handset's messages ----------------------------------------------------------
+
+  const E164 = /^\+[1-9]\d{1,14}$/;
+  const MAX_PICTURES = 10;
+  const MAX_PICTURE_BYTES = 5 * 1024 * 1024;
+
+  const texts = {
+    conversations: new Map(), // handset number -> conversation (as GET texts gives it)
+    busy: false,
+    again: false,
+    shownKey: "",
+    loaded: false,
+    // Read every conversation again (the feed brought an sms event, or the page opened).
+    async refresh() {
+      if (this.busy) {
+        this.again = true;
+        return;
+      }
+      this.busy = true;
+      try {
+        const data = await api("GET", "/texts");
+        this.conversations = new Map(data.conversations.map((c) => [c.handset, c]));
+        this.render();
+      } catch (_) {
+        // The event feed reports a lost server; the next sms event tries again.
+      } finally {
+        this.busy = false;
+      }
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    },
+    put(conversation) {
+      this.conversations.set(conversation.handset, conversation);
+      this.stick = true; // your own text: show it and what follows
+      this.render();
+    },
+    // The conversation follows its newest text unless the reader scrolled back to read.
+    stick: true,
+    follow() {
+      if (this.stick) ui.thread.scrollTop = ui.thread.scrollHeight;
+    },
+    number() {
+      return ui.texter.value.trim();
+    },
+    render() {
+      const number = this.number();
+      const conversation = this.conversations.get(number) || { handset: number, opted_out: false, reachable: true, texts: [] };
+      this.renderPicker(number);
+      ui.threadTitle.textContent = E164.test(number) ? `Texts of ${number}` : "Texts";
+      ui.optoutNote.hidden = !conversation.opted_out;
+      ui.textReachable.checked = conversation.reachable;
+      ui.textReachable.disabled = !E164.test(number);
+      const key = `${number}|${JSON.stringify(conversation.texts)}`;
+      if (key === this.shownKey) return;
+      const before = this.shownKey.split("|")[0] === number ? ui.thread.childElementCount : null;
+      this.shownKey = key;
+      ui.thread.replaceChildren(...conversation.texts.map((text) => textItem(text)));
+      if (before === null) this.stick = true;
+      this.follow();
+      // New texts from the hotline or the network, said once.
+      if (before !== null && this.loaded) {
+        const fresh = conversation.texts.slice(before).filter((t) => t.sender !== "handset");
+        if (fresh.length) ui.textsNews.textContent = fresh.map((t) => `${SENDERS[t.sender]}: ${t.body}`).join(" ");
+      }
+      this.loaded = true;
+    },
+    renderPicker(number) {
+      const others = [...this.conversations.keys()].filter((n) => n !== number);
+      ui.conversationPickBox.hidden = others.length === 0;
+      const key = [number, ...others].join("|");
+      if (ui.conversationPick.dataset.key === key) return;
+      ui.conversationPick.dataset.key = key;
+      const current = el("option", "", "Choose a phone…");
+      current.value = "";
+      ui.conversationPick.replaceChildren(
+        current,
+        ...others.map((other) => {
+          const option = el("option", "", `${other} (${this.conversations.get(other).texts.length} texts)`);
+          option.value = other;
+          return option;
+        }),
+      );
+    },
+  };
+
+  const SENDERS = { handset: "You", hotline: "Hotline", network: "Network (carrier)" };
+
+  const STATES = {
+    queued: "queued at the network…",
+    sent: "sent, on its way…",
+    delivered: "delivered",
+    undelivered: "undelivered",
+    failed: "not delivered: blocked",
+  };
+
+  const KEYWORDS = {
+    STOP: "STOP: the network unsubscribed this phone (and still passed the text to the hotline)",
+    START: "START: the network subscribed this phone again (and passed the text on)",
+    HELP: "HELP: the network answered with its help text (and passed the text on)",
+  };
+
+  function textItem(text) {
+    const item = el("li", `sms ${text.direction} sender-${text.sender}`);
+    item.dataset.sid = text.sid;
+    item.dataset.sender = text.sender;
+    item.dataset.status = text.status;
+    item.append(el("span", "who", SENDERS[text.sender] || text.sender));
+    if (text.body) item.append(el("span", "body", text.body));
+    if (text.media.length) {
+      const pictures = el("span", "pictures");
+      for (const media of text.media) {
+        if (text.direction === "from-handset") {
+          const image = el("img", "picture");
+          image.src = media.url;
+          image.alt = `Picture ${media.index + 1} you sent (${media.content_type || "image"})`;
+          image.loading = "lazy";
+          pictures.append(image);
+        } else {
+          // The hotline's own media URL: shown, not fetched (it may be anywhere).
+          pictures.append(el("span", "media-url", `picture: ${media.url}`));
+        }
+      }
+      item.append(pictures);
+    }
+    const meta = el("span", "meta");
+    const time = el("time", "", formatTime(text.at));
+    time.dateTime = text.at;
+    meta.append(time);
+    const notes = [];
+    if (text.sender === "handset") {
+      if (text.keyword) notes.push(KEYWORDS[text.keyword] || text.keyword);
+      if (text.error_code) notes.push(`the hotline's answer went nowhere (error ${text.error_code}: ${text.error})`);
+    } else if (text.sender === "hotline") {
+      notes.push(text.via === "reply" ? "its answer to your text" : "sent by the hotline later");
+    } else {
+      notes.push("the carrier's own answer, as Twilio gives it");
+    }
+    if (text.sender === "hotline") {
+      const state = el("span", "state", STATES[text.status] || text.status);
+      if (text.error_code) state.append(` (error ${text.error_code}: ${text.error})`);
+      meta.append(" · ", state);
+    }
+    for (const note of notes) meta.append(" · ", note);
+    item.append(meta);
+    return item;
+  }
+
+  function readPicture(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.addEventListener("load", () => resolve(String(reader.result).replace(/^data:[^,]*,/, "")));
+      reader.addEventListener("error", () => reject(reader.error || new Error("could not read the file")));
+      reader.readAsDataURL(file);
+    });
+  }
+
+  function describePictures() {
+    const files = [...ui.textPictures.files];
+    if (!files.length) {
+      ui.textPicturesChosen.textContent = "At most 10, 5 MB in all.";
+      return;
+    }
+    const size = files.reduce((sum, f) => sum + f.size, 0);
+    ui.textPicturesChosen.textContent = `${files.length} picture${files.length === 1 ? "" : "s"}, ${Math.ceil(size / 1024)} kB: ${files.map((f) => f.name).join(", ")}`;
+  }
+
+  async function sendText(event) {
+    event.preventDefault();
+    const from = texts.number();
+    if (!E164.test(from)) {
+      showError("Texts need a number in E.164 form, e.g. +15555550123 (a text cannot be anonymous).", ui.textError);
+      ui.texter.focus();
+      return;
+    }
+    const files = [...ui.textPictures.files];
+    const body = ui.textBody.value;
+    if (!body.trim() && !files.length) {
+      showError("Type a message or attach a picture.", ui.textError);
+      ui.textBody.focus();
+      return;
+    }
+    if (files.length > MAX_PICTURES || files.reduce((sum, f) => sum + f.size, 0) > MAX_PICTURE_BYTES) {
+      showError("At most 10 pictures, 5 MB in all: a text carries no more.", ui.textError);
+      return;
+    }
+    ui.textSend.disabled = true;
+    try {
+      let media;
+      try {
+        media = await Promise.all(
+          files.map(async (file) => ({ content_type: file.type, data_base64: await readPicture(file) })),
+        );
+      } catch (error) {
+        showError(`Could not read the picture: ${error.message}`, ui.textError);
+        return;
+      }
+      const data = await act("Could not send the text", "/texts", { from, body, media }, ui.textError);
+      if (data) {
+        texts.put(data.conversation);
+        ui.textBody.value = "";
+        ui.textPictures.value = "";
+        describePictures();
+      }
+    } finally {
+      ui.textSend.disabled = false;
+    }
+  }
+
+  ui.textForm.addEventListener("submit", sendText);
+  ui.thread.addEventListener("scroll", () => {
+    const list = ui.thread;
+    texts.stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  });
+  // A picture that loads after the conversation was drawn makes it taller.
+  ui.thread.addEventListener("load", () => texts.follow(), true);
+  ui.textPictures.addEventListener("change", describePictures);
+  ui.texter.addEventListener("input", () => texts.render());
+  ui.conversationPick.addEventListener("change", () => {
+    if (!ui.conversationPick.value) return;
+    ui.texter.value = ui.conversationPick.value;
+    texts.render();
+    ui.texter.focus();
+  });
+  ui.textReachable.addEventListener("change", async () => {
+    const number = texts.number();
+    const data = await act("Could not switch the phone", "/texts/reachable", {
+      number,
+      reachable: ui.textReachable.checked,
+    }, ui.textError);
+    if (data) texts.put(data.conversation);
+    else texts.render();
+  });
+
+  feed.on((events) => {
+    if (events.some((event) => event.channel === "sms")) texts.refresh();
+  });
+
   // --- actions -----------------------------------------------------------------------------------
 
   async function dial() {
@@ -953,6 +1477,7 @@
       myCall = data.call_sid;
       updateCall(data.call);
       setCurrent(data.call_sid);
+      showCallScreen();
       for (const call of calls.values()) {
         renderCallRow(call);
         if (cards.has(call.sid)) renderCard(call);
@@ -960,6 +1485,24 @@
     } else {
       renderCurrent();
     }
+  }
+
+  // A call starts with its status, the transcript and the keypad in view: when the keypad is
+  // out of view (a phone-sized screen stacks them; cards ringing above push them down), the
+  // status line (side by side: the phone's and the transcript's cards) goes to the top of the
+  // window, under the ring bar.
+  function showCallScreen() {
+    // Room for the ring bar whenever a call rings: it shows as soon as its card scrolls away.
+    const ringing = [...ui.incoming.children].some((item) => item.dataset.state === "ringing");
+    const bar = ringing ? Math.max(ui.ringBar.getBoundingClientRect().height, 56) : 0;
+    const status = ui.status.getBoundingClientRect();
+    const keys = ui.keypad.querySelector(".keys").getBoundingClientRect();
+    if (status.top >= bar && keys.bottom <= window.innerHeight) return;
+    // Side by side (a wide window), the phone's and the transcript's cards start together.
+    const phone = ui.status.closest("section").getBoundingClientRect();
+    const side = ui.transcript.closest("section").getBoundingClientRect();
+    const top = side.left >= phone.right ? Math.min(phone.top, side.top) : status.top;
+    window.scrollTo({ top: Math.max(0, top + window.scrollY - bar - 8) });
   }
 
   function press(keys) {
@@ -1131,6 +1674,8 @@
     try {
       const state = await api("GET", "/state");
       feed.cursor = state.cursor;
+      showTimeZone(state.time_zone);
+      showPatience(state.patience);
       for (const call of state.calls) updateCall(call);
       // Calls the hotline placed that still ring (or are answered) get their cards back, in the
       // order they were placed.
@@ -1164,6 +1709,9 @@
     root.dataset.ready = "true";
     feed.poll();
     mailbox.poll();
+    texts.render();
+    await texts.refresh();
+    root.dataset.textsReady = "true";
   }
 
   start();
