@@ -22,10 +22,12 @@ from sqlalchemy import select
 
 from hotline.dev import phone as dev_phone
 from hotline.models import (
+    MessageMedia,
     Tip,
 )
 from hotline.services import hotline
 from hotline.telephony.ports import SmsRequest, TelephonyError
+from sms.media import open_media
 from tests.support.dev_phone import (
     API,
     ASSISTANT,
@@ -45,6 +47,7 @@ from tests.support.dev_phone import (
     stub_calls,
     wait_listening,
 )
+from tests.support.waiting import wait_until
 
 # --- a small voice menu the API tests call through the simulator --------------------------------
 
@@ -397,9 +400,19 @@ def test_browser_texts_the_hotline_and_sees_the_reply_and_later_texts_with_their
     assert sim is not None
     sid = page.locator("#thread li[data-sender='handset']").last.get_attribute("data-sid")
     (webhook,) = sim.deliveries(message_sid=sid)
-    url = webhook.param("MediaUrl0")
-    assert url is not None
-    assert sim.fetch_media(url).content == PNG
+    assert webhook.param("MediaUrl0") is not None
+    # The hotline's worker fetched the picture from the network, kept it and deleted it there.
+    with served.app.app_context():
+
+        def kept() -> bytes | None:
+            with hotline(served.app).db.session() as session:
+                row = session.scalars(
+                    select(MessageMedia).where(MessageMedia.message_sid == sid)
+                ).one_or_none()
+                opened = None if row is None else open_media(session, row.id)
+                return None if opened is None else opened[0]
+
+        assert wait_until("the picture kept by the hotline", kept) == PNG
 
     # A later text from the hotline (an agent's reply takes the REST API): it shows up by
     # itself with its state, and a phone switched off gets it undelivered.
