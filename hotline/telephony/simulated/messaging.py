@@ -80,6 +80,7 @@ class Messaging:
         for content, content_type in media:
             url = f"{state.media_base}/Messages/{sid}/Media/{new_sid('ME')}"
             state.media[url] = FetchedMedia(content, content_type)
+            handset.sent_media[url] = state.media[url]
             media_items.append(SimMedia(url, content_type))
         handset.thread.append(
             SimMessage(

@@ -478,22 +478,24 @@ class SimulatedPhoneNetwork:
 
     def handset_media(self, message_sid: str, index: int) -> FetchedMedia:
         """A picture a handset sent with its text, by its place in the text (the dev phone
-        shows it); gone once the app deleted it, as on Twilio."""
+        shows it): the handset's own copy, kept after the hotline deleted the network's (as a
+        phone keeps its photos when Twilio's copy is deleted)."""
         with self._state.lock:
-            message = next(
+            found = next(
                 (
-                    m
+                    (handset, m)
                     for handset in self._state.handsets.values()
                     for m in handset.thread
                     if m.sid == message_sid and m.direction == "from-handset"
                 ),
                 None,
             )
-            if message is None or not 0 <= index < len(message.media):
+            if found is None or not 0 <= index < len(found[1].media):
                 raise HandsetError(f"no picture {index} on {message_sid}")
-            media = self._state.media.get(message.media[index].url)
+            handset, message = found
+            media = handset.sent_media.get(message.media[index].url)
             if media is None:
-                raise HandsetError("the hotline deleted that picture from the network")
+                raise HandsetError(f"no picture {index} on {message_sid}")
             return media
 
     def _conversation_locked(self, handset: HandsetState) -> SimConversation:

@@ -201,6 +201,9 @@ class HandsetState:
     #: the handset sent, the network's own keyword answers, and what the hotline sent whether it
     #: arrived or not (still queued, undelivered, refused after STOP). The dev phone's view.
     conversation: list[str] = field(default_factory=list)
+    #: The pictures the handset sent, by media URL: the phone keeps its own photos after the
+    #: hotline deleted the provider's copy.
+    sent_media: dict[str, FetchedMedia] = field(default_factory=dict)
 
 
 @dataclass
